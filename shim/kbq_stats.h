@@ -1,0 +1,86 @@
+/*
+ * kbq_stats.h — kbstackd's counters, as laid out in shared memory.
+ *
+ * kbstackd creates one stats file next to its control socket
+ * (<KB_STACK>.stats, on tmpfs) and is its only writer; kbstat and tests map
+ * it read-only. Every field is a naturally aligned 64-bit word stored with a
+ * relaxed atomic store, so a reader never sees a torn value; a reader wanting
+ * a consistent group of counters reads them twice and compares.
+ *
+ * This header is part of the shim contract: fixed-width fields only, sizes
+ * asserted, KBQ_STATS_VERSION bumped on any layout change. Not for per-socket
+ * state (that lives in the context regions).
+ */
+#ifndef KBQ_STATS_H
+#define KBQ_STATS_H
+
+#include <stdint.h>
+
+#define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
+#define KBQ_STATS_VERSION 1u
+#define KBQ_STATS_SUFFIX  ".stats"
+
+/* kbq_stats.state */
+enum {
+	KBQ_STATE_STARTING = 1, /* EAL/port being set up */
+	KBQ_STATE_RUNNING  = 2, /* loop running, port started */
+	KBQ_STATE_STOPPED  = 3, /* loop left, port stopped */
+};
+
+/*
+ * The counter list, in print order. X(name, meaning). kbstat prints every
+ * entry by name; adding a counter here adds it everywhere.
+ */
+#define KBQ_STATS_COUNTERS(X)                                                 \
+	X(rx_packets,      "frames received from the port")                   \
+	X(rx_bytes,        "bytes received from the port")                    \
+	X(tx_packets,      "frames the port accepted for sending")            \
+	X(tx_bytes,        "bytes the port accepted for sending")             \
+	X(rx_drop_cksum,   "dropped: the NIC flagged a bad IP/L4 checksum")   \
+	X(rx_drop_multiseg,"dropped: multi-segment frame (MTU is 1500)")      \
+	X(rx_drop_nopbuf,  "dropped: no pbuf could wrap the mbuf")            \
+	X(rx_drop_input,   "dropped: lwIP refused the frame at input")        \
+	X(rx_drop_port,    "dropped by the port: no rx descriptor or mbuf")   \
+	X(tx_drop_nombuf,  "dropped: no mbuf free for a frame to send")       \
+	X(tx_drop_toobig,  "dropped: frame longer than the MTU")              \
+	X(tx_drop_full,    "dropped: tx queue full after retries")            \
+	X(lwip_drop_ip,    "dropped inside lwIP: IP (bad header, not ours)")  \
+	X(lwip_drop_tcp,   "dropped inside lwIP: TCP (bad checksum, no mem)") \
+	X(lwip_drop_icmp,  "dropped inside lwIP: ICMP")                       \
+	X(lwip_drop_arp,   "dropped inside lwIP: ARP")                        \
+	X(mbufs_total,     "mbufs in the pool")                               \
+	X(mbufs_in_use,    "mbufs not in the pool (rx ring, lwIP, tx)")       \
+	X(loops,           "iterations of the run loop")                      \
+	X(busy_cycles,     "TSC cycles in iterations that moved a packet")    \
+	X(idle_cycles,     "TSC cycles in iterations that moved nothing")     \
+	X(sleep_cycles,    "TSC cycles asleep (adaptive idle policy)")        \
+	X(sleeps,          "times the loop slept")
+
+struct kbq_stats_counters {
+#define KBQ_STATS_FIELD(name, help) uint64_t name;
+	KBQ_STATS_COUNTERS(KBQ_STATS_FIELD)
+#undef KBQ_STATS_FIELD
+};
+
+struct kbq_stats {
+	uint64_t magic;      /* kbstackd writes once before any reader can look */
+	uint32_t version;    /* KBQ_STATS_VERSION */
+	uint32_t state;      /* KBQ_STATE_*, kbstackd writes (release) */
+	uint64_t pid;        /* kbstackd's pid */
+	uint64_t tsc_hz;     /* TSC frequency, to turn cycles into time */
+	uint64_t start_tsc;  /* TSC when the loop started */
+	uint64_t now_tsc;    /* TSC at the last publication (about every ms) */
+	char     dev[128];   /* KB_DEV as given, NUL-terminated */
+	char     addr[48];   /* "198.18.0.1/24" */
+	char     mac[24];    /* "02:00:00:00:00:01" */
+	uint32_t core;       /* the core the loop is pinned to */
+	uint32_t poll;       /* 0 = adaptive, 1 = busy */
+	struct kbq_stats_counters c;
+};
+
+_Static_assert(sizeof(struct kbq_stats_counters) == 23 * 8,
+	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
+_Static_assert(sizeof(struct kbq_stats) == 256 + 23 * 8,
+	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
+
+#endif /* KBQ_STATS_H */

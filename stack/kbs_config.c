@@ -1,0 +1,376 @@
+/*
+ * kbs_config.c — parse kbstackd's settings from KB_* variables and flags.
+ *
+ * One table lists every setting: its variable, its flag, the accepted form
+ * and its help. Errors name the setting as the user wrote it (KB_IP=... or
+ * --ip=...) and the accepted form, in one line. Cross-setting checks (the
+ * gateway inside the subnet) run after everything is read.
+ */
+#include "kbs_config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kbs_setting {
+	const char *env;
+	const char *flag;
+	const char *form; /* the accepted form, shown in errors and --help */
+	const char *help;
+	int (*parse)(struct kbs_config *c, const char *v);
+};
+
+static int parse_dev(struct kbs_config *c, const char *v);
+static int parse_ip(struct kbs_config *c, const char *v);
+static int parse_gw(struct kbs_config *c, const char *v);
+static int parse_mac(struct kbs_config *c, const char *v);
+static int parse_core(struct kbs_config *c, const char *v);
+static int parse_mbufs(struct kbs_config *c, const char *v);
+static int parse_poll(struct kbs_config *c, const char *v);
+static int parse_eal(struct kbs_config *c, const char *v);
+static int parse_stack(struct kbs_config *c, const char *v);
+
+static const struct kbs_setting kbs_settings[] = {
+	{ "KB_DEV", "dev",
+	  "a PCI address (0000:03:10.1) or a vdev spec (net_af_xdp0,iface=veth0)",
+	  "DPDK device the stack owns: an SR-IOV VF, or a virtual device", parse_dev },
+	{ "KB_IP", "ip", "an IPv4 address and prefix length, e.g. 198.18.0.1/24",
+	  "the stack's address on that port", parse_ip },
+	{ "KB_GW", "gw", "an IPv4 address inside KB_IP's subnet, e.g. 198.18.0.254",
+	  "default gateway (default: none, on-link peers only)", parse_gw },
+	{ "KB_MAC", "mac", "a unicast MAC address, e.g. 02:00:00:00:00:01",
+	  "MAC address override (default: the port's own)", parse_mac },
+	{ "KB_CORE", "core", "a CPU number this process may run on, e.g. 1",
+	  "core the run loop is pinned to (default: the last allowed core)", parse_core },
+	{ "KB_MBUFS", "mbufs", "an integer from 2047 to 4194303",
+	  "mbufs in the packet pool (default 16383)", parse_mbufs },
+	{ "KB_POLL", "poll", "busy or adaptive",
+	  "idle policy: busy polls always; adaptive (default) spins, then sleeps "
+	  "in steps of at most 50 us", parse_poll },
+	{ "KB_EAL", "eal", "extra DPDK EAL arguments, space-separated (at most 511 bytes)",
+	  "appended to kbstackd's own EAL arguments", parse_eal },
+	{ "KB_STACK", "stack", "an absolute path of at most 99 bytes",
+	  "control socket path; counters live at <path>.stats (default "
+	  KBS_STACK_DEFAULT ")", parse_stack },
+};
+
+#define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
+#define KBS_OPT_BASE  1000 /* getopt value of setting i: clear of '?' and 0 */
+
+static int parse_ipv4(const char *v, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, v, &a) != 1)
+		return -EINVAL;
+	*out = a.s_addr;
+	return 0;
+}
+
+static int parse_uint(const char *v, unsigned long min, unsigned long max,
+		      unsigned long *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)v[0]))
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static bool is_pci_addr(const char *v)
+{
+	unsigned dom, bus, dev, fn;
+	char tail;
+
+	if (sscanf(v, "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &tail) == 4 &&
+	    strlen(v) == 12 && dev < 32 && fn < 8)
+		return true;
+	return sscanf(v, "%2x:%2x.%1x%c", &bus, &dev, &fn, &tail) == 3 &&
+	       strlen(v) == 7 && dev < 32 && fn < 8;
+}
+
+static int parse_dev(struct kbs_config *c, const char *v)
+{
+	size_t i, n = strcspn(v, ",");
+
+	if (is_pci_addr(v)) {
+		/* EAL names PCI ports with the domain: normalise to it. */
+		snprintf(c->dev, sizeof(c->dev), "%s%s", strlen(v) == 7 ? "0000:" : "", v);
+		c->dev_is_pci = true;
+		return 0;
+	}
+	/* A vdev: net_<driver><instance>[,key=value...], no spaces. */
+	if (strncmp(v, "net_", 4) != 0 || n <= 4 || strlen(v) >= sizeof(c->dev))
+		return -EINVAL;
+	for (i = 0; v[i]; i++)
+		if (isspace((unsigned char)v[i]))
+			return -EINVAL;
+	for (i = 4; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && v[i] != '_')
+			return -EINVAL;
+	if (v[n] == ',' && v[n + 1] == '\0')
+		return -EINVAL;
+	snprintf(c->dev, sizeof(c->dev), "%s", v);
+	c->dev_is_pci = false;
+	return 0;
+}
+
+static int parse_ip(struct kbs_config *c, const char *v)
+{
+	char buf[32];
+	const char *slash = strchr(v, '/');
+	unsigned long prefix;
+	uint32_t ip, host;
+
+	if (!slash || (size_t)(slash - v) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, v, slash - v);
+	buf[slash - v] = '\0';
+	if (parse_ipv4(buf, &ip) || parse_uint(slash + 1, 1, 32, &prefix))
+		return -EINVAL;
+	host = ntohl(ip);
+	/* Not 0.0.0.0, not multicast/reserved (224/3), not loopback. */
+	if (host == 0 || host >= 0xe0000000u || (host >> 24) == 127)
+		return -EINVAL;
+	c->ip = ip;
+	c->prefix = (unsigned)prefix;
+	c->netmask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+	/* The subnet's own network and broadcast addresses are not hosts. */
+	if (prefix <= 30 && ((host & ~ntohl(c->netmask)) == 0 ||
+			     (host | ntohl(c->netmask)) == 0xffffffffu))
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_gw(struct kbs_config *c, const char *v)
+{
+	uint32_t gw;
+
+	if (parse_ipv4(v, &gw) || gw == 0)
+		return -EINVAL;
+	c->gw = gw;
+	return 0;
+}
+
+static int parse_mac(struct kbs_config *c, const char *v)
+{
+	unsigned b[6];
+	char tail;
+	int i;
+
+	if (strlen(v) != 17 ||
+	    sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	if (b[0] & 1) /* group bit: multicast/broadcast is not a station */
+		return -EINVAL;
+	if (!(b[0] | b[1] | b[2] | b[3] | b[4] | b[5]))
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		c->mac[i] = (uint8_t)b[i];
+	c->has_mac = true;
+	return 0;
+}
+
+static int parse_core(struct kbs_config *c, const char *v)
+{
+	unsigned long n;
+	cpu_set_t set;
+
+	if (parse_uint(v, 0, CPU_SETSIZE - 1, &n))
+		return -EINVAL;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && !CPU_ISSET(n, &set))
+		return -EINVAL;
+	c->core = (int)n;
+	return 0;
+}
+
+static int parse_mbufs(struct kbs_config *c, const char *v)
+{
+	unsigned long n;
+
+	if (parse_uint(v, 2047, 4194303, &n))
+		return -EINVAL;
+	c->mbufs = (uint32_t)n;
+	return 0;
+}
+
+static int parse_poll(struct kbs_config *c, const char *v)
+{
+	if (strcmp(v, "busy") == 0)
+		c->poll = KBS_POLL_BUSY;
+	else if (strcmp(v, "adaptive") == 0)
+		c->poll = KBS_POLL_ADAPTIVE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_eal(struct kbs_config *c, const char *v)
+{
+	if (strlen(v) >= sizeof(c->eal))
+		return -EINVAL;
+	snprintf(c->eal, sizeof(c->eal), "%s", v);
+	return 0;
+}
+
+static int parse_stack(struct kbs_config *c, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (v[0] != '/' || n >= sizeof(c->stack) || v[n - 1] == '/')
+		return -EINVAL;
+	snprintf(c->stack, sizeof(c->stack), "%s", v);
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static void set_defaults(struct kbs_config *c)
+{
+	cpu_set_t set;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	c->core = -1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (i = CPU_SETSIZE - 1; i >= 0 && c->core < 0; i--)
+			if (CPU_ISSET(i, &set))
+				c->core = i;
+	if (c->core < 0)
+		c->core = 0;
+	c->mbufs = KBS_MBUFS_DEFAULT;
+	c->poll = KBS_POLL_ADAPTIVE;
+	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
+}
+
+static int apply(struct kbs_config *c, const struct kbs_setting *s,
+		 const char *v, bool from_flag, char *err, size_t errlen)
+{
+	if (s->parse(c, v) == 0)
+		return 0;
+	if (from_flag)
+		return fail(err, errlen, "--%s=%s: expected %s", s->flag, v, s->form);
+	return fail(err, errlen, "%s=%s: expected %s", s->env, v, s->form);
+}
+
+void kbs_config_usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"usage: kbstackd [--SETTING=VALUE ...]\n"
+		"\n"
+		"kbstackd owns one DPDK port and serves TCP/IP on it with lwIP, on one\n"
+		"pinned core. Each setting can be given as an environment variable or\n"
+		"as a flag; a flag wins over the variable. KB_DEV and KB_IP are required.\n"
+		"\n");
+	for (i = 0; i < KBS_NSETTINGS; i++) {
+		const struct kbs_setting *s = &kbs_settings[i];
+
+		fprintf(out, "  %-9s --%-6s %s\n", s->env, s->flag, s->help);
+		fprintf(out, "  %-9s  %-6s  value: %s\n", "", "", s->form);
+	}
+	fprintf(out,
+		"\n"
+		"  --help     this text\n"
+		"  --version  kbstackd's version and the shim ABI it speaks\n"
+		"\n"
+		"A bad value prints one line naming the setting and exits with status 2.\n"
+		"SIGINT or SIGTERM stops the port, detaches its XDP program and exits 0.\n"
+		"Counters: kbstat (same KB_STACK).\n");
+}
+
+void kbs_config_addr_str(const struct kbs_config *c, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
+	snprintf(buf, len, "%s/%u", ip, c->prefix);
+}
+
+int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
+		     char *err, size_t errlen, FILE *out)
+{
+	struct option opts[KBS_NSETTINGS + 3];
+	const char *v;
+	size_t i;
+	int ch, idx, rc;
+
+	set_defaults(c);
+	err[0] = '\0';
+
+	for (i = 0; i < KBS_NSETTINGS; i++) {
+		const struct kbs_setting *s = &kbs_settings[i];
+
+		v = getenv(s->env);
+		if (v && (rc = apply(c, s, v, false, err, errlen)))
+			return rc;
+		opts[i] = (struct option){ s->flag, required_argument, NULL, KBS_OPT_BASE + (int)i };
+	}
+	opts[KBS_NSETTINGS] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[KBS_NSETTINGS + 1] = (struct option){ "version", no_argument, NULL, 'V' };
+	opts[KBS_NSETTINGS + 2] = (struct option){ 0 };
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, &idx)) != -1) {
+		if (ch == 'h') {
+			kbs_config_usage(out);
+			return KBS_CONFIG_HELP;
+		}
+		if (ch == 'V') {
+			fprintf(out, "kbstackd %s\n", KB_VERSION);
+			return KBS_CONFIG_VERSION;
+		}
+		if (ch == '?' || ch == ':') {
+			int k = optopt - KBS_OPT_BASE;
+
+			if (k >= 0 && k < (int)KBS_NSETTINGS)
+				return fail(err, errlen, "--%s: needs a value: %s",
+					    kbs_settings[k].flag, kbs_settings[k].form);
+			return fail(err, errlen, "%s: unknown option (see --help)",
+				    argv[optind - 1]);
+		}
+		if ((rc = apply(c, &kbs_settings[ch - KBS_OPT_BASE], optarg, true, err, errlen)))
+			return rc;
+	}
+	if (optind < argc)
+		return fail(err, errlen, "%s: unexpected argument (settings are --NAME=VALUE)",
+			    argv[optind]);
+
+	if (!c->dev[0])
+		return fail(err, errlen, "KB_DEV is not set: expected %s", kbs_settings[0].form);
+	if (!c->ip)
+		return fail(err, errlen, "KB_IP is not set: expected %s", kbs_settings[1].form);
+	if (c->gw && ((c->gw ^ c->ip) & c->netmask)) {
+		char gw[INET_ADDRSTRLEN], a[48];
+
+		inet_ntop(AF_INET, &c->gw, gw, sizeof(gw));
+		kbs_config_addr_str(c, a, sizeof(a));
+		return fail(err, errlen, "KB_GW=%s: expected an address inside %s", gw, a);
+	}
+	if (c->gw == c->ip && c->gw)
+		return fail(err, errlen, "KB_GW: the gateway cannot be the stack's own address");
+	return 0;
+}

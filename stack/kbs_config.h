@@ -1,0 +1,57 @@
+/*
+ * kbs_config.h — kbstackd's settings: KB_* environment variables and the
+ * same settings as command-line flags (flags win). Parsing only; nothing
+ * here touches DPDK or lwIP, so the unit tests link it alone.
+ */
+#ifndef KBS_CONFIG_H
+#define KBS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KBS_STACK_DEFAULT "/run/kb/kbstackd.sock"
+#define KBS_MBUFS_DEFAULT 16383u /* 2^n - 1: the mempool's best size */
+#define KBS_PATH_MAX      100    /* sun_path is 108 bytes; room for ".stats" */
+
+enum kbs_poll {
+	KBS_POLL_ADAPTIVE = 0, /* spin, then short sleeps while idle */
+	KBS_POLL_BUSY     = 1, /* always poll: lowest latency, one core at 100% */
+};
+
+struct kbs_config {
+	char dev[128];        /* KB_DEV: PCI address or vdev spec */
+	bool dev_is_pci;
+	uint32_t ip;          /* KB_IP, network byte order */
+	uint32_t netmask;     /* from KB_IP's prefix, network byte order */
+	unsigned prefix;
+	uint32_t gw;          /* KB_GW, network byte order; 0 = none */
+	uint8_t mac[6];       /* KB_MAC */
+	bool has_mac;
+	int core;             /* KB_CORE; -1 = the last core we may run on */
+	uint32_t mbufs;       /* KB_MBUFS */
+	enum kbs_poll poll;   /* KB_POLL */
+	char eal[512];        /* KB_EAL: extra EAL arguments, space-separated */
+	char stack[KBS_PATH_MAX]; /* KB_STACK: control socket path */
+};
+
+/* kbs_config_parse() results besides 0 */
+#define KBS_CONFIG_HELP    1  /* --help printed */
+#define KBS_CONFIG_VERSION 2  /* --version printed */
+
+/*
+ * Fill *c from defaults, then the environment (getenv), then argv.
+ * Returns 0, KBS_CONFIG_HELP/KBS_CONFIG_VERSION (text written to out), or
+ * -EINVAL with one line in err naming the setting and the accepted form.
+ */
+int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
+		     char *err, size_t errlen, FILE *out);
+
+/* The usage text (--help). */
+void kbs_config_usage(FILE *out);
+
+/* "a.b.c.d/p" of the configured address. */
+void kbs_config_addr_str(const struct kbs_config *c, char *buf, size_t len);
+
+#endif /* KBS_CONFIG_H */

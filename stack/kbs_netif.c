@@ -1,0 +1,193 @@
+/*
+ * kbs_netif.c — rx and tx between DPDK mbufs and lwIP pbufs.
+ *
+ * Invariant: every mbuf received is, exactly once, either freed here (drop,
+ * counted by reason) or owned by a pbuf whose free function returns it.
+ */
+#include "kbs_netif.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+/* rte_ethdev.h pulls in <netinet/ip.h>, whose fragment-flag macros lwIP
+ * defines again (same values). lwIP's are the ones used below. */
+#undef IP_RF
+#undef IP_DF
+#undef IP_MF
+#undef IP_OFFMASK
+
+#include "lwip/etharp.h"
+#include "lwip/pbuf.h"
+#include "netif/ethernet.h"
+
+#include "kbs_stats.h"
+
+#define KBS_TX_RETRIES 8
+
+/* Checksum work lwIP does itself, per frame, when the port did not. */
+#define KBS_CK_SW_RX (NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_TCP)
+#define KBS_CK_SW_TX (NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_TCP)
+
+static void kbs_pbuf_free(struct pbuf *p)
+{
+	/* The pbuf_custom is the mbuf's private area, right behind it. */
+	rte_pktmbuf_free((struct rte_mbuf *)(void *)p - 1);
+}
+
+/*
+ * Per-frame rx checksum policy: a port that verified both checksums spares
+ * lwIP the work; a port that saw a bad one drops the frame; anything else
+ * (unknown, not TCP) is checked by lwIP in software.
+ */
+static int kbs_rx_cksum(struct kbs_netif *ni, const struct rte_mbuf *m)
+{
+	uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	uint16_t flags = NETIF_CHECKSUM_ENABLE_ALL;
+
+	if (ip == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return -EINVAL;
+	if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD && l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		flags &= (uint16_t)~KBS_CK_SW_RX;
+	if (ni->port->tx_cksum)
+		flags &= (uint16_t)~KBS_CK_SW_TX;
+	NETIF_SET_CHECKSUM_CTRL(&ni->netif, flags);
+	return 0;
+}
+
+unsigned kbs_netif_rx(struct kbs_netif *ni)
+{
+	struct rte_mbuf *pkts[KBS_BURST];
+	uint64_t bytes = 0;
+	unsigned i, n;
+
+	n = rte_eth_rx_burst(ni->port->id, 0, pkts, KBS_BURST);
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		struct pbuf_custom *pc = rte_mbuf_to_priv(m);
+		struct pbuf *p;
+
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		bytes += m->pkt_len;
+		if (unlikely(m->nb_segs != 1)) {
+			KBS_STAT_ADD(rx_drop_multiseg, 1);
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		if (ni->port->rx_cksum && unlikely(kbs_rx_cksum(ni, m))) {
+			KBS_STAT_ADD(rx_drop_cksum, 1);
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		pc->custom_free_function = kbs_pbuf_free;
+		p = pbuf_alloced_custom(PBUF_RAW, m->data_len, PBUF_REF, pc,
+					rte_pktmbuf_mtod(m, void *), m->data_len);
+		if (unlikely(!p)) {
+			KBS_STAT_ADD(rx_drop_nopbuf, 1);
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		/* ethernet_input consumes p on ERR_OK, leaves it to us otherwise. */
+		if (ni->netif.input(p, &ni->netif) != ERR_OK) {
+			KBS_STAT_ADD(rx_drop_input, 1);
+			pbuf_free(p);
+		}
+	}
+	if (n) {
+		KBS_STAT_ADD(rx_packets, n);
+		KBS_STAT_ADD(rx_bytes, bytes);
+	}
+	return n;
+}
+
+unsigned kbs_netif_tx_flush(struct kbs_netif *ni)
+{
+	uint16_t sent = 0, n = ni->tx_n;
+	uint64_t bytes = 0;
+	int tries = 0;
+	unsigned i;
+
+	if (!n)
+		return 0;
+	/* A full queue drains as the port sends; retry briefly, then drop
+	 * rather than stall the loop (TCP retransmits). */
+	while (sent < n && tries++ < KBS_TX_RETRIES)
+		sent += rte_eth_tx_burst(ni->port->id, 0, ni->tx + sent, n - sent);
+	for (i = 0; i < sent; i++)
+		bytes += ni->tx[i]->pkt_len;
+	if (unlikely(sent < n)) {
+		KBS_STAT_ADD(tx_drop_full, n - sent);
+		rte_pktmbuf_free_bulk(ni->tx + sent, n - sent);
+	}
+	KBS_STAT_ADD(tx_packets, sent);
+	KBS_STAT_ADD(tx_bytes, bytes);
+	ni->tx_n = 0;
+	return sent;
+}
+
+static err_t kbs_linkoutput(struct netif *netif, struct pbuf *p)
+{
+	struct kbs_netif *ni = netif->state;
+	struct rte_mbuf *m;
+	char *data;
+
+	if (unlikely(p->tot_len > ni->port->mtu + RTE_ETHER_HDR_LEN)) {
+		KBS_STAT_ADD(tx_drop_toobig, 1);
+		return ERR_BUF;
+	}
+	m = rte_pktmbuf_alloc(ni->port->pool);
+	if (unlikely(!m)) {
+		KBS_STAT_ADD(tx_drop_nombuf, 1);
+		return ERR_MEM;
+	}
+	data = rte_pktmbuf_append(m, p->tot_len);
+	pbuf_copy_partial(p, data, p->tot_len, 0);
+	if (ni->port->tx_cksum)
+		kbs_port_tx_cksum_prepare(m);
+	ni->tx[ni->tx_n++] = m;
+	if (ni->tx_n == KBS_BURST)
+		kbs_netif_tx_flush(ni);
+	return ERR_OK;
+}
+
+static err_t kbs_netif_setup(struct netif *netif)
+{
+	struct kbs_netif *ni = netif->state;
+
+	netif->name[0] = 'k';
+	netif->name[1] = 'b';
+	netif->output = etharp_output;
+	netif->linkoutput = kbs_linkoutput;
+	netif->mtu = ni->port->mtu;
+	netif->hwaddr_len = ETH_HWADDR_LEN;
+	memcpy(netif->hwaddr, ni->port->mac.addr_bytes, ETH_HWADDR_LEN);
+	netif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET;
+	NETIF_SET_CHECKSUM_CTRL(netif, ni->port->tx_cksum
+				? (uint16_t)(NETIF_CHECKSUM_ENABLE_ALL & ~KBS_CK_SW_TX)
+				: NETIF_CHECKSUM_ENABLE_ALL);
+	return ERR_OK;
+}
+
+int kbs_netif_init(struct kbs_netif *ni, struct kbs_port *port,
+		   uint32_t ip, uint32_t netmask, uint32_t gw)
+{
+	ip4_addr_t a, m, g;
+
+	if (rte_pktmbuf_priv_size(port->pool) < sizeof(struct pbuf_custom))
+		return -EINVAL;
+	memset(ni, 0, sizeof(*ni));
+	ni->port = port;
+	ip4_addr_set_u32(&a, ip);
+	ip4_addr_set_u32(&m, netmask);
+	ip4_addr_set_u32(&g, gw);
+	if (!netif_add(&ni->netif, &a, &m, &g, ni, kbs_netif_setup, ethernet_input))
+		return -EINVAL;
+	netif_set_default(&ni->netif);
+	netif_set_up(&ni->netif);
+	netif_set_link_up(&ni->netif);
+	return 0;
+}

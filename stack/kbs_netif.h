@@ -1,0 +1,42 @@
+/*
+ * kbs_netif.h — the lwIP network interface over one DPDK port.
+ *
+ * Receive: each mbuf is wrapped, without a copy, in the pbuf_custom that
+ * lives in its private area and handed to ethernet_input; the mbuf returns
+ * to the pool when lwIP frees the pbuf. Send: linkoutput copies the pbuf
+ * chain into one mbuf and queues it; the run loop flushes the queue once
+ * per iteration. Runs on the stack core only.
+ */
+#ifndef KBS_NETIF_H
+#define KBS_NETIF_H
+
+#include <stdint.h>
+
+#include "lwip/netif.h"
+
+#include "kbs_port.h"
+
+#define KBS_BURST 32
+
+struct kbs_netif {
+	struct netif netif;
+	struct kbs_port *port;
+	uint16_t tx_n;
+	struct rte_mbuf *tx[KBS_BURST];
+};
+
+/*
+ * Add the port as lwIP's one netif with address ip/netmask and gateway gw
+ * (network byte order, gw may be 0), and bring it up (a gratuitous ARP goes
+ * out). lwip_init() must have run. 0 or -errno.
+ */
+int kbs_netif_init(struct kbs_netif *ni, struct kbs_port *port,
+		   uint32_t ip, uint32_t netmask, uint32_t gw);
+
+/* Receive one burst and feed it to lwIP. Returns the frames received. */
+unsigned kbs_netif_rx(struct kbs_netif *ni);
+
+/* Send what linkoutput queued. Returns the frames the port took. */
+unsigned kbs_netif_tx_flush(struct kbs_netif *ni);
+
+#endif /* KBS_NETIF_H */

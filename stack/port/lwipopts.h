@@ -1,0 +1,115 @@
+/*
+ * lwipopts.h — kb's lwIP configuration (lwIP 2.1.3, NO_SYS=1, raw API).
+ *
+ * lwIP runs in exactly one thread: kbstackd's run loop. Everything here is
+ * tuned for a server terminating many TCP connections on a fast LAN. Every
+ * value that differs from lwIP's default (src/include/lwip/opt.h) says why.
+ * Not for application code: preload/ never includes lwIP.
+ */
+#ifndef KB_LWIPOPTS_H
+#define KB_LWIPOPTS_H
+
+/* ---- system ---------------------------------------------------------- */
+#define NO_SYS                    1 /* one run-to-completion loop, no OS threads */
+#define SYS_LIGHTWEIGHT_PROT      0 /* nothing else touches lwIP: no locking needed */
+#define LWIP_SOCKET               0 /* the raw API only; sockets are kb's own (shim) */
+#define LWIP_NETCONN              0
+#define LWIP_TIMERS               1 /* sys_check_timeouts() driven from the TSC */
+#define MEM_ALIGNMENT             8 /* 64-bit machine */
+#define LWIP_RAND()               kbs_rand()
+
+/* ---- memory: sized for thousands of connections ---------------------- */
+/* Heap for PBUF_RAM (tcp_write copies, ICMP replies). 32 MiB: room for
+ * about 128 connections with a full 256 KiB send buffer each when data is
+ * copied; zero-copy sends from shared rings use MEMP_PBUF instead. */
+#define MEM_SIZE                  (32 * 1024 * 1024)
+#define MEMP_NUM_TCP_PCB          8192  /* "thousands of PCBs" */
+#define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
+#define MEMP_NUM_TCP_SEG          65536 /* unacked + unsent segments, all connections */
+#define MEMP_NUM_PBUF             65536 /* PBUF_REF/ROM headers: zero-copy tx */
+#define MEMP_NUM_REASSDATA        16    /* IP datagrams being reassembled */
+#define IP_REASS_MAX_PBUFS        128   /* fragments held for them in all */
+#define MEMP_NUM_FRAG_PBUF        64
+#define MEMP_NUM_ARP_QUEUE        256   /* packets waiting for an ARP reply */
+#define MEMP_NUM_SYS_TIMEOUT      (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 8)
+#define PBUF_POOL_SIZE            4096  /* rx frames are mbufs; the pool is for copies */
+#define MEMP_NUM_UDP_PCB          4
+#define MEMP_NUM_RAW_PCB          4
+
+/* ---- link and IP ----------------------------------------------------- */
+#define LWIP_ARP                  1
+#define ARP_TABLE_SIZE            256 /* a server sees many peers on its LAN */
+#define ARP_QUEUEING              1
+#define ETHARP_SUPPORT_STATIC_ENTRIES 1
+#define LWIP_ETHERNET             1
+#define LWIP_IPV4                 1
+#define LWIP_IPV6                 0 /* IPv4 only for now */
+#define LWIP_ICMP                 1
+#define LWIP_RAW                  0
+#define LWIP_UDP                  1 /* needed by nothing yet; cheap to keep */
+#define LWIP_DHCP                 0 /* addresses come from KB_IP */
+#define LWIP_AUTOIP               0
+#define LWIP_IGMP                 0
+#define LWIP_DNS                  0
+#define IP_REASSEMBLY             1
+#define IP_FRAG                   1
+#define LWIP_NETIF_TX_SINGLE_PBUF 0 /* linkoutput copies chains into one mbuf */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1 /* per-port (and per-frame) checksum offload */
+#define LWIP_SINGLE_NETIF         1 /* one port per kbstackd */
+
+/* ---- TCP ------------------------------------------------------------- */
+#define LWIP_TCP                  1
+#define TCP_MSS                   1460 /* Ethernet MTU 1500 */
+#define LWIP_WND_SCALE            1    /* windows above 64 KiB */
+#define TCP_RCV_SCALE             3    /* 65535 << 3 covers the 256 KiB window */
+#define TCP_WND                   (256 * 1024) /* keeps a 10G LAN path full */
+#define TCP_SND_BUF               (256 * 1024)
+#define TCP_SND_QUEUELEN          (4 * TCP_SND_BUF / TCP_MSS)
+/* lwIP checks the low-water mark against a 16-bit window; 16 segments. */
+#define TCP_SNDLOWAT              (16 * TCP_MSS)
+#define TCP_SNDQUEUELOWAT         (TCP_SND_QUEUELEN / 2)
+#define TCP_QUEUE_OOSEQ           1
+#define LWIP_TCP_SACK_OUT         1 /* tell peers what arrived out of order */
+#define TCP_OOSEQ_MAX_PBUFS       64 /* bound mbufs one connection may pin */
+#define TCP_OOSEQ_MAX_BYTES       (TCP_WND / 2)
+#define TCP_LISTEN_BACKLOG        1 /* accept backlog per listener */
+#define TCP_DEFAULT_LISTEN_BACKLOG 255 /* lwIP's backlog is a u8_t */
+#define LWIP_TCP_KEEPALIVE        1 /* SO_KEEPALIVE and its TCP_KEEP* knobs */
+#define LWIP_TCP_TIMESTAMPS       0
+#define TCP_MSL                   30000UL /* TIME_WAIT 60 s, as Linux */
+/* The fast timer sends delayed ACKs; lwIP's 250 ms default would stall a
+ * request/response peer that waits on our ACK. 100 ms also makes the slow
+ * timer (RTO granularity) 200 ms instead of 500 ms. */
+#define TCP_TMR_INTERVAL          100
+/* RFC 6528-style unpredictable initial sequence numbers. */
+#define LWIP_HOOK_TCP_ISN(lip, lport, rip, rport) kbs_tcp_isn(lip, lport, rip, rport)
+#define LWIP_HOOK_FILENAME        "kbs_hooks.h"
+
+/* ---- checksums: software unless the port offloads (set per netif) ---- */
+#define CHECKSUM_GEN_IP           1
+#define CHECKSUM_GEN_TCP          1
+#define CHECKSUM_GEN_UDP          1
+#define CHECKSUM_GEN_ICMP         1
+#define CHECKSUM_CHECK_IP         1
+#define CHECKSUM_CHECK_TCP        1
+#define CHECKSUM_CHECK_UDP        1
+#define CHECKSUM_CHECK_ICMP       1
+
+/* ---- statistics: drop counts exported through kbstat ----------------- */
+#define LWIP_STATS                1
+#define LWIP_STATS_DISPLAY        0
+#define LINK_STATS                1
+#define ETHARP_STATS              1
+#define IP_STATS                  1
+#define ICMP_STATS                1
+#define TCP_STATS                 1
+#define UDP_STATS                 0
+#define MEM_STATS                 1
+#define MEMP_STATS                1
+#define SYS_STATS                 0
+#define IPFRAG_STATS              0
+
+#define LWIP_NETIF_STATUS_CALLBACK 0
+#define LWIP_NETIF_LINK_CALLBACK   0
+
+#endif /* KB_LWIPOPTS_H */
