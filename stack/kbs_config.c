@@ -89,16 +89,26 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max,
 	return 0;
 }
 
+/* v has exactly the shape of pat: 'x' a hex digit, anything else itself.
+ * (sscanf's %x alone would take signs and blanks.) */
+static bool has_shape(const char *v, const char *pat)
+{
+	for (; *pat; v++, pat++)
+		if (*pat == 'x' ? !isxdigit((unsigned char)*v) : *v != *pat)
+			return false;
+	return *v == '\0';
+}
+
 static bool is_pci_addr(const char *v)
 {
 	unsigned dom, bus, dev, fn;
-	char tail;
 
-	if (sscanf(v, "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &tail) == 4 &&
-	    strlen(v) == 12 && dev < 32 && fn < 8)
-		return true;
-	return sscanf(v, "%2x:%2x.%1x%c", &bus, &dev, &fn, &tail) == 3 &&
-	       strlen(v) == 7 && dev < 32 && fn < 8;
+	if (has_shape(v, "xxxx:xx:xx.x") &&
+	    sscanf(v, "%4x:%2x:%2x.%1x", &dom, &bus, &dev, &fn) == 4)
+		return dev < 32 && fn < 8;
+	if (has_shape(v, "xx:xx.x") && sscanf(v, "%2x:%2x.%1x", &bus, &dev, &fn) == 3)
+		return dev < 32 && fn < 8;
+	return false;
 }
 
 static int parse_dev(struct kbs_config *c, const char *v)
@@ -167,12 +177,11 @@ static int parse_gw(struct kbs_config *c, const char *v)
 static int parse_mac(struct kbs_config *c, const char *v)
 {
 	unsigned b[6];
-	char tail;
 	int i;
 
-	if (strlen(v) != 17 ||
-	    sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-		   &b[4], &b[5], &tail) != 6)
+	if (!has_shape(v, "xx:xx:xx:xx:xx:xx") ||
+	    sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5]) != 6)
 		return -EINVAL;
 	if (b[0] & 1) /* group bit: multicast/broadcast is not a station */
 		return -EINVAL;
@@ -264,14 +273,24 @@ static void set_defaults(struct kbs_config *c)
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }
 
+/* How the user wrote the gateway ("KB_GW" or "--gw"): its subnet check
+ * runs after all settings are read and must name it the same way. */
+static const char *gw_label = "KB_GW";
+
 static int apply(struct kbs_config *c, const struct kbs_setting *s,
 		 const char *v, bool from_flag, char *err, size_t errlen)
 {
-	if (s->parse(c, v) == 0)
+	const char *more = strlen(v) > 64 ? "..." : "";
+
+	if (s->parse(c, v) == 0) {
+		if (s->parse == parse_gw)
+			gw_label = from_flag ? "--gw" : "KB_GW";
 		return 0;
+	}
+	/* Show at most 64 bytes of the value: the form must fit the line. */
 	if (from_flag)
-		return fail(err, errlen, "--%s=%s: expected %s", s->flag, v, s->form);
-	return fail(err, errlen, "%s=%s: expected %s", s->env, v, s->form);
+		return fail(err, errlen, "--%s=%.64s%s: expected %s", s->flag, v, more, s->form);
+	return fail(err, errlen, "%s=%.64s%s: expected %s", s->env, v, more, s->form);
 }
 
 void kbs_config_usage(FILE *out)
@@ -319,12 +338,14 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 
 	set_defaults(c);
 	err[0] = '\0';
+	gw_label = "KB_GW";
 
 	for (i = 0; i < KBS_NSETTINGS; i++) {
 		const struct kbs_setting *s = &kbs_settings[i];
 
 		v = getenv(s->env);
-		if (v && (rc = apply(c, s, v, false, err, errlen)))
+		/* An empty variable counts as unset, as in most shells' tools. */
+		if (v && *v && (rc = apply(c, s, v, false, err, errlen)))
 			return rc;
 		opts[i] = (struct option){ s->flag, required_argument, NULL, KBS_OPT_BASE + (int)i };
 	}
@@ -332,7 +353,7 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 	opts[KBS_NSETTINGS + 1] = (struct option){ "version", no_argument, NULL, 'V' };
 	opts[KBS_NSETTINGS + 2] = (struct option){ 0 };
 
-	optind = 1;
+	optind = 0; /* 0, not 1: a full reset of getopt's state between calls */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+", opts, &idx)) != -1) {
 		if (ch == 'h') {
@@ -349,6 +370,9 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 			if (k >= 0 && k < (int)KBS_NSETTINGS)
 				return fail(err, errlen, "--%s: needs a value: %s",
 					    kbs_settings[k].flag, kbs_settings[k].form);
+			if (optopt > 0 && optopt < 256) /* a short option */
+				return fail(err, errlen, "-%c: unknown option (see --help)",
+					    optopt);
 			return fail(err, errlen, "%s: unknown option (see --help)",
 				    argv[optind - 1]);
 		}
@@ -363,14 +387,13 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 		return fail(err, errlen, "KB_DEV is not set: expected %s", kbs_settings[0].form);
 	if (!c->ip)
 		return fail(err, errlen, "KB_IP is not set: expected %s", kbs_settings[1].form);
-	if (c->gw && ((c->gw ^ c->ip) & c->netmask)) {
+	if (c->gw && (((c->gw ^ c->ip) & c->netmask) || c->gw == c->ip)) {
 		char gw[INET_ADDRSTRLEN], a[48];
 
 		inet_ntop(AF_INET, &c->gw, gw, sizeof(gw));
 		kbs_config_addr_str(c, a, sizeof(a));
-		return fail(err, errlen, "KB_GW=%s: expected an address inside %s", gw, a);
+		return fail(err, errlen, "%s=%s: expected an address inside %s other than "
+			    "the stack's own", gw_label, gw, a);
 	}
-	if (c->gw == c->ip && c->gw)
-		return fail(err, errlen, "KB_GW: the gateway cannot be the stack's own address");
 	return 0;
 }

@@ -8,6 +8,8 @@
 #include "kbs_port.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,7 @@ int kbs_eal_init(const struct kbs_config *c, const char *file_prefix)
 	argv[argc++] = prefix;
 	argv[argc++] = "--log-level=lib.eal:warning";
 	argv[argc++] = "--log-level=pmd.*:notice";
+	argv[argc++] = "--no-telemetry";
 	if (c->dev_is_pci) {
 		argv[argc++] = "-a";
 		argv[argc++] = (char *)c->dev;
@@ -123,6 +126,17 @@ int kbs_eal_init(const struct kbs_config *c, const char *file_prefix)
 		return -rte_errno;
 	}
 	return 0;
+}
+
+void kbs_eal_cleanup(void)
+{
+	char dir[PATH_MAX];
+
+	/* EAL leaves its (empty, with --in-memory) runtime directory behind. */
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	if (dir[0])
+		rmdir(dir);
 }
 
 struct rte_mempool *kbs_pool_create(const char *name, unsigned n)

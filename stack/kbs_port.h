@@ -32,6 +32,9 @@ struct kbs_port {
  */
 int kbs_eal_init(const struct kbs_config *c, const char *file_prefix);
 
+/* rte_eal_cleanup(), and remove the runtime directory EAL leaves. */
+void kbs_eal_cleanup(void);
+
 /*
  * Create the pool (mbufs with room for lwIP's pbuf_custom in their private
  * area), configure and start the port named by c->dev. 0 or -errno.
