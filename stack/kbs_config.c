@@ -7,6 +7,7 @@
  * gateway inside the subnet) run after everything is read.
  */
 #include "kbs_config.h"
+#include "kbq_stats.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,6 +18,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define KBS_STR_(x) #x
+#define KBS_STR(x) KBS_STR_(x)
 
 struct kbs_setting {
 	const char *env;
@@ -51,13 +55,14 @@ static const struct kbs_setting kbs_settings[] = {
 	{ "KB_MBUFS", "mbufs", "an integer from 2047 to 4194303",
 	  "mbufs in the packet pool (default 16383)", parse_mbufs },
 	{ "KB_POLL", "poll", "busy or adaptive",
-	  "idle policy: busy polls always; adaptive (default) spins, then sleeps "
-	  "in steps of at most 50 us", parse_poll },
+	  "idle policy: busy polls always; adaptive (default) spins "
+	  KBS_STR(KBS_SPIN_US) " us after the last packet, then sleeps in steps of "
+	  "at most " KBS_STR(KBS_SLEEP_MAX_US) " us", parse_poll },
 	{ "KB_EAL", "eal", "extra DPDK EAL arguments, space-separated (at most 511 bytes)",
 	  "appended to kbstackd's own EAL arguments", parse_eal },
 	{ "KB_STACK", "stack", "an absolute path of at most 99 bytes",
-	  "control socket path; counters live at <path>.stats (default "
-	  KBS_STACK_DEFAULT ")", parse_stack },
+	  "kbstackd's control socket, where applications attach; its counters "
+	  "live at <path>.stats (default " KBS_STACK_DEFAULT ")", parse_stack },
 };
 
 #define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
@@ -313,7 +318,7 @@ void kbs_config_usage(FILE *out)
 	fprintf(out,
 		"\n"
 		"  --help     this text\n"
-		"  --version  kbstackd's version and the shim ABI it speaks\n"
+		"  --version  kbstackd's version and its counters' layout version\n"
 		"\n"
 		"A bad value prints one line naming the setting and exits with status 2.\n"
 		"SIGINT or SIGTERM stops the port, detaches its XDP program and exits 0.\n"
@@ -361,7 +366,8 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 			return KBS_CONFIG_HELP;
 		}
 		if (ch == 'V') {
-			fprintf(out, "kbstackd %s\n", KB_VERSION);
+			fprintf(out, "kbstackd %s (stats layout %u)\n", KB_VERSION,
+				KBQ_STATS_VERSION);
 			return KBS_CONFIG_VERSION;
 		}
 		if (ch == '?' || ch == ':') {

@@ -15,6 +15,14 @@
 #define KBS_MBUFS_DEFAULT 16383u /* 2^n - 1: the mempool's best size */
 #define KBS_PATH_MAX      100    /* sun_path is 108 bytes; room for ".stats" */
 
+/* Adaptive idle policy: spin this long after the last packet, then sleep in
+ * steps doubling from MIN to MAX. MAX bounds the wake-up delay for a packet
+ * that arrives while asleep (about MAX + the timer's own latency), and
+ * with it the idle CPU use (a wake-up every MAX). */
+#define KBS_SPIN_US      200
+#define KBS_SLEEP_MIN_US 5
+#define KBS_SLEEP_MAX_US 80
+
 enum kbs_poll {
 	KBS_POLL_ADAPTIVE = 0, /* spin, then short sleeps while idle */
 	KBS_POLL_BUSY     = 1, /* always poll: lowest latency, one core at 100% */

@@ -33,13 +33,6 @@
 #include "kbs_port.h"
 #include "kbs_stats.h"
 
-/* Adaptive idle policy: spin this long after the last packet, then sleep in
- * steps doubling from MIN to MAX. MAX bounds the wake-up delay for a packet
- * that arrives while asleep (about MAX + the timer's own latency). */
-#define KBS_SPIN_US      200
-#define KBS_SLEEP_MIN_US 5
-#define KBS_SLEEP_MAX_US 80
-
 void kbs_sys_init(void);
 
 static volatile sig_atomic_t kbs_stop;

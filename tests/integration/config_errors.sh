@@ -5,10 +5,7 @@
 # kbstat with no daemon.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../lib/check.sh"
-src=${KB_SRC:-$(cd "$here/../.." && pwd)}
-kbstackd=${KBSTACKD:-$src/build/stack/kbstackd}
-kbstat=${KBSTAT:-$src/build/stack/kbstat}
+. "$here/../lib/kb.sh"
 
 dir=$(mktemp -d /tmp/kbcfg.XXXXXX)
 trap 'rm -rf "$dir"' EXIT

@@ -7,17 +7,13 @@
 # Layout: kbstackd pinned to core 1; the client tools on core 0.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../lib/check.sh"
+. "$here/../lib/kb.sh"
 
 pmd=${1:?usage: stack_basic.sh af_xdp|af_packet}
-src=${KB_SRC:-$(cd "$here/../.." && pwd)}
-kbstackd=${KBSTACKD:-$src/build/stack/kbstackd}
-kbstat=${KBSTAT:-$src/build/stack/kbstat}
 need_root
 
 tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
 eval "$tb"
-pid=
 log=$(mktemp)
 cleanup() {
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
@@ -34,26 +30,24 @@ esac
 stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
 cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
 link() { ip netns exec "$KB_TB_CNS" cat "/sys/class/net/$KB_TB_CIF/statistics/$1"; }
-stat_of() { KB_STACK=$stack "$kbstat" | awk -v k="$1" '$1 == k { print $2 }'; }
-running() { KB_STACK=$stack "$kbstat" 2>/dev/null | grep -q ' state running '; }
+stat_of() { kbstat_of "$stack" "$1"; }
 
 tx0=$(link tx_packets)
 rx0=$(link rx_packets)
 
-ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" "$kbstackd" --dev="$dev" \
-	--ip=198.18.0.1/24 --core=1 >"$log" 2>&1 &
-pid=$!
-if ! wait_for 30 running; then
-	bad "kbstackd did not come up on $dev:"; sed 's/^/    /' "$log"
-	finish
-fi
-ok "kbstackd running on $dev (pid $pid)"
-mac=$(KB_STACK=$stack "$kbstat" | sed -n 's/.* mac \([0-9a-f:]*\) .*/\1/p')
+start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="$dev" --ip=198.18.0.1/24 --core=1
+mac=$(kbstat_mac "$stack")
 
 if [ "$pmd" = af_xdp ]; then
 	check "XDP program attached while running" \
 		sh -c "ip -n $KB_TB_SNS -d link show dev $KB_TB_SIF | grep -q 'prog/xdp'"
 fi
+
+# A second daemon on the same control socket is refused before it starts.
+err=$(ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" "$kbstackd" --dev="$dev" \
+	--ip=198.18.0.1/24 2>&1)
+check_eq "second kbstackd on the same KB_STACK exits 1" "$?" 1
+check "it says another kbstackd runs there" grep -q "another kbstackd is running" <<<"$err"
 
 # ARP: the first ping resolves the stack's address to the port's MAC.
 check "first ping answered" sh -c "ip netns exec $KB_TB_CNS ping -c 1 -W 2 -q 198.18.0.1 >/dev/null"
@@ -119,4 +113,18 @@ check "no hugepage file left" \
 	sh -c "! ls /dev/hugepages 2>/dev/null | grep -q '^kbs$pid_was'"
 check "no EAL runtime directory left" test ! -e "/var/run/dpdk/kbs$pid_was"
 check "stats file removed" test ! -e "$stack.stats"
+
+# A killed kbstackd leaves files behind; the test bed's down removes them.
+start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="$dev" --ip=198.18.0.1/24 --core=1
+check "answers again after a restart" \
+	sh -c "ip netns exec $KB_TB_SNS true && ip netns exec $KB_TB_CNS ping -c 3 -i 0.1 -W 2 -q 198.18.0.1 >/dev/null"
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+killed=$pid
+pid=
+check "SIGKILL leaves the EAL runtime directory" test -e "/var/run/dpdk/kbs$killed"
+"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
+check "testbed down removes the killed run's EAL directory" test ! -e "/var/run/dpdk/kbs$killed"
+check "testbed down removes both namespaces" \
+	sh -c "! ip netns list | grep -q 'kbtb-$KB_TB_ID-'"
 finish

@@ -9,17 +9,13 @@
 # tap in the same namespace is the client.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../lib/check.sh"
-src=${KB_SRC:-$(cd "$here/../.." && pwd)}
-kbstackd=${KBSTACKD:-$src/build/stack/kbstackd}
-kbstat=${KBSTAT:-$src/build/stack/kbstat}
+. "$here/../lib/kb.sh"
 need_root
 
 id=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ns=kbtap-$id
 ifc=kbtap$id
 stack=/run/kb/tap-$id/kbstackd.sock
-pid=
 log=$(mktemp)
 cleanup() {
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
@@ -31,17 +27,10 @@ ip netns add "$ns" || { bad "create namespace $ns"; finish; }
 ip -n "$ns" link set lo up
 ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 
-running() { KB_STACK=$stack "$kbstat" 2>/dev/null | grep -q ' state running '; }
-stat_of() { KB_STACK=$stack "$kbstat" | awk -v k="$1" '$1 == k { print $2 }'; }
+stat_of() { kbstat_of "$stack" "$1"; }
 nx() { ip netns exec "$ns" taskset -c 0 "$@"; }
 
-ip netns exec "$ns" env KB_STACK="$stack" "$kbstackd" --dev="net_tap0,iface=$ifc" \
-	--ip=198.18.1.1/24 --core=1 >"$log" 2>&1 &
-pid=$!
-if ! wait_for 30 running; then
-	bad "kbstackd did not come up on net_tap:"; sed 's/^/    /' "$log"
-	finish
-fi
+start_kbstackd "$ns" "$stack" "$log" --dev="net_tap0,iface=$ifc" --ip=198.18.1.1/24 --core=1
 check "port reports rx and tx checksum offload" \
 	grep -q 'rx checksum offload, tx checksum offload' "$log"
 ip -n "$ns" addr add 198.18.1.2/24 dev "$ifc"
@@ -64,7 +53,7 @@ check_eq "RST with an offloaded TCP checksum accepted by the kernel" "$res" refu
 
 # A SYN whose TCP checksum is wrong, sent raw on the tap: the port flags it,
 # kbstackd drops it before lwIP and counts it.
-mac=$(KB_STACK=$stack "$kbstat" | sed -n 's/.* mac \([0-9a-f:]*\) .*/\1/p')
+mac=$(kbstat_mac "$stack")
 before=$(stat_of rx_drop_cksum)
 nx python3 - "$ifc" "$mac" <<'PY'
 import socket, struct, sys

@@ -339,6 +339,14 @@ static void test_tx_batching(void **state)
 	assert_int_equal(pool_in_use(), before);
 }
 
+static int teardown(void **state)
+{
+	(void)state;
+	kbs_port_close(&port);
+	kbs_eal_cleanup();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,5 +358,5 @@ int main(void)
 		cmocka_unit_test(test_tx_batching),
 	};
 
-	return cmocka_run_group_tests_name("netif", tests, setup, NULL);
+	return cmocka_run_group_tests_name("netif", tests, setup, teardown);
 }

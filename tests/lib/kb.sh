@@ -1,0 +1,28 @@
+# tests/lib/kb.sh — kbstackd helpers for kb's shell tests (sources check.sh).
+# Sets src, kbstackd, kbstat (from KB_SRC/KBSTACKD/KBSTAT when CTest gives
+# them). kbstackd's pid goes in $pid so a test's cleanup can kill it.
+
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
+src=${KB_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+kbstackd=${KBSTACKD:-$src/build/stack/kbstackd}
+kbstat=${KBSTAT:-$src/build/stack/kbstat}
+pid=
+
+# kbstat_of STACK NAME: one counter's value
+kbstat_of() { KB_STACK=$1 "$kbstat" | awk -v k="$2" '$1 == k { print $2 }'; }
+kbstat_mac() { KB_STACK=$1 "$kbstat" | sed -n 's/.* mac \([0-9a-f:]*\) .*/\1/p'; }
+kb_running() { KB_STACK=$1 "$kbstat" 2>/dev/null | grep -q ' state running '; }
+
+# start_kbstackd NS STACK LOG ARGS...: start kbstackd in namespace NS and wait
+# until it runs; on failure report its log and finish the test.
+start_kbstackd() {
+	local ns=$1 stack=$2 log=$3; shift 3
+	ip netns exec "$ns" env KB_STACK="$stack" "$kbstackd" "$@" >"$log" 2>&1 &
+	pid=$!
+	if ! wait_for 30 kb_running "$stack"; then
+		bad "kbstackd did not come up ($*):"
+		sed 's/^/    /' "$log"
+		finish
+	fi
+	ok "kbstackd running ($*, pid $pid)"
+}
