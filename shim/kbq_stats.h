@@ -54,7 +54,9 @@ enum {
 	X(busy_cycles,     "TSC cycles in iterations that moved a packet")    \
 	X(idle_cycles,     "TSC cycles in iterations that moved nothing")     \
 	X(sleep_cycles,    "TSC cycles asleep (adaptive idle policy)")        \
-	X(sleeps,          "times the loop slept")
+	X(sleeps,          "times the loop slept")                            \
+	X(contexts,        "application contexts attached")                   \
+	X(sockets,         "socket slots in use, all contexts")
 
 struct kbq_stats_counters {
 #define KBQ_STATS_FIELD(name, help) uint64_t name;
@@ -78,9 +80,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 23 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 25 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 23 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 25 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

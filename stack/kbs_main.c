@@ -29,6 +29,7 @@
 #include "lwip/timeouts.h"
 
 #include "kbs_config.h"
+#include "kbs_ctx.h"
 #include "kbs_netif.h"
 #include "kbs_port.h"
 #include "kbs_stats.h"
@@ -67,8 +68,14 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 	KBS_STAT_SET(lwip_drop_tcp, lwip_stats.tcp.drop);
 	KBS_STAT_SET(lwip_drop_icmp, lwip_stats.icmp.drop);
 	KBS_STAT_SET(lwip_drop_arp, lwip_stats.etharp.drop);
-	if (ms % 128 == 0 && rte_eth_stats_get(port->id, &es) == 0)
-		KBS_STAT_SET(rx_drop_port, es.imissed + es.rx_nombuf);
+	if (ms % 128 == 0) {
+		unsigned socks, ctxs = kbs_ctxs_count(&socks);
+
+		KBS_STAT_SET(contexts, ctxs);
+		KBS_STAT_SET(sockets, socks);
+		if (rte_eth_stats_get(port->id, &es) == 0)
+			KBS_STAT_SET(rx_drop_port, es.imissed + es.rx_nombuf);
+	}
 	__atomic_store_n(&kbs_stats->now_tsc, now, __ATOMIC_RELAXED);
 }
 
@@ -92,12 +99,15 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 		unsigned n = kbs_netif_rx(ni);
 		uint32_t ms = sys_now();
 
+		n += kbs_ctxs_service();
 		if (ms != last_ms) {
 			last_ms = ms;
 			sys_check_timeouts();
+			kbs_ctl_poll();
 			kbs_publish(ni->port, ms, prev);
 		}
 		n += kbs_netif_tx_flush(ni);
+		kbs_ctxs_wake();
 
 		now = rte_rdtsc();
 		KBS_STAT_ADD(loops, 1);
@@ -175,6 +185,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kbstackd: lwIP netif set-up failed: %s\n", strerror(-rc));
 		goto err_port;
 	}
+	if ((rc = kbs_ctl_open(c.stack, c.ip))) {
+		fprintf(stderr, "kbstackd: KB_STACK=%s: cannot listen there: %s\n", c.stack,
+			strerror(-rc));
+		goto err_port;
+	}
 	kbs_describe(&c, &port);
 	/* Sleeps of a few microseconds need a timer slack to match. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
@@ -189,6 +204,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "kbstackd: stopping\n");
 
 	kbs_stats_state(KBQ_STATE_STOPPED);
+	kbs_ctl_close();
+	kbs_netif_tx_flush(&ni); /* the resets of open connections */
 	kbs_port_close(&port);
 	kbs_eal_cleanup();
 	kbs_stats_close();

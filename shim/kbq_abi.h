@@ -1,0 +1,207 @@
+/*
+ * kbq_abi.h — the shared-memory contract between application processes
+ * (libkbpreload.so) and kbstackd. The only layout both sides compile in.
+ *
+ * One region per application context (a process and the children it forks),
+ * created by kbstackd as a memfd and passed over the control socket:
+ *
+ *   struct kbq_region              header: doorbells, wake-up words
+ *   struct kbq_sock[KBQ_NSOCKS]    one slot per socket: state, control
+ *                                  mailbox, accept queue, ring indices
+ *   rx data[KBQ_NSOCKS][KBQ_RING]  bytes received, stack → app
+ *   tx data[KBQ_NSOCKS][KBQ_RING]  bytes to send, app → stack
+ *
+ * Rules, both sides:
+ *   - Every field is fixed-width and says on its line who writes it.
+ *   - Publishing: write the payload, then the index or state with a release
+ *     store; the reader loads the index with acquire before the payload.
+ *   - No pointers: positions are slot numbers and free-running 32-bit ring
+ *     indices (position = index % KBQ_RING).
+ *   - kbstackd treats every byte written by the application as hostile: it
+ *     checks each index and length it reads, and a bad value resets only
+ *     that socket.
+ * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
+ */
+#ifndef KBQ_ABI_H
+#define KBQ_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KBQ_ABI_VERSION 1u
+#define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
+
+#define KBQ_NSOCKS   1024u         /* socket slots per context */
+#define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
+#define KBQ_ACCEPTQ  256u          /* pending connections per listener */
+#define KBQ_CACHELINE 64
+
+/* kbq_sock.state — written by kbstackd, except FREE → OPEN by the app (CAS) */
+enum {
+	KBQ_S_FREE = 0,      /* unused; the app may claim it */
+	KBQ_S_OPEN,          /* claimed by the app, no flow yet */
+	KBQ_S_LISTEN,        /* listening */
+	KBQ_S_CONNECTING,    /* SYN sent */
+	KBQ_S_ESTABLISHED,   /* data may flow (also after a FIN either way) */
+	KBQ_S_CLOSED,        /* the flow ended (reset, error, or both FINs); app must close */
+	KBQ_S_STACK,         /* claimed by kbstackd for an incoming connection */
+};
+
+/* kbq_sock.req_op — control operations, app → stack */
+enum {
+	KBQ_OP_NONE = 0,
+	KBQ_OP_LISTEN,       /* arg0 = port (host order), arg1 = backlog */
+	KBQ_OP_CONNECT,      /* arg0 = IPv4 (network order), arg1 = port, arg2 = local port or 0 */
+	KBQ_OP_CLOSE,        /* the app dropped its last reference */
+	KBQ_OP_SHUT_WR,      /* FIN after the tx ring drains */
+	KBQ_OP_SETOPT,       /* arg0 = KBQ_OPT_*, arg1 = value */
+};
+
+enum {
+	KBQ_OPT_NODELAY = 1,
+	KBQ_OPT_KEEPALIVE,
+	KBQ_OPT_KEEPIDLE,    /* seconds */
+	KBQ_OPT_KEEPINTVL,   /* seconds */
+	KBQ_OPT_KEEPCNT,
+};
+
+/* kbq_sock.ev — sticky conditions, kbstackd sets, never clears */
+#define KBQ_EV_RDHUP  0x1u   /* the peer sent FIN: reads return 0 once drained */
+#define KBQ_EV_ERR    0x2u   /* reset or error: so_error says which */
+#define KBQ_EV_WRDONE 0x4u   /* our FIN is sent (after SHUT_WR or close) */
+
+/* kbq_sock.flags — written by the app */
+#define KBQ_F_SHARED  0x1u   /* held by more than its creating process (fork) */
+
+struct kbq_sock {
+	/* --- control mailbox and identity --- */
+	uint32_t state;      /* stack (app: FREE → OPEN only) */
+	uint32_t gen;        /* stack: bumped each time the slot is freed */
+	uint32_t req_seq;    /* app: request number, release after req_* */
+	uint32_t req_op;     /* app: KBQ_OP_* */
+	uint32_t req_arg[4]; /* app */
+	uint32_t done_seq;   /* stack: last request completed, release after done_rc */
+	int32_t  done_rc;    /* stack: 0 or -errno of request done_seq */
+	uint32_t refs;       /* app: processes holding the socket (atomic) */
+	uint32_t owner;      /* app: pid of the process that created/accepted it */
+	uint32_t flags;      /* app: KBQ_F_* */
+	uint32_t ev;         /* stack: KBQ_EV_*, release */
+	int32_t  so_error;   /* stack: pending error (positive errno), before ev */
+	uint32_t laddr;      /* stack: local IPv4, network order */
+	uint32_t raddr;      /* stack: remote IPv4, network order */
+	uint16_t lport;      /* stack: network order */
+	uint16_t rport;      /* stack: network order */
+	uint32_t listener;   /* stack: for accepted sockets, the listener's slot */
+	uint8_t  pad0[2 * KBQ_CACHELINE - 76];
+
+	/* --- accept queue (listeners): slot numbers of new connections --- */
+	uint32_t aq_tail;    /* stack: next entry to fill, release after aq[] */
+	uint8_t  pad1[KBQ_CACHELINE - 4];
+	uint32_t aq_head;    /* app: next entry to take (CAS, several acceptors) */
+	uint8_t  pad2[KBQ_CACHELINE - 4];
+	uint32_t aq[KBQ_ACCEPTQ]; /* stack */
+
+	/* --- rings: free-running byte indices --- */
+	uint32_t rx_tail;    /* stack: bytes received, release after data */
+	uint8_t  pad3[KBQ_CACHELINE - 4];
+	uint32_t rx_head;    /* app: bytes consumed, release after copying out */
+	uint8_t  pad4[KBQ_CACHELINE - 4];
+	uint32_t tx_tail;    /* app: bytes queued, release after data */
+	uint8_t  pad5[KBQ_CACHELINE - 4];
+	uint32_t tx_head;    /* stack: bytes acknowledged by the peer (space freed) */
+	uint8_t  pad6[KBQ_CACHELINE - 4];
+};
+
+struct kbq_region {
+	uint64_t magic;      /* stack, once */
+	uint32_t version;    /* stack, once: KBQ_ABI_VERSION */
+	uint32_t ctx;        /* stack, once: context id (for JOIN after fork) */
+	uint64_t size;       /* stack, once: bytes in the region */
+	uint32_t stack_ip;   /* stack, once: kbstackd's IPv4, network order */
+	uint32_t pad0[9];
+
+	uint32_t event_seq;  /* stack: bumped (release) after any socket event */
+	uint8_t  pad1[KBQ_CACHELINE - 4];
+	uint32_t sleepers;   /* app: threads about to sleep or asleep (atomic) */
+	uint32_t wake_pending; /* both: stack sets 1 and writes the eventfd; app clears */
+	uint8_t  pad2[KBQ_CACHELINE - 8];
+
+	uint64_t bell_summary; /* app: bit w set when bell[w] gained a bit; stack swaps 0 */
+	uint8_t  pad3[KBQ_CACHELINE - 8];
+	uint64_t bell[KBQ_NSOCKS / 64]; /* app: bit s%64 of word s/64 = "look at slot s" */
+
+	/* Counters the app keeps (fallbacks to the kernel, by reason). */
+	uint64_t fallback[8]; /* app: KBQ_FB_* */
+};
+
+enum {
+	KBQ_FB_NO_RULE = 0,  /* socket not matched by KB_ACCEL */
+	KBQ_FB_NO_SLOT,      /* all KBQ_NSOCKS slots in use */
+	KBQ_FB_BIND_ADDR,    /* bound to an address kbstackd does not own */
+	KBQ_FB_OPTION,       /* an option kb cannot honour */
+	KBQ_FB_NSTAT = 8,
+};
+
+#define KBQ_SOCKS_OFF  ((sizeof(struct kbq_region) + 4095) & ~(size_t)4095)
+#define KBQ_RX_OFF     (((KBQ_SOCKS_OFF + KBQ_NSOCKS * sizeof(struct kbq_sock)) + 4095) & \
+			~(size_t)4095)
+#define KBQ_TX_OFF     (KBQ_RX_OFF + (size_t)KBQ_NSOCKS * KBQ_RING)
+#define KBQ_REGION_SIZE (KBQ_TX_OFF + (size_t)KBQ_NSOCKS * KBQ_RING)
+
+static inline struct kbq_sock *kbq_sock_at(void *region, uint32_t slot)
+{
+	return (struct kbq_sock *)((char *)region + KBQ_SOCKS_OFF) + slot;
+}
+
+static inline uint8_t *kbq_rx_data(void *region, uint32_t slot)
+{
+	return (uint8_t *)region + KBQ_RX_OFF + (size_t)slot * KBQ_RING;
+}
+
+static inline uint8_t *kbq_tx_data(void *region, uint32_t slot)
+{
+	return (uint8_t *)region + KBQ_TX_OFF + (size_t)slot * KBQ_RING;
+}
+
+_Static_assert((KBQ_RING & (KBQ_RING - 1)) == 0, "ring size: a power of two");
+_Static_assert((KBQ_ACCEPTQ & (KBQ_ACCEPTQ - 1)) == 0, "accept queue: a power of two");
+_Static_assert(KBQ_NSOCKS % 64 == 0, "doorbell words");
+_Static_assert(offsetof(struct kbq_sock, aq_tail) == 128, "kbq_sock: control lines");
+_Static_assert(offsetof(struct kbq_sock, aq_head) == 192, "kbq_sock: accept head");
+_Static_assert(offsetof(struct kbq_sock, rx_tail) == 256 + 4 * KBQ_ACCEPTQ, "kbq_sock");
+_Static_assert(sizeof(struct kbq_sock) == 256 + 4 * KBQ_ACCEPTQ + 4 * 64, "kbq_sock size");
+_Static_assert(sizeof(struct kbq_sock) % KBQ_CACHELINE == 0, "kbq_sock: whole lines");
+_Static_assert(offsetof(struct kbq_region, event_seq) == 64, "kbq_region: event line");
+_Static_assert(offsetof(struct kbq_region, sleepers) == 128, "kbq_region: sleepers line");
+_Static_assert(offsetof(struct kbq_region, bell_summary) == 192, "kbq_region: bells");
+_Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64,
+	       "kbq_region size");
+
+/* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */
+
+#define KBQ_HELLO_MAGIC 0x4b42484cu /* "KBHL" */
+
+enum {
+	KBQ_HELLO_NEW = 1,   /* a new context; the app's eventfd rides along (SCM_RIGHTS) */
+	KBQ_HELLO_JOIN,      /* a forked child joins context ctx (liveness only) */
+};
+
+struct kbq_hello {           /* app → stack */
+	uint32_t magic;
+	uint32_t version;    /* KBQ_ABI_VERSION */
+	uint32_t op;         /* KBQ_HELLO_* */
+	uint32_t ctx;        /* JOIN: the context to join */
+};
+
+struct kbq_welcome {         /* stack → app; NEW: the region's memfd rides along */
+	uint32_t magic;
+	uint32_t version;    /* kbstackd's KBQ_ABI_VERSION */
+	int32_t  rc;         /* 0 or -errno */
+	uint32_t ctx;
+	uint64_t size;       /* region bytes */
+};
+
+_Static_assert(sizeof(struct kbq_hello) == 16, "kbq_hello");
+_Static_assert(sizeof(struct kbq_welcome) == 24, "kbq_welcome");
+
+#endif /* KBQ_ABI_H */

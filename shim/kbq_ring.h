@@ -1,0 +1,70 @@
+/*
+ * kbq_ring.h — byte-ring arithmetic and copies shared by both sides.
+ *
+ * A ring is KBQ_RING bytes with two free-running 32-bit indices: the
+ * producer's tail and the consumer's head. used = tail - head (mod 2^32),
+ * which is at most KBQ_RING when both sides behave; kbstackd checks that
+ * before trusting an index the application wrote. These helpers only copy;
+ * the caller publishes the index (release) afterwards.
+ */
+#ifndef KBQ_RING_H
+#define KBQ_RING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kbq_abi.h"
+
+static inline uint32_t kbq_ring_used(uint32_t tail, uint32_t head)
+{
+	return tail - head;
+}
+
+static inline uint32_t kbq_ring_free(uint32_t tail, uint32_t head)
+{
+	return KBQ_RING - (tail - head);
+}
+
+/* A (tail, head) pair a well-behaved peer could have written. */
+static inline bool kbq_ring_sane(uint32_t tail, uint32_t head)
+{
+	return tail - head <= KBQ_RING;
+}
+
+/* Bytes readable from position idx without wrapping. */
+static inline uint32_t kbq_ring_contig(uint32_t idx, uint32_t n)
+{
+	uint32_t off = idx & (KBQ_RING - 1);
+
+	return n < KBQ_RING - off ? n : KBQ_RING - off;
+}
+
+/* Copy n bytes into the ring at index tail (n <= free space). */
+static inline void kbq_ring_put(uint8_t *ring, uint32_t tail, const void *src, uint32_t n)
+{
+	uint32_t first = kbq_ring_contig(tail, n);
+
+	memcpy(ring + (tail & (KBQ_RING - 1)), src, first);
+	memcpy(ring, (const uint8_t *)src + first, n - first);
+}
+
+/* Copy n bytes out of the ring from index head (n <= used). */
+static inline void kbq_ring_get(const uint8_t *ring, uint32_t head, void *dst, uint32_t n)
+{
+	uint32_t first = kbq_ring_contig(head, n);
+
+	memcpy(dst, ring + (head & (KBQ_RING - 1)), first);
+	memcpy((uint8_t *)dst + first, ring, n - first);
+}
+
+/* The application rings slot s's doorbell: kbstackd will look at it. */
+static inline void kbq_bell(struct kbq_region *r, uint32_t s)
+{
+	/* Release: the request or index written before the bell is visible to
+	 * kbstackd once it sees the bit (it swaps with acquire). */
+	__atomic_fetch_or(&r->bell[s / 64], 1ull << (s % 64), __ATOMIC_RELEASE);
+	__atomic_fetch_or(&r->bell_summary, 1ull << ((s / 64) % 64), __ATOMIC_RELEASE);
+}
+
+#endif /* KBQ_RING_H */

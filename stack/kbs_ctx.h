@@ -1,0 +1,85 @@
+/*
+ * kbs_ctx.h — kbstackd's private view of application contexts: one per
+ * shared region, with the lwIP PCB of every socket slot and what kbstackd
+ * has already done with the slot's indices. Nothing here lives in shared
+ * memory; the region is only ever read through checked loads.
+ *
+ * kbs_ctl.c: the control socket (attach, join, liveness).
+ * kbs_sock.c: socket slots ↔ lwIP raw API (the data path).
+ */
+#ifndef KBS_CTX_H
+#define KBS_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kbq_abi.h"
+
+struct tcp_pcb;
+struct kbs_ctx;
+
+/* One socket slot, kbstackd's side. */
+struct kbs_sock {
+	struct kbs_ctx *ctx;
+	struct tcp_pcb *pcb;   /* NULL when lwIP has no PCB for the slot */
+	uint32_t slot;
+	uint32_t done_seq;     /* last request handled */
+	uint32_t tx_sent;      /* tx bytes handed to tcp_write */
+	uint32_t rx_seen;      /* rx_head last credited to lwIP's window */
+	bool listening;
+	bool closing;          /* the app closed it; free once lwIP is done */
+	bool fin_sent;         /* tcp_close/tcp_shutdown(tx) done */
+	bool shut_wr;          /* SHUT_WR requested */
+};
+
+struct kbs_proc {
+	int fd;                /* its control connection */
+	pid_t pid;
+	uid_t uid;
+	struct kbs_ctx *ctx;   /* NULL until its hello */
+};
+
+struct kbs_ctx {
+	uint32_t id;
+	uid_t uid;             /* the creator's uid */
+	struct kbq_region *r;
+	int memfd;
+	int efd;               /* the app's eventfd: written to wake sleepers */
+	unsigned nprocs;
+	bool event;            /* a socket event happened this loop iteration */
+	struct kbs_ctx *next;
+	struct kbs_sock s[KBQ_NSOCKS];
+};
+
+extern struct kbs_ctx *kbs_ctxs;
+
+/* --- kbs_sock.c --- */
+
+/* Serve every slot whose doorbell rang, in every context; how many. */
+unsigned kbs_ctxs_service(void);
+
+/* End of a loop iteration: publish events, wake sleeping applications. */
+void kbs_ctxs_wake(void);
+
+/* A process of ctx died: reset the sockets only it held. */
+void kbs_ctx_proc_gone(struct kbs_ctx *ctx, pid_t pid);
+
+/* Reset every socket of ctx (its last process is gone). */
+void kbs_ctx_reset_all(struct kbs_ctx *ctx);
+
+/* Counters for kbstat. */
+unsigned kbs_ctxs_count(unsigned *socks);
+
+/* --- kbs_ctl.c --- */
+
+/* Listen on the control socket at path. 0 or -errno (message printed). */
+int kbs_ctl_open(const char *path, uint32_t stack_ip);
+
+/* Accept attaches and notice hang-ups; never blocks. */
+void kbs_ctl_poll(void);
+
+/* Close every connection and context, remove the socket file. */
+void kbs_ctl_close(void);
+
+#endif /* KBS_CTX_H */
