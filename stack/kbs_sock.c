@@ -185,7 +185,7 @@ static err_t kbs_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_ABRT;
 	}
 	s = &l->ctx->s[slot];
-	q = qs(s);
+	q = kbq_sock_at(l->ctx->r, (uint32_t)slot);
 	memset(s, 0, sizeof(*s));
 	s->ctx = l->ctx;
 	s->slot = (uint32_t)slot;

@@ -25,8 +25,8 @@
 #define MEM_SIZE                  (32 * 1024 * 1024)
 #define MEMP_NUM_TCP_PCB          8192  /* "thousands of PCBs" */
 #define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
-#define MEMP_NUM_TCP_SEG          65536 /* unacked + unsent segments, all connections */
-#define MEMP_NUM_PBUF             65536 /* PBUF_REF/ROM headers: zero-copy tx */
+#define MEMP_NUM_TCP_SEG          32768 /* unacked + unsent segments, all connections (u16) */
+#define MEMP_NUM_PBUF             32768 /* PBUF_REF/ROM headers: zero-copy tx (u16) */
 #define MEMP_NUM_REASSDATA        16    /* IP datagrams being reassembled */
 #define IP_REASS_MAX_PBUFS        128   /* fragments held for them in all */
 #define MEMP_NUM_FRAG_PBUF        64

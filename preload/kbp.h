@@ -1,0 +1,159 @@
+/*
+ * kbp.h — libkbpreload.so's internals, shared by its files.
+ *
+ *   kbp_interpose.c  only defines the libc symbols and calls kbp_*()
+ *   kbp_core.c       settings (KB_ACCEL…), attach to kbstackd, fd table, fork
+ *   kbp_tcp.c        accelerated sockets: listen, accept, connect, I/O, close
+ *   kbp_wait.c       sleeping and waking: blocking calls, epoll, poll, select
+ *
+ * Errors: kbp_* functions return >= 0 or -errno; the interposed symbols turn
+ * that into -1/errno exactly as libc would. "Ours" is decided by one lookup
+ * in the fd table (kbp_fd_get), never inferred from an error.
+ */
+#ifndef KBP_H
+#define KBP_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "kbq_abi.h"
+#include "kbp_syms.h"
+
+/* libc's own functions */
+#define KBP_LIBC_DECL(ret, name, params, ...) extern ret (*libc_##name) params;
+KBP_SYMS(KBP_LIBC_DECL)
+KBP_SYMS_VARIADIC(KBP_LIBC_DECL)
+#undef KBP_LIBC_DECL
+
+/* ---- settings (kbp_core.c) ---- */
+
+#define KBP_MAX_RULES 32
+
+struct kbp_rule {        /* connect:ADDR/PREFIX[:PORT] */
+	uint32_t net;        /* network order */
+	uint32_t mask;       /* network order */
+	uint16_t port;       /* host order, 0 = any */
+};
+
+struct kbp_config {
+	bool any_listen;     /* listen:* */
+	uint16_t listen[KBP_MAX_RULES];
+	unsigned nlisten;
+	struct kbp_rule connect[KBP_MAX_RULES];
+	unsigned nconnect;
+	char stack[108];     /* KB_STACK */
+	unsigned spin_us;    /* KB_SPIN_US */
+	int log;             /* KB_LOG: 0 quiet, 1 notices (default), 2 debug */
+	bool strict;         /* KB_STRICT */
+};
+
+extern struct kbp_config kbp_cfg;
+
+/* Parse KB_ACCEL's form into c (unit-testable). 0 or -EINVAL, err filled. */
+int kbp_accel_parse(struct kbp_config *c, const char *v, char *err, size_t errlen);
+
+bool kbp_listen_match(uint16_t port);
+bool kbp_connect_match(uint32_t ip, uint16_t port);
+
+void kbp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- attachment to kbstackd (kbp_core.c) ---- */
+
+struct kbp_proc {
+	struct kbq_region *r;  /* NULL until attached */
+	int ctl;               /* control connection */
+	int efd;               /* the context's eventfd (stack writes it) */
+	uint32_t ctx;
+	pid_t pid;
+	int failed;            /* attach tried and failed: -errno */
+};
+
+extern struct kbp_proc kbp;
+
+/* Attach if not yet (lazily, at the first accelerated socket). 0 or -errno. */
+int kbp_attach(void);
+
+/* ---- process-local socket objects and the fd table ---- */
+
+enum { KBP_K_SOCK = 1, KBP_K_EPOLL };
+
+struct kbp_sock {
+	int kind;              /* KBP_K_SOCK */
+	int refs;              /* fds of this process pointing here (atomic) */
+	uint32_t slot;
+	bool listener;
+	bool nonblock;         /* the application's O_NONBLOCK */
+	bool shut_rd;
+	bool shut_wr;
+	bool err_taken;        /* SO_ERROR reported the error once */
+	unsigned fork_gen;     /* kbp_fork_child's visit mark */
+	sa_family_t family;    /* AF_INET or AF_INET6 (addresses shown v4-mapped) */
+	int kfd;               /* the kernel socket behind the fd (listeners: kernel path) */
+	uint32_t rcvtimeo_ms;  /* 0 = none */
+	uint32_t sndtimeo_ms;
+	pthread_mutex_t lock;  /* one control request at a time */
+};
+
+struct kbp_ep;
+
+void *kbp_fd_get(int fd);            /* object behind fd, or NULL */
+struct kbp_sock *kbp_sock_get(int fd);  /* kbp_fd_get when it is a socket */
+void kbp_fd_set(int fd, void *obj);
+void *kbp_fd_take(int fd);           /* clear and return the entry */
+int kbp_fd_max(void);
+
+/* ---- sockets (kbp_tcp.c) ---- */
+
+static inline struct kbq_sock *kbp_q(const struct kbp_sock *s)
+{
+	return kbq_sock_at(kbp.r, s->slot);
+}
+
+int kbp_listen(int fd, int backlog);
+int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, int flags);
+int kbp_connect(int fd, const struct sockaddr *a, socklen_t len);
+ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags);
+ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags);
+ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count);
+void kbp_sock_put(struct kbp_sock *s);   /* drop one fd's reference */
+int kbp_shutdown(struct kbp_sock *s, int how);
+int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, socklen_t *l);
+int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v, socklen_t l);
+int kbp_sockname(struct kbp_sock *s, bool peer, struct sockaddr *a, socklen_t *l);
+int kbp_fionread(struct kbp_sock *s);
+void kbp_fork_child(void);               /* mark sockets shared, take references */
+
+/* Readiness of a socket as EPOLL* bits, computed from shared memory. */
+uint32_t kbp_sock_events(struct kbp_sock *s);
+
+/* ---- waiting (kbp_wait.c) ---- */
+
+/*
+ * Wait until ready(s) is true, kfd (if >= 0) has kevents, the timeout
+ * (ms, -1 = none) passes, or a signal arrives. Spins KB_SPIN_US first.
+ * Returns 0 when ready, 1 when kfd is ready, -EAGAIN on timeout, -EINTR.
+ */
+int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
+	     short kevents, int timeout_ms);
+
+int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
+		   const sigset_t *mask);
+bool kbp_epoll_is(int epfd);
+void kbp_epoll_forget(struct kbp_sock *s);   /* the socket is closed */
+void kbp_epoll_close(int epfd);
+int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask);
+bool kbp_poll_has_ours(const struct pollfd *p, nfds_t n);
+
+#endif /* KBP_H */

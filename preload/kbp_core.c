@@ -1,0 +1,454 @@
+/*
+ * kbp_core.c — start-up, settings, attachment to kbstackd, the fd table and
+ * fork. Start-up stages (kbp_init, run before main):
+ *   1. resolve libc's functions (dlsym RTLD_NEXT)
+ *   2. read KB_ACCEL, KB_STACK, KB_SPIN_US, KB_LOG, KB_STRICT
+ *   3. size the fd table from RLIMIT_NOFILE
+ *   4. register the fork handler
+ * Attaching to kbstackd waits for the first socket a rule accelerates, so
+ * programs that never use one never connect.
+ */
+#include "kbp.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define KBP_LIBC_DEF(ret, name, params, ...) ret (*libc_##name) params;
+KBP_SYMS(KBP_LIBC_DEF)
+KBP_SYMS_VARIADIC(KBP_LIBC_DEF)
+#undef KBP_LIBC_DEF
+
+struct kbp_config kbp_cfg;
+struct kbp_proc kbp = { .ctl = -1, .efd = -1 };
+
+static void **kbp_fds;
+static int kbp_nfds;
+static pthread_mutex_t kbp_attach_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void kbp_log(int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (level > kbp_cfg.log)
+		return;
+	n = snprintf(buf, sizeof(buf), "kb[%d]: ", (int)getpid());
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	n = (int)strlen(buf);
+	if (n < (int)sizeof(buf) - 1)
+		buf[n++] = '\n';
+	if (libc_write)
+		(void)libc_write(2, buf, (size_t)n);
+}
+
+/* ---- KB_ACCEL ---------------------------------------------------------- */
+
+static int accel_fail(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "KB_ACCEL: %s: expected listen:PORT[,PORT…] and/or "
+		 "connect:ADDR[/PREFIX][:PORT][,…], separated by ';' "
+		 "(e.g. listen:80,8080;connect:198.18.0.0/24)", what);
+	return -EINVAL;
+}
+
+static int parse_port(const char *s, size_t n, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (n == 0 || n > 5)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_dest(struct kbp_rule *r, const char *s, size_t n)
+{
+	char buf[40];
+	const char *colon, *slash;
+	unsigned long prefix = 32;
+	struct in_addr a;
+
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	r->port = 0;
+	colon = strchr(buf, ':');
+	if (colon) {
+		if (parse_port(colon + 1, strlen(colon + 1), &r->port))
+			return -EINVAL;
+		buf[colon - buf] = '\0';
+	}
+	slash = strchr(buf, '/');
+	if (slash) {
+		char *end;
+
+		prefix = strtoul(slash + 1, &end, 10);
+		if (*end || slash[1] == '\0' || prefix > 32)
+			return -EINVAL;
+		buf[slash - buf] = '\0';
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -EINVAL;
+	r->mask = htonl(prefix ? ~0u << (32 - prefix) : 0);
+	r->net = a.s_addr & r->mask;
+	return 0;
+}
+
+int kbp_accel_parse(struct kbp_config *c, const char *v, char *err, size_t errlen)
+{
+	const char *p = v;
+
+	c->any_listen = false;
+	c->nlisten = c->nconnect = 0;
+	while (*p) {
+		size_t n = strcspn(p, ";");
+		const char *item = p, *list, *end = p + n;
+		bool is_listen;
+
+		p = *end ? end + 1 : end;
+		if (n == 0)
+			continue;
+		if (strncmp(item, "listen:", 7) == 0) {
+			is_listen = true;
+			list = item + 7;
+		} else if (strncmp(item, "connect:", 8) == 0) {
+			is_listen = false;
+			list = item + 8;
+		} else {
+			return accel_fail(err, errlen, "unknown rule");
+		}
+		if (list == end)
+			return accel_fail(err, errlen, "empty rule");
+		while (list < end) {
+			size_t k = strcspn(list, ",;");
+
+			if (list + k > end)
+				k = (size_t)(end - list);
+			if (is_listen) {
+				if (k == 1 && list[0] == '*') {
+					c->any_listen = true;
+				} else if (c->nlisten == KBP_MAX_RULES ||
+					   parse_port(list, k, &c->listen[c->nlisten++])) {
+					return accel_fail(err, errlen, "bad listen port");
+				}
+			} else if (c->nconnect == KBP_MAX_RULES ||
+				   parse_dest(&c->connect[c->nconnect++], list, k)) {
+				return accel_fail(err, errlen, "bad connect destination");
+			}
+			list += k;
+			if (list < end && *list == ',')
+				list++;
+		}
+	}
+	return 0;
+}
+
+bool kbp_listen_match(uint16_t port)
+{
+	unsigned i;
+
+	if (kbp_cfg.any_listen)
+		return true;
+	for (i = 0; i < kbp_cfg.nlisten; i++)
+		if (kbp_cfg.listen[i] == port)
+			return true;
+	return false;
+}
+
+bool kbp_connect_match(uint32_t ip, uint16_t port)
+{
+	unsigned i;
+
+	for (i = 0; i < kbp_cfg.nconnect; i++) {
+		const struct kbp_rule *r = &kbp_cfg.connect[i];
+
+		if ((ip & r->mask) == r->net && (!r->port || r->port == port))
+			return true;
+	}
+	return false;
+}
+
+static void config_read(void)
+{
+	const char *v;
+	char err[256];
+
+	kbp_cfg.log = 1;
+	kbp_cfg.spin_us = 50;
+	snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "/run/kb/kbstackd.sock");
+	if ((v = getenv("KB_LOG")) && *v)
+		kbp_cfg.log = atoi(v);
+	if ((v = getenv("KB_STRICT")) && *v)
+		kbp_cfg.strict = strcmp(v, "0") != 0;
+	if ((v = getenv("KB_SPIN_US")) && *v) {
+		char *end;
+		unsigned long us = strtoul(v, &end, 10);
+
+		if (*end || us > 1000000)
+			kbp_log(0, "KB_SPIN_US=%s: expected microseconds, 0 to 1000000; using %u",
+				v, kbp_cfg.spin_us);
+		else
+			kbp_cfg.spin_us = (unsigned)us;
+	}
+	if ((v = getenv("KB_STACK")) && *v)
+		snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "%s", v);
+	v = getenv("KB_ACCEL");
+	if (!v || !*v) {
+		kbp_log(1, "KB_ACCEL is not set: nothing is accelerated, all sockets use the kernel");
+		return;
+	}
+	if (kbp_accel_parse(&kbp_cfg, v, err, sizeof(err))) {
+		kbp_log(0, "%s; nothing is accelerated", err);
+		kbp_cfg.nlisten = kbp_cfg.nconnect = 0;
+		kbp_cfg.any_listen = false;
+		if (kbp_cfg.strict)
+			_exit(2);
+	}
+}
+
+/* ---- attach ------------------------------------------------------------ */
+
+static int ctl_connect(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = libc_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", kbp_cfg.stack);
+	if (libc_connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		int e = errno;
+
+		libc_close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Send a hello (with fd_out if >= 0), receive the welcome (and an fd). */
+static int ctl_hello(int fd, uint32_t op, uint32_t ctx, int fd_out, struct kbq_welcome *w,
+		     int *fd_in)
+{
+	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, op, ctx };
+	struct iovec iov = { &h, sizeof(h) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (fd_out >= 0) {
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd_out, sizeof(int));
+	}
+	if (libc_sendmsg(fd, &m, MSG_NOSIGNAL) != sizeof(h))
+		return -errno;
+	iov.iov_base = w;
+	iov.iov_len = sizeof(*w);
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof(u.buf);
+	*fd_in = -1;
+	do
+		n = libc_recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(*w))
+		return n < 0 ? -errno : -EPROTO;
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd_in, CMSG_DATA(c), sizeof(int));
+	if (w->magic != KBQ_HELLO_MAGIC)
+		return -EPROTO;
+	if (w->version != KBQ_ABI_VERSION)
+		return -EPROTO;
+	return w->rc;
+}
+
+static int attach_locked(void)
+{
+	struct kbq_welcome w;
+	struct kbq_region *r;
+	int fd, efd, memfd = -1, rc;
+
+	fd = ctl_connect();
+	if (fd < 0)
+		return fd;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0) {
+		rc = -errno;
+		goto err_ctl;
+	}
+	rc = ctl_hello(fd, KBQ_HELLO_NEW, 0, efd, &w, &memfd);
+	if (rc)
+		goto err_efd;
+	if (memfd < 0 || w.size != KBQ_REGION_SIZE) {
+		rc = -EPROTO;
+		goto err_efd;
+	}
+	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	libc_close(memfd);
+	if (r == MAP_FAILED) {
+		rc = -errno;
+		goto err_efd;
+	}
+	if (__atomic_load_n(&r->magic, __ATOMIC_ACQUIRE) != KBQ_REGION_MAGIC ||
+	    r->version != KBQ_ABI_VERSION) {
+		munmap(r, KBQ_REGION_SIZE);
+		rc = -EPROTO;
+		goto err_efd;
+	}
+	kbp.ctl = fd;
+	kbp.efd = efd;
+	kbp.ctx = w.ctx;
+	kbp.pid = getpid();
+	__atomic_store_n(&kbp.r, r, __ATOMIC_RELEASE);
+	kbp_log(2, "attached to kbstackd at %s, context %u", kbp_cfg.stack, w.ctx);
+	return 0;
+
+err_efd:
+	if (memfd >= 0)
+		libc_close(memfd);
+	libc_close(efd);
+err_ctl:
+	libc_close(fd);
+	return rc;
+}
+
+int kbp_attach(void)
+{
+	int rc;
+
+	if (__atomic_load_n(&kbp.r, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&kbp_attach_lock);
+	if (kbp.r) {
+		rc = 0;
+	} else if (kbp.failed) {
+		rc = kbp.failed;
+	} else {
+		rc = attach_locked();
+		if (rc) {
+			kbp.failed = rc;
+			kbp_log(0, "no kbstackd reachable at KB_STACK=%s (%s): %s", kbp_cfg.stack,
+				strerror(-rc), kbp_cfg.strict ? "KB_STRICT is set, accelerated "
+				"sockets fail" : "accelerated sockets fall back to the kernel");
+		}
+	}
+	pthread_mutex_unlock(&kbp_attach_lock);
+	return rc;
+}
+
+/* ---- fd table ---------------------------------------------------------- */
+
+void *kbp_fd_get(int fd)
+{
+	if (fd < 0 || fd >= kbp_nfds || !kbp_fds)
+		return NULL;
+	return __atomic_load_n(&kbp_fds[fd], __ATOMIC_ACQUIRE);
+}
+
+struct kbp_sock *kbp_sock_get(int fd)
+{
+	int *kind = kbp_fd_get(fd);
+
+	return kind && *kind == KBP_K_SOCK ? (struct kbp_sock *)kind : NULL;
+}
+
+void kbp_fd_set(int fd, void *obj)
+{
+	if (fd >= 0 && fd < kbp_nfds)
+		__atomic_store_n(&kbp_fds[fd], obj, __ATOMIC_RELEASE);
+}
+
+void *kbp_fd_take(int fd)
+{
+	if (fd < 0 || fd >= kbp_nfds || !kbp_fds)
+		return NULL;
+	return __atomic_exchange_n(&kbp_fds[fd], NULL, __ATOMIC_ACQ_REL);
+}
+
+int kbp_fd_max(void)
+{
+	return kbp_nfds;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+static void kbp_on_fork_child(void)
+{
+	struct kbq_welcome w;
+	int fd, memfd, rc;
+
+	pthread_mutex_init(&kbp_attach_lock, NULL);
+	if (!kbp.r)
+		return;
+	/* The inherited control connection is the parent's: ours is new. */
+	libc_close(kbp.ctl);
+	kbp.ctl = -1;
+	kbp.pid = getpid();
+	kbp_fork_child();
+	fd = ctl_connect();
+	if (fd < 0) {
+		kbp_log(0, "fork: cannot reach kbstackd to register (%s)", strerror(-fd));
+		return;
+	}
+	rc = ctl_hello(fd, KBQ_HELLO_JOIN, kbp.ctx, -1, &w, &memfd);
+	if (rc) {
+		kbp_log(0, "fork: kbstackd refused the child (%s)", strerror(-rc));
+		libc_close(fd);
+		return;
+	}
+	kbp.ctl = fd;
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+__attribute__((constructor)) static void kbp_init(void)
+{
+	struct rlimit rl;
+
+#define KBP_RESOLVE(ret, name, ...) *(void **)&libc_##name = dlsym(RTLD_NEXT, #name);
+	KBP_SYMS(KBP_RESOLVE)
+	KBP_SYMS_VARIADIC(KBP_RESOLVE)
+#undef KBP_RESOLVE
+	config_read();
+	kbp_nfds = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max < (rlim_t)kbp_nfds)
+		kbp_nfds = (int)rl.rlim_max;
+	if (kbp_nfds < 1024)
+		kbp_nfds = 1024;
+	kbp_fds = calloc((size_t)kbp_nfds, sizeof(*kbp_fds));
+	if (!kbp_fds)
+		kbp_nfds = 0;
+	pthread_atfork(NULL, NULL, kbp_on_fork_child);
+}

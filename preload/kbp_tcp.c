@@ -1,0 +1,745 @@
+/*
+ * kbp_tcp.c — accelerated TCP sockets on the application side.
+ *
+ * A socket becomes accelerated at listen() (a KB_ACCEL listen port) or at
+ * connect() (a KB_ACCEL destination); until then it is the kernel's. The
+ * fd keeps a real kernel socket: for a listener it listens on the kernel
+ * path too (accept takes from both); for a connection it is an unconnected
+ * placeholder that holds the fd number.
+ *
+ * Steady-state I/O makes no system call: read copies out of the rx ring,
+ * write copies into the tx ring, and a doorbell bit tells kbstackd.
+ */
+#include "kbp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kbq_ring.h"
+
+#define LOAD(p)     __atomic_load_n(p, __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
+
+/* ---- slots and requests ---------------------------------------------- */
+
+static int slot_claim(void)
+{
+	static uint32_t hint;
+	uint32_t i, start = __atomic_fetch_add(&hint, 1, __ATOMIC_RELAXED);
+
+	for (i = 0; i < KBQ_NSOCKS; i++) {
+		uint32_t slot = (start + i) % KBQ_NSOCKS, want = KBQ_S_FREE;
+		struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
+
+		if (LOAD(&q->state) != KBQ_S_FREE ||
+		    !__atomic_compare_exchange_n(&q->state, &want, KBQ_S_OPEN, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		q->ev = 0;
+		q->so_error = 0;
+		q->flags = 0;
+		q->owner = (uint32_t)getpid();
+		q->laddr = q->raddr = 0;
+		q->lport = q->rport = 0;
+		__atomic_store_n(&q->refs, 1, __ATOMIC_RELEASE);
+		return (int)slot;
+	}
+	return -ENOBUFS;
+}
+
+static struct kbp_sock *sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener)
+{
+	struct kbp_sock *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->kind = KBP_K_SOCK;
+	s->refs = 1;
+	s->slot = slot;
+	s->kfd = kfd;
+	s->family = family;
+	s->listener = listener;
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+static uint32_t req_post(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t a1,
+			 uint32_t a2)
+{
+	struct kbq_sock *q = kbp_q(s);
+	uint32_t seq = q->req_seq + 1;
+
+	q->req_op = op;
+	q->req_arg[0] = a0;
+	q->req_arg[1] = a1;
+	q->req_arg[2] = a2;
+	STORE(&q->req_seq, seq); /* pairs with kbstackd's acquire load */
+	kbq_bell(kbp.r, s->slot);
+	return seq;
+}
+
+static bool req_done(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+
+	return LOAD(&q->done_seq) == q->req_seq;
+}
+
+/* Post a request and wait for kbstackd's answer (no timeout, no signal). */
+static int req_call(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t a1, uint32_t a2)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	req_post(s, op, a0, a1, a2);
+	while (!req_done(s))
+		kbp_wait(s, req_done, -1, 0, -1);
+	rc = kbp_q(s)->done_rc;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- addresses --------------------------------------------------------- */
+
+static int addr_out(sa_family_t family, uint32_t ip, uint16_t port_be,
+		    struct sockaddr *a, socklen_t *len)
+{
+	union {
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} u;
+	socklen_t n;
+
+	memset(&u, 0, sizeof(u));
+	if (family == AF_INET6) {
+		u.v6.sin6_family = AF_INET6;
+		u.v6.sin6_port = port_be;
+		u.v6.sin6_addr.s6_addr[10] = 0xff;
+		u.v6.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&u.v6.sin6_addr.s6_addr[12], &ip, 4);
+		n = sizeof(u.v6);
+	} else {
+		u.v4.sin_family = AF_INET;
+		u.v4.sin_port = port_be;
+		u.v4.sin_addr.s_addr = ip;
+		n = sizeof(u.v4);
+	}
+	if (a && len) {
+		memcpy(a, &u, *len < n ? *len : n);
+		*len = n;
+	}
+	return 0;
+}
+
+/* An IPv4 destination (plain or v4-mapped) and port; false otherwise. */
+static bool addr_in(const struct sockaddr *a, socklen_t len, uint32_t *ip, uint16_t *port)
+{
+	if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *v4 = (const void *)a;
+
+		*ip = v4->sin_addr.s_addr;
+		*port = ntohs(v4->sin_port);
+		return true;
+	}
+	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *v6 = (const void *)a;
+
+		if (!IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+			return false;
+		memcpy(ip, &v6->sin6_addr.s6_addr[12], 4);
+		*port = ntohs(v6->sin6_port);
+		return true;
+	}
+	return false;
+}
+
+/* ---- listen / accept / connect ---------------------------------------- */
+
+/* Fallback or failure when kb cannot take a socket a rule matched. */
+static int cannot_accelerate(int reason, int err, const char *what)
+{
+	if (kbp.r)
+		__atomic_fetch_add(&kbp.r->fallback[reason], 1, __ATOMIC_RELAXED);
+	if (kbp_cfg.strict) {
+		kbp_log(0, "%s: cannot accelerate (%s); KB_STRICT is set", what, strerror(-err));
+		return err;
+	}
+	kbp_log(1, "%s: cannot accelerate (%s); using the kernel", what, strerror(-err));
+	return 0;
+}
+
+int kbp_listen(int fd, int backlog)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} a;
+	socklen_t len = sizeof(a);
+	struct kbp_sock *s;
+	uint16_t port;
+	int rc, slot, fl, type;
+	socklen_t tl = sizeof(type);
+
+	if (libc_listen(fd, backlog))
+		return -errno;
+	if (kbp_fd_get(fd) || libc_getsockname(fd, &a.sa, &len) ||
+	    libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
+		return 0;
+	if (a.sa.sa_family == AF_INET) {
+		port = ntohs(a.v4.sin_port);
+		if (a.v4.sin_addr.s_addr != htonl(INADDR_ANY))
+			return 0; /* bound to one kernel address: the kernel's socket */
+	} else if (a.sa.sa_family == AF_INET6) {
+		port = ntohs(a.v6.sin6_port);
+		if (!IN6_IS_ADDR_UNSPECIFIED(&a.v6.sin6_addr))
+			return 0;
+	} else {
+		return 0;
+	}
+	if (!kbp_listen_match(port))
+		return 0;
+	if ((rc = kbp_attach()))
+		return cannot_accelerate(KBQ_FB_NO_SLOT, -ENETDOWN, "listen");
+	if ((slot = slot_claim()) < 0)
+		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "listen");
+	s = sock_new((uint32_t)slot, fd, a.sa.sa_family, true);
+	if (!s) {
+		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
+		return cannot_accelerate(KBQ_FB_NO_SLOT, -ENOMEM, "listen");
+	}
+	/* accept() polls the kernel path without blocking; the app's own
+	 * O_NONBLOCK lives in s->nonblock. */
+	fl = libc_fcntl(fd, F_GETFL);
+	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	libc_fcntl(fd, F_SETFL, (fl < 0 ? 0 : fl) | O_NONBLOCK);
+	rc = req_call(s, KBQ_OP_LISTEN, port, (uint32_t)(backlog > 0 ? backlog : 1), 0);
+	if (rc) {
+		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
+		libc_fcntl(fd, F_SETFL, fl < 0 ? 0 : fl);
+		free(s);
+		return cannot_accelerate(KBQ_FB_BIND_ADDR, rc, "listen");
+	}
+	kbp_fd_set(fd, s);
+	kbp_log(2, "fd %d: port %u listens on kbstackd and the kernel", fd, port);
+	return 0;
+}
+
+static bool aq_ready(struct kbp_sock *l)
+{
+	struct kbq_sock *q = kbp_q(l);
+
+	return LOAD(&q->aq_tail) != LOAD(&q->aq_head);
+}
+
+/* Take one connection from the listener's queue; slot or -EAGAIN. */
+static int aq_take(struct kbp_sock *l)
+{
+	struct kbq_sock *q = kbp_q(l);
+	uint32_t head = LOAD(&q->aq_head);
+
+	for (;;) {
+		uint32_t tail = LOAD(&q->aq_tail), slot;
+
+		if (head == tail || tail - head > KBQ_ACCEPTQ)
+			return -EAGAIN;
+		slot = q->aq[head % KBQ_ACCEPTQ];
+		if (__atomic_compare_exchange_n(&q->aq_head, &head, head + 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return slot < KBQ_NSOCKS ? (int)slot : -EAGAIN;
+	}
+}
+
+static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
+		     socklen_t *len, int flags)
+{
+	struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
+	struct kbp_sock *s;
+	int kfd;
+
+	__atomic_store_n(&q->owner, (uint32_t)getpid(), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
+	kfd = libc_socket(l->family, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
+	if (kfd < 0 || kfd >= kbp_fd_max() || !(s = sock_new(slot, kfd, l->family, false))) {
+		int e = kfd < 0 ? errno : EMFILE;
+		struct kbp_sock tmp = { .slot = slot };
+
+		if (kfd >= 0)
+			libc_close(kfd);
+		__atomic_store_n(&q->refs, 0, __ATOMIC_RELEASE);
+		req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
+		return -e;
+	}
+	s->nonblock = flags & SOCK_NONBLOCK;
+	addr_out(l->family, q->raddr, q->rport, a, len);
+	kbp_fd_set(kfd, s);
+	return kfd;
+}
+
+int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, int flags)
+{
+	for (;;) {
+		int slot = aq_take(l), rc;
+
+		if (slot >= 0)
+			return accept_kb(l, (uint32_t)slot, a, len, flags);
+		rc = libc_accept4(fd, a, len, flags);
+		if (rc >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return rc >= 0 ? rc : -errno;
+		if (l->nonblock)
+			return -EAGAIN;
+		rc = kbp_wait(l, aq_ready, fd, POLLIN, l->rcvtimeo_ms ? (int)l->rcvtimeo_ms : -1);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static bool connect_done(struct kbp_sock *s)
+{
+	uint32_t st = LOAD(&kbp_q(s)->state);
+
+	return st != KBQ_S_CONNECTING && st != KBQ_S_OPEN;
+}
+
+/* 1: not ours, call libc; else 0 or -errno. */
+int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} me;
+	socklen_t ml = sizeof(me);
+	struct kbp_sock *s = kbp_sock_get(fd);
+	uint16_t port, lport = 0;
+	uint32_t ip;
+	int slot, rc, fl, type;
+	socklen_t tl = sizeof(type);
+
+	if (s) {
+		uint32_t st = LOAD(&kbp_q(s)->state);
+
+		return st == KBQ_S_CONNECTING ? -EALREADY : -EISCONN;
+	}
+	if (!a || !addr_in(a, len, &ip, &port) || !kbp_connect_match(ip, port))
+		return 1;
+	if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
+		return 1;
+	if ((rc = kbp_attach()))
+		return cannot_accelerate(KBQ_FB_NO_SLOT, -ENETDOWN, "connect") ?: 1;
+	if (libc_getsockname(fd, &me.sa, &ml) == 0)
+		lport = ntohs(me.sa.sa_family == AF_INET6 ? me.v6.sin6_port : me.v4.sin_port);
+	if ((slot = slot_claim()) < 0)
+		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "connect") ?: 1;
+	s = sock_new((uint32_t)slot, fd, a->sa_family, false);
+	if (!s) {
+		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
+		return -ENOMEM;
+	}
+	fl = libc_fcntl(fd, F_GETFL);
+	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	kbp_fd_set(fd, s);
+	pthread_mutex_lock(&s->lock);
+	req_post(s, KBQ_OP_CONNECT, ip, port, lport);
+	pthread_mutex_unlock(&s->lock);
+	if (s->nonblock)
+		return -EINPROGRESS;
+	while (!connect_done(s) || !req_done(s)) {
+		rc = kbp_wait(s, connect_done, -1, 0, s->sndtimeo_ms ? (int)s->sndtimeo_ms : -1);
+		if (rc == -EINTR)
+			return -EINTR; /* the connection goes on, as in the kernel */
+		if (rc == -EAGAIN)
+			return -ETIMEDOUT;
+	}
+	while (!req_done(s))
+		kbp_wait(s, req_done, -1, 0, -1);
+	return kbp_q(s)->done_rc;
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+static size_t iov_len(const struct iovec *iov, int n)
+{
+	size_t t = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* Copy n bytes from the ring at head into iov. */
+static void ring_to_iov(const uint8_t *ring, uint32_t head, const struct iovec *iov,
+			int cnt, size_t n)
+{
+	int i;
+
+	for (i = 0; i < cnt && n; i++) {
+		uint32_t k = (uint32_t)(iov[i].iov_len < n ? iov[i].iov_len : n);
+
+		kbq_ring_get(ring, head, iov[i].iov_base, k);
+		head += k;
+		n -= k;
+	}
+}
+
+/* Copy n bytes of iov, starting skip bytes in, into the ring at tail. */
+static void ring_from_iov(uint8_t *ring, uint32_t tail, const struct iovec *iov, int cnt,
+			  size_t skip, size_t n)
+{
+	int i;
+
+	for (i = 0; i < cnt && n; i++) {
+		size_t l = iov[i].iov_len;
+		uint32_t k;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		k = (uint32_t)(l - skip < n ? l - skip : n);
+		kbq_ring_put(ring, tail, (const uint8_t *)iov[i].iov_base + skip, k);
+		tail += k;
+		n -= k;
+		skip = 0;
+	}
+}
+
+static bool rx_ready(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+
+	return LOAD(&q->rx_tail) != q->rx_head || (LOAD(&q->ev) & (KBQ_EV_RDHUP | KBQ_EV_ERR)) ||
+	       LOAD(&q->state) == KBQ_S_CLOSED;
+}
+
+static bool tx_ready(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+	uint32_t st = LOAD(&q->state);
+
+	return (st != KBQ_S_CONNECTING && st != KBQ_S_OPEN) ||
+	       kbq_ring_free(q->tx_tail, LOAD(&q->tx_head)) > 0 || (LOAD(&q->ev) & KBQ_EV_ERR);
+}
+
+static int sock_error(struct kbp_sock *s)
+{
+	int e = kbp_q(s)->so_error;
+
+	return e > 0 ? e : ECONNRESET;
+}
+
+ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct kbq_sock *q = kbp_q(s);
+	size_t want = iov_len(iov, iovcnt), got = 0;
+
+	if (s->listener)
+		return -ENOTCONN;
+	if (want == 0 || s->shut_rd)
+		return 0;
+	for (;;) {
+		uint32_t tail = LOAD(&q->rx_tail), head = q->rx_head, avail = tail - head;
+		uint32_t st, ev;
+		int rc;
+
+		if (avail > KBQ_RING)
+			return -EIO;
+		if (avail) {
+			size_t n = avail < want - got ? avail : want - got;
+			struct iovec rest[64];
+			int cnt = 0, i;
+			size_t skip = got;
+
+			/* iov past what earlier rounds of MSG_WAITALL filled */
+			for (i = 0; i < iovcnt && cnt < 64; i++) {
+				if (skip >= iov[i].iov_len) {
+					skip -= iov[i].iov_len;
+					continue;
+				}
+				rest[cnt].iov_base = (char *)iov[i].iov_base + skip;
+				rest[cnt++].iov_len = iov[i].iov_len - skip;
+				skip = 0;
+			}
+			ring_to_iov(kbq_rx_data(kbp.r, s->slot), head, rest, cnt, n);
+			if (flags & MSG_PEEK)
+				return (ssize_t)n;
+			STORE(&q->rx_head, head + (uint32_t)n); /* frees ring space */
+			kbq_bell(kbp.r, s->slot);               /* credit the window */
+			got += n;
+			if (got == want || !(flags & MSG_WAITALL))
+				return (ssize_t)got;
+			continue;
+		}
+		ev = LOAD(&q->ev);
+		st = LOAD(&q->state);
+		if (ev & KBQ_EV_ERR)
+			return got ? (ssize_t)got : -sock_error(s);
+		if ((ev & KBQ_EV_RDHUP) || st == KBQ_S_CLOSED)
+			return (ssize_t)got;
+		if (st == KBQ_S_OPEN)
+			return -ENOTCONN;
+		if (s->nonblock || (flags & MSG_DONTWAIT))
+			return got ? (ssize_t)got : -EAGAIN;
+		rc = kbp_wait(s, rx_ready, -1, 0, s->rcvtimeo_ms ? (int)s->rcvtimeo_ms : -1);
+		if (rc < 0)
+			return got ? (ssize_t)got : rc;
+	}
+}
+
+static int send_error(struct kbp_sock *s, int flags, int e)
+{
+	if (e == EPIPE && !(flags & MSG_NOSIGNAL))
+		pthread_kill(pthread_self(), SIGPIPE);
+	(void)s;
+	return -e;
+}
+
+/* Wait for tx space; 0, or -errno to return (nothing sent yet). */
+static int tx_wait(struct kbp_sock *s, int flags)
+{
+	struct kbq_sock *q = kbp_q(s);
+	uint32_t st = LOAD(&q->state), ev = LOAD(&q->ev);
+
+	if (ev & KBQ_EV_ERR)
+		return send_error(s, flags, (ev & KBQ_EV_WRDONE) ? EPIPE : sock_error(s));
+	if (s->shut_wr || (ev & KBQ_EV_WRDONE) || st == KBQ_S_CLOSED)
+		return send_error(s, flags, EPIPE);
+	if (st == KBQ_S_OPEN || s->listener)
+		return -ENOTCONN;
+	if (st == KBQ_S_ESTABLISHED && kbq_ring_free(q->tx_tail, LOAD(&q->tx_head)))
+		return 0;
+	if (s->nonblock || (flags & MSG_DONTWAIT))
+		return -EAGAIN;
+	return kbp_wait(s, tx_ready, -1, 0, s->sndtimeo_ms ? (int)s->sndtimeo_ms : -1) ?: 1;
+}
+
+ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct kbq_sock *q = kbp_q(s);
+	size_t len = iov_len(iov, iovcnt), sent = 0;
+
+	for (;;) {
+		int rc = tx_wait(s, flags);
+		uint32_t tail, n;
+
+		if (rc == 1)
+			continue;
+		if (rc < 0)
+			return sent ? (ssize_t)sent : rc;
+		if (len == 0)
+			return 0;
+		tail = q->tx_tail;
+		n = kbq_ring_free(tail, LOAD(&q->tx_head));
+		if (n > len - sent)
+			n = (uint32_t)(len - sent);
+		ring_from_iov(kbq_tx_data(kbp.r, s->slot), tail, iov, iovcnt, sent, n);
+		STORE(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
+		kbq_bell(kbp.r, s->slot);
+		sent += n;
+		if (sent == len)
+			return (ssize_t)sent;
+	}
+}
+
+ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
+{
+	struct kbq_sock *q = kbp_q(s);
+	size_t sent = 0;
+
+	while (sent < count) {
+		int rc = tx_wait(s, 0);
+		uint32_t tail, n;
+		ssize_t got;
+
+		if (rc == 1)
+			continue;
+		if (rc < 0)
+			return sent ? (ssize_t)sent : rc;
+		tail = q->tx_tail;
+		n = kbq_ring_free(tail, LOAD(&q->tx_head));
+		n = kbq_ring_contig(tail, n); /* read() straight into the ring */
+		if (n > count - sent)
+			n = (uint32_t)(count - sent);
+		if (off)
+			got = pread(in, kbq_tx_data(kbp.r, s->slot) + (tail & (KBQ_RING - 1)), n, *off);
+		else
+			got = libc_read(in, kbq_tx_data(kbp.r, s->slot) + (tail & (KBQ_RING - 1)), n);
+		if (got <= 0) {
+			if (got < 0 && !sent)
+				return -errno;
+			break;
+		}
+		if (off)
+			*off += got;
+		STORE(&q->tx_tail, tail + (uint32_t)got);
+		kbq_bell(kbp.r, s->slot);
+		sent += (size_t)got;
+	}
+	return (ssize_t)sent;
+}
+
+/* ---- close, shutdown, options, names ---------------------------------- */
+
+void kbp_sock_put(struct kbp_sock *s)
+{
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	kbp_epoll_forget(s);
+	if (__atomic_sub_fetch(&kbp_q(s)->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		pthread_mutex_lock(&s->lock);
+		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int kbp_shutdown(struct kbp_sock *s, int how)
+{
+	uint32_t st = LOAD(&kbp_q(s)->state);
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	if (s->listener)
+		return libc_shutdown(s->kfd, how) ? -errno : 0;
+	if (st != KBQ_S_ESTABLISHED && st != KBQ_S_CLOSED)
+		return -ENOTCONN;
+	if (how != SHUT_WR)
+		s->shut_rd = true;
+	if (how != SHUT_RD && !s->shut_wr) {
+		s->shut_wr = true;
+		pthread_mutex_lock(&s->lock);
+		req_post(s, KBQ_OP_SHUT_WR, 0, 0, 0);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return 0;
+}
+
+int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, socklen_t *l)
+{
+	if (level == SOL_SOCKET && opt == SO_ERROR && !s->listener && v && l &&
+	    *l >= sizeof(int)) {
+		struct kbq_sock *q = kbp_q(s);
+		int e = 0;
+
+		if ((LOAD(&q->ev) & KBQ_EV_ERR) && !s->err_taken) {
+			e = sock_error(s);
+			s->err_taken = true;
+		}
+		*(int *)v = e;
+		*l = sizeof(int);
+		return 0;
+	}
+	return libc_getsockopt(fd, level, opt, v, l) ? -errno : 0;
+}
+
+static void setopt_post(struct kbp_sock *s, uint32_t opt, uint32_t val)
+{
+	pthread_mutex_lock(&s->lock);
+	/* A request not yet taken is overwritten only after it was served. */
+	while (!req_done(s))
+		kbp_wait(s, req_done, -1, 0, -1);
+	req_post(s, KBQ_OP_SETOPT, opt, val, 0);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v, socklen_t l)
+{
+	int iv = (v && l >= sizeof(int)) ? *(const int *)v : 0;
+
+	/* The kernel socket validates and keeps the value (getsockopt reads it). */
+	if (libc_setsockopt(fd, level, opt, v, l))
+		return -errno;
+	if (level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO) &&
+	    l >= sizeof(struct timeval)) {
+		const struct timeval *tv = v;
+		uint32_t ms = (uint32_t)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000);
+
+		if (opt == SO_RCVTIMEO)
+			s->rcvtimeo_ms = ms;
+		else
+			s->sndtimeo_ms = ms;
+		return 0;
+	}
+	if (s->listener)
+		return 0;
+	if (level == IPPROTO_TCP && opt == TCP_NODELAY)
+		setopt_post(s, KBQ_OPT_NODELAY, iv != 0);
+	else if (level == SOL_SOCKET && opt == SO_KEEPALIVE)
+		setopt_post(s, KBQ_OPT_KEEPALIVE, iv != 0);
+	else if (level == IPPROTO_TCP && opt == TCP_KEEPIDLE)
+		setopt_post(s, KBQ_OPT_KEEPIDLE, (uint32_t)iv);
+	else if (level == IPPROTO_TCP && opt == TCP_KEEPINTVL)
+		setopt_post(s, KBQ_OPT_KEEPINTVL, (uint32_t)iv);
+	else if (level == IPPROTO_TCP && opt == TCP_KEEPCNT)
+		setopt_post(s, KBQ_OPT_KEEPCNT, (uint32_t)iv);
+	return 0;
+}
+
+int kbp_sockname(struct kbp_sock *s, bool peer, struct sockaddr *a, socklen_t *l)
+{
+	struct kbq_sock *q = kbp_q(s);
+	uint32_t st = LOAD(&q->state);
+
+	if (!a || !l)
+		return -EFAULT;
+	if (peer && st != KBQ_S_ESTABLISHED)
+		return -ENOTCONN;
+	return peer ? addr_out(s->family, q->raddr, q->rport, a, l)
+		    : addr_out(s->family, q->laddr, q->lport, a, l);
+}
+
+int kbp_fionread(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+
+	return s->listener ? 0 : (int)(LOAD(&q->rx_tail) - q->rx_head);
+}
+
+uint32_t kbp_sock_events(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+	uint32_t st = LOAD(&q->state), ev = LOAD(&q->ev), e = 0;
+
+	if (s->listener)
+		return aq_ready(s) ? EPOLLIN : 0;
+	if (LOAD(&q->rx_tail) != q->rx_head || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
+		e |= EPOLLIN | EPOLLRDNORM;
+	if (ev & KBQ_EV_RDHUP)
+		e |= EPOLLRDHUP;
+	if (ev & KBQ_EV_ERR)
+		e |= EPOLLERR | EPOLLHUP | EPOLLOUT;
+	else if (st == KBQ_S_ESTABLISHED &&
+		 (s->shut_wr || kbq_ring_free(q->tx_tail, LOAD(&q->tx_head))))
+		e |= EPOLLOUT | EPOLLWRNORM;
+	if (st == KBQ_S_CLOSED || ((ev & KBQ_EV_RDHUP) && (ev & KBQ_EV_WRDONE)))
+		e |= EPOLLHUP;
+	return e;
+}
+
+void kbp_fork_child(void)
+{
+	int fd, max = kbp_fd_max();
+	static unsigned gen;
+
+	gen++;
+	for (fd = 0; fd < max; fd++) {
+		struct kbp_sock *s = kbp_sock_get(fd);
+		struct kbq_sock *q;
+
+		if (!s || s->fork_gen == gen)
+			continue;
+		s->fork_gen = gen;
+		q = kbp_q(s);
+		__atomic_fetch_or(&q->flags, KBQ_F_SHARED, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
+		pthread_mutex_init(&s->lock, NULL);
+	}
+}

@@ -1,0 +1,510 @@
+/*
+ * kbp_wait.c — sleeping and waking: blocking calls, epoll, poll, select.
+ *
+ * Readiness of an accelerated socket is read straight from shared memory.
+ * A waiter first spins (KB_SPIN_US), then sleeps in the kernel on the
+ * context's eventfd together with whatever kernel fds it also waits for.
+ * The protocol that keeps a wake-up from being lost (kbstackd side in
+ * kbs_ctxs_wake):
+ *   waiter: seq = event_seq; check readiness; sleepers++ (seq_cst);
+ *           if event_seq != seq: sleepers--, check again; else sleep.
+ *   stack:  publish; event_seq++ (seq_cst); if sleepers: set wake_pending
+ *           and write the eventfd (once until a waiter clears it).
+ *   after waking: read the eventfd, then clear wake_pending, then recheck.
+ * The application's epoll fd stays a real kernel epoll: the eventfd is
+ * registered in it, so kernel fds and accelerated ones wait together.
+ */
+#include "kbp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KBP_EFD_MARK 0x6b62ef0d6b62ef0dull /* epoll data of the eventfd */
+
+static uint64_t now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+static uint32_t event_seq(void)
+{
+	return __atomic_load_n(&kbp.r->event_seq, __ATOMIC_SEQ_CST);
+}
+
+/* true: go to sleep (sleepers counted); false: something happened. */
+static bool sleep_begin(uint32_t seq)
+{
+	__atomic_fetch_add(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	if (event_seq() == seq)
+		return true;
+	__atomic_fetch_sub(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	return false;
+}
+
+static void efd_drain(void)
+{
+	uint64_t v;
+
+	/* Drain first, then clear: see the protocol above. */
+	(void)libc_read(kbp.efd, &v, sizeof(v));
+	__atomic_store_n(&kbp.r->wake_pending, 0, __ATOMIC_SEQ_CST);
+}
+
+static void sleep_end(bool efd_ready)
+{
+	__atomic_fetch_sub(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	if (efd_ready)
+		efd_drain();
+}
+
+/* Milliseconds left until deadline (0 = none: -1), rounded up. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now;
+
+	if (!deadline)
+		return -1;
+	now = now_us();
+	return now >= deadline ? 0 : (int)((deadline - now + 999) / 1000);
+}
+
+static uint64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000u : 0;
+}
+
+int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
+	     short kevents, int timeout_ms)
+{
+	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+
+	while (now_us() < spin_end) {
+		if (ready(s))
+			return 0;
+		cpu_relax();
+	}
+	for (;;) {
+		struct pollfd p[2] = { { kbp.efd, POLLIN, 0 }, { kfd, kevents, 0 } };
+		uint32_t seq = event_seq();
+		int n;
+
+		if (ready(s))
+			return 0;
+		if (deadline && ms_left(deadline) == 0)
+			return -EAGAIN;
+		if (!sleep_begin(seq))
+			continue;
+		n = libc_poll(p, kfd >= 0 ? 2 : 1, ms_left(deadline));
+		sleep_end(n > 0 && p[0].revents);
+		if (n < 0)
+			return -errno;
+		if (kfd >= 0 && p[1].revents)
+			return 1;
+	}
+}
+
+/* ---- epoll ------------------------------------------------------------- */
+
+struct kbp_ep_item {
+	struct kbp_sock *s;
+	int fd;
+	uint32_t events;       /* what the app asked for */
+	epoll_data_t data;
+	uint64_t sig;          /* edge-triggered: state signature last reported */
+	bool off;              /* EPOLLONESHOT fired; off until EPOLL_CTL_MOD */
+};
+
+struct kbp_ep {
+	int kind;              /* KBP_K_EPOLL */
+	int epfd;
+	bool efd_in;           /* the eventfd is registered in the kernel epoll */
+	pthread_mutex_t lock;
+	struct kbp_ep_item *it;
+	int n, cap;
+	unsigned next;         /* round-robin start of the next scan */
+	unsigned kcheck;       /* calls since the kernel epoll was last asked */
+	struct kbp_ep *link;
+};
+
+static struct kbp_ep *kbp_eps;
+static pthread_mutex_t kbp_eps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct kbp_ep *ep_get(int epfd)
+{
+	int *kind = kbp_fd_get(epfd);
+
+	return kind && *kind == KBP_K_EPOLL ? (struct kbp_ep *)kind : NULL;
+}
+
+bool kbp_epoll_is(int epfd)
+{
+	struct kbp_ep *ep = ep_get(epfd);
+
+	return ep && __atomic_load_n(&ep->n, __ATOMIC_ACQUIRE) > 0;
+}
+
+static struct kbp_ep *ep_create(int epfd)
+{
+	struct kbp_ep *ep = calloc(1, sizeof(*ep));
+
+	if (!ep)
+		return NULL;
+	ep->kind = KBP_K_EPOLL;
+	ep->epfd = epfd;
+	pthread_mutex_init(&ep->lock, NULL);
+	pthread_mutex_lock(&kbp_eps_lock);
+	ep->link = kbp_eps;
+	kbp_eps = ep;
+	pthread_mutex_unlock(&kbp_eps_lock);
+	kbp_fd_set(epfd, ep);
+	return ep;
+}
+
+static int ep_find(struct kbp_ep *ep, int fd)
+{
+	int i;
+
+	for (i = 0; i < ep->n; i++)
+		if (ep->it[i].fd == fd)
+			return i;
+	return -1;
+}
+
+/* 0 when fd is an epoll instance; -EBADF or -EINVAL as the kernel says. */
+static int fd_is_epoll(int fd)
+{
+	char link[64], target[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -EBADF;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventpoll]") == 0 ? 0 : -EINVAL;
+}
+
+/* 1: not ours (call libc); else 0 or -errno. */
+int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_ep *ep;
+	int i, rc = 0;
+
+	if (!s)
+		return 1;
+	if (epfd == fd)
+		return -EINVAL;
+	ep = ep_get(epfd);
+	if (!ep) {
+		if ((rc = fd_is_epoll(epfd)) < 0)
+			return rc;
+		ep = ep_create(epfd);
+		if (!ep)
+			return -ENOMEM;
+	}
+	if (op != EPOLL_CTL_DEL && !ev)
+		return -EFAULT;
+	pthread_mutex_lock(&ep->lock);
+	if (!ep->efd_in) {
+		struct epoll_event e = { .events = EPOLLIN, .data.u64 = KBP_EFD_MARK };
+
+		if (libc_epoll_ctl(epfd, EPOLL_CTL_ADD, kbp.efd, &e) == 0 || errno == EEXIST)
+			ep->efd_in = true;
+	}
+	i = ep_find(ep, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (i >= 0) {
+			rc = -EEXIST;
+			break;
+		}
+		if (ep->n == ep->cap) {
+			int cap = ep->cap ? ep->cap * 2 : 16;
+			struct kbp_ep_item *it = realloc(ep->it, (size_t)cap * sizeof(*it));
+
+			if (!it) {
+				rc = -ENOMEM;
+				break;
+			}
+			ep->it = it;
+			ep->cap = cap;
+		}
+		ep->it[ep->n] = (struct kbp_ep_item){ s, fd, ev->events, ev->data, ~0ull, false };
+		__atomic_store_n(&ep->n, ep->n + 1, __ATOMIC_RELEASE);
+		break;
+	case EPOLL_CTL_MOD:
+		if (i < 0) {
+			rc = -ENOENT;
+			break;
+		}
+		ep->it[i].events = ev->events;
+		ep->it[i].data = ev->data;
+		ep->it[i].sig = ~0ull;
+		ep->it[i].off = false;
+		break;
+	case EPOLL_CTL_DEL:
+		if (i < 0) {
+			rc = -ENOENT;
+			break;
+		}
+		ep->it[i] = ep->it[ep->n - 1];
+		__atomic_store_n(&ep->n, ep->n - 1, __ATOMIC_RELEASE);
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	pthread_mutex_unlock(&ep->lock);
+	/* A listener's kernel socket also takes connections: the kernel epoll
+	 * watches it, with the application's own data. */
+	if (rc == 0 && s->listener && libc_epoll_ctl(epfd, op, fd, ev) && op != EPOLL_CTL_DEL)
+		rc = -errno;
+	return rc;
+}
+
+static uint64_t sock_sig(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+	uint64_t a = __atomic_load_n(&q->rx_tail, __ATOMIC_ACQUIRE);
+	uint64_t b = __atomic_load_n(&q->tx_head, __ATOMIC_ACQUIRE);
+	uint64_t c = __atomic_load_n(&q->aq_tail, __ATOMIC_ACQUIRE);
+	uint64_t d = __atomic_load_n(&q->ev, __ATOMIC_ACQUIRE);
+	uint64_t e = __atomic_load_n(&q->state, __ATOMIC_ACQUIRE);
+
+	return (a << 32 | b) ^ (c * 0x9e3779b97f4a7c15ull) ^ (d << 8 | e) << 40;
+}
+
+static int ep_scan(struct kbp_ep *ep, struct epoll_event *out, int max)
+{
+	int i, n = 0, cnt;
+	unsigned start;
+
+	pthread_mutex_lock(&ep->lock);
+	cnt = ep->n;
+	start = cnt ? ep->next % (unsigned)cnt : 0;
+	for (i = 0; i < cnt && n < max; i++) {
+		struct kbp_ep_item *it = &ep->it[(start + (unsigned)i) % (unsigned)cnt];
+		uint32_t e;
+
+		if (it->off)
+			continue;
+		e = kbp_sock_events(it->s) & (it->events | EPOLLERR | EPOLLHUP);
+		if (!e)
+			continue;
+		if (it->events & EPOLLET) {
+			uint64_t sig = sock_sig(it->s);
+
+			if (sig == it->sig)
+				continue;
+			it->sig = sig;
+		}
+		if (it->events & EPOLLONESHOT)
+			it->off = true;
+		out[n].events = e;
+		out[n].data = it->data;
+		n++;
+	}
+	ep->next = start + 1;
+	pthread_mutex_unlock(&ep->lock);
+	return n;
+}
+
+/* Drop the eventfd's entries from kernel results; true if it was there. */
+static int ep_filter(struct epoll_event *ev, int n, bool *efd)
+{
+	int i, k = 0;
+
+	*efd = false;
+	for (i = 0; i < n; i++) {
+		if (ev[i].data.u64 == KBP_EFD_MARK) {
+			*efd = true;
+			continue;
+		}
+		ev[k++] = ev[i];
+	}
+	return k;
+}
+
+int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
+		   const sigset_t *mask)
+{
+	struct kbp_ep *ep = ep_get(epfd);
+	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+	bool efd;
+
+	if (max <= 0)
+		return -EINVAL;
+	for (;;) {
+		uint32_t seq = event_seq();
+		int n = ep_scan(ep, ev, max), m;
+
+		/* Kernel fds too, without waiting; while accelerated sockets keep
+		 * us busy, only every 8th call (no system call in steady state). */
+		if (n < max && (n == 0 || ++ep->kcheck % 8 == 0)) {
+			m = libc_epoll_wait(epfd, ev + n, max - n, 0);
+			if (m > 0) {
+				n += ep_filter(ev + n, m, &efd);
+				if (efd)
+					efd_drain();
+			}
+		}
+		if (n || timeout_ms == 0)
+			return n;
+		while (now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
+			cpu_relax();
+		if (n)
+			return n;
+		if (deadline && ms_left(deadline) == 0)
+			return 0;
+		if (!sleep_begin(seq))
+			continue;
+		m = libc_epoll_pwait(epfd, ev, max, ms_left(deadline), mask);
+		if (m < 0) {
+			int e = errno;
+
+			sleep_end(false);
+			return -e;
+		}
+		m = ep_filter(ev, m, &efd);
+		sleep_end(efd);
+		if (m < max)
+			m += ep_scan(ep, ev + m, max - m);
+		if (m)
+			return m;
+	}
+}
+
+void kbp_epoll_forget(struct kbp_sock *s)
+{
+	struct kbp_ep *ep;
+	int i;
+
+	pthread_mutex_lock(&kbp_eps_lock);
+	for (ep = kbp_eps; ep; ep = ep->link) {
+		pthread_mutex_lock(&ep->lock);
+		for (i = 0; i < ep->n;) {
+			if (ep->it[i].s == s)
+				ep->it[i] = ep->it[--ep->n];
+			else
+				i++;
+		}
+		pthread_mutex_unlock(&ep->lock);
+	}
+	pthread_mutex_unlock(&kbp_eps_lock);
+}
+
+void kbp_epoll_close(int epfd)
+{
+	struct kbp_ep *ep = ep_get(epfd), **pp;
+
+	if (!ep)
+		return;
+	kbp_fd_take(epfd);
+	pthread_mutex_lock(&kbp_eps_lock);
+	for (pp = &kbp_eps; *pp; pp = &(*pp)->link)
+		if (*pp == ep) {
+			*pp = ep->link;
+			break;
+		}
+	pthread_mutex_unlock(&kbp_eps_lock);
+	free(ep->it);
+	free(ep);
+}
+
+/* ---- poll / select ----------------------------------------------------- */
+
+bool kbp_poll_has_ours(const struct pollfd *p, nfds_t n)
+{
+	nfds_t i;
+
+	for (i = 0; i < n; i++)
+		if (kbp_sock_get(p[i].fd))
+			return true;
+	return false;
+}
+
+/* Fill p[].revents for accelerated entries; kernel results are merged from k. */
+static int poll_merge(struct pollfd *p, nfds_t n, const struct pollfd *k, bool with_kernel)
+{
+	nfds_t i;
+	int cnt = 0;
+
+	for (i = 0; i < n; i++) {
+		struct kbp_sock *s = kbp_sock_get(p[i].fd);
+		short r = 0;
+
+		if (s)
+			r = (short)(kbp_sock_events(s) & ((uint32_t)p[i].events | POLLERR | POLLHUP));
+		if (with_kernel && (!s || s->listener))
+			r |= k[i].revents;
+		p[i].revents = r;
+		cnt += r != 0;
+	}
+	return cnt;
+}
+
+int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
+{
+	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+	struct pollfd stackbuf[64], *k = n + 1 <= 64 ? stackbuf : calloc(n + 1, sizeof(*k));
+	nfds_t i;
+	int rc;
+
+	if (!k)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct kbp_sock *s = kbp_sock_get(p[i].fd);
+
+		k[i] = p[i];
+		k[i].revents = 0;
+		if (s && !s->listener)
+			k[i].fd = -1; /* the placeholder socket says nothing */
+	}
+	k[n] = (struct pollfd){ kbp.efd, POLLIN, 0 };
+	for (;;) {
+		uint32_t seq = event_seq();
+		int m;
+
+		m = libc_poll(k, n, 0);
+		if (m < 0) {
+			rc = -errno;
+			break;
+		}
+		rc = poll_merge(p, n, k, true);
+		if (rc || timeout_ms == 0)
+			break;
+		while (now_us() < spin_end && !(rc = poll_merge(p, n, k, false)))
+			cpu_relax();
+		if (rc)
+			break;
+		if (deadline && ms_left(deadline) == 0)
+			break;
+		if (!sleep_begin(seq))
+			continue;
+		m = libc_ppoll(k, n + 1, timeout_ms < 0 ? NULL :
+			       &(struct timespec){ ms_left(deadline) / 1000,
+						   (ms_left(deadline) % 1000) * 1000000L }, mask);
+		sleep_end(m > 0 && k[n].revents);
+		if (m < 0) {
+			rc = -errno;
+			break;
+		}
+		if ((rc = poll_merge(p, n, k, true)))
+			break;
+	}
+	if (k != stackbuf)
+		free(k);
+	return rc;
+}
