@@ -419,13 +419,16 @@ static bool rx_ready(struct kbp_sock *s)
 	       LOAD(&q->state) == KBQ_S_CLOSED;
 }
 
+/* Worth looking again: tx space, or a state change tx_wait must report. */
 static bool tx_ready(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
 	uint32_t st = LOAD(&q->state);
 
-	return (st != KBQ_S_CONNECTING && st != KBQ_S_OPEN) ||
-	       kbq_ring_free(q->tx_tail, LOAD(&q->tx_head)) > 0 || (LOAD(&q->ev) & KBQ_EV_ERR);
+	if (st == KBQ_S_CONNECTING || st == KBQ_S_OPEN)
+		return false;
+	return st != KBQ_S_ESTABLISHED || (LOAD(&q->ev) & (KBQ_EV_ERR | KBQ_EV_WRDONE)) ||
+	       kbq_ring_free(q->tx_tail, LOAD(&q->tx_head)) > 0;
 }
 
 static int sock_error(struct kbp_sock *s)

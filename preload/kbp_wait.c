@@ -4,19 +4,24 @@
  * Readiness of an accelerated socket is read straight from shared memory.
  * A waiter first spins (KB_SPIN_US), then sleeps in the kernel on the
  * context's eventfd together with whatever kernel fds it also waits for.
- * The protocol that keeps a wake-up from being lost (kbstackd side in
- * kbs_ctxs_wake):
+ * A thread blocked on one socket sleeps on that socket's futex word; one
+ * waiting for several fds (epoll, poll, select, accept on both paths)
+ * sleeps on the context's eventfd. The protocol that keeps a wake-up from
+ * being lost (kbstackd side in kbs_event and kbs_ctxs_wake):
  *   waiter: seq = event_seq; check readiness; sleepers++ (seq_cst);
  *           if event_seq != seq: sleepers--, check again; else sleep.
- *   stack:  publish; event_seq++ (seq_cst); if sleepers: set wake_pending
- *           and write the eventfd (once until a waiter clears it).
- *   after waking: read the eventfd, then clear wake_pending, then recheck.
+ *   stack:  publish; event_seq++ (seq_cst); if sleepers: write the eventfd.
+ *   after waking: drain the eventfd, then recheck.
+ * Every sleeper of the context wakes on an event and rechecks; the futex
+ * keeps blocking reads and writes out of that crowd.
  * The application's epoll fd stays a real kernel epoll: the eventfd is
  * registered in it, so kernel fds and accelerated ones wait together.
  */
 #include "kbp.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -57,9 +62,7 @@ static void efd_drain(void)
 {
 	uint64_t v;
 
-	/* Drain first, then clear: see the protocol above. */
 	(void)libc_read(kbp.efd, &v, sizeof(v));
-	__atomic_store_n(&kbp.r->wake_pending, 0, __ATOMIC_SEQ_CST);
 }
 
 static void sleep_end(bool efd_ready)
@@ -85,6 +88,41 @@ static uint64_t deadline_of(int timeout_ms)
 	return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000u : 0;
 }
 
+/* Block on the socket's futex word until kbstackd reports an event. */
+static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uint64_t deadline)
+{
+	struct kbq_sock *q = kbp_q(s);
+
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&q->wake_seq, __ATOMIC_SEQ_CST);
+		struct timespec ts, *tp = NULL;
+		long rc;
+		int e;
+
+		if (ready(s))
+			return 0;
+		if (deadline) {
+			int ms = ms_left(deadline);
+
+			if (ms == 0)
+				return -EAGAIN;
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+			tp = &ts;
+		}
+		__atomic_fetch_add(&q->waiters, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&q->wake_seq, __ATOMIC_SEQ_CST) != seq || ready(s)) {
+			__atomic_fetch_sub(&q->waiters, 1, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		rc = syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
+		e = errno;
+		__atomic_fetch_sub(&q->waiters, 1, __ATOMIC_SEQ_CST);
+		if (rc < 0 && e == EINTR)
+			return -EINTR;
+	}
+}
+
 int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	     short kevents, int timeout_ms)
 {
@@ -95,6 +133,8 @@ int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 			return 0;
 		cpu_relax();
 	}
+	if (kfd < 0)
+		return futex_wait(s, ready, deadline);
 	for (;;) {
 		struct pollfd p[2] = { { kbp.efd, POLLIN, 0 }, { kfd, kevents, 0 } };
 		uint32_t seq = event_seq();

@@ -20,6 +20,13 @@
  *   - kbstackd treats every byte written by the application as hostile: it
  *     checks each index and length it reads, and a bad value resets only
  *     that socket.
+ * Waking (no system call unless somebody sleeps):
+ *   - a thread blocked on one socket (read, write, connect) sleeps on that
+ *     socket's futex word wake_seq, after counting itself in waiters;
+ *   - epoll/poll waiters sleep on the context's eventfd (registered in the
+ *     application's own epoll or poll set), after counting themselves in
+ *     sleepers; kbstackd writes the eventfd at the end of a loop iteration
+ *     that had events when sleepers is non-zero.
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
 #ifndef KBQ_ABI_H
@@ -92,7 +99,9 @@ struct kbq_sock {
 	uint16_t lport;      /* stack: network order */
 	uint16_t rport;      /* stack: network order */
 	uint32_t listener;   /* stack: for accepted sockets, the listener's slot */
-	uint8_t  pad0[2 * KBQ_CACHELINE - 76];
+	uint32_t wake_seq;   /* stack: bumped (seq_cst) after every event; futex word */
+	uint32_t waiters;    /* app: threads blocked on wake_seq (seq_cst) */
+	uint8_t  pad0[2 * KBQ_CACHELINE - 84];
 
 	/* --- accept queue (listeners): slot numbers of new connections --- */
 	uint32_t aq_tail;    /* stack: next entry to fill, release after aq[] */
@@ -122,9 +131,8 @@ struct kbq_region {
 
 	uint32_t event_seq;  /* stack: bumped (release) after any socket event */
 	uint8_t  pad1[KBQ_CACHELINE - 4];
-	uint32_t sleepers;   /* app: threads about to sleep or asleep (atomic) */
-	uint32_t wake_pending; /* both: stack sets 1 and writes the eventfd; app clears */
-	uint8_t  pad2[KBQ_CACHELINE - 8];
+	uint32_t sleepers;   /* app: epoll/poll waiters about to sleep or asleep (seq_cst) */
+	uint8_t  pad2[KBQ_CACHELINE - 4];
 
 	uint64_t bell_summary; /* app: bit w set when bell[w] gained a bit; stack swaps 0 */
 	uint8_t  pad3[KBQ_CACHELINE - 8];

@@ -29,7 +29,8 @@ struct kbs_sock {
 	uint32_t rx_seen;      /* rx_head last credited to lwIP's window */
 	bool listening;
 	bool closing;          /* the app closed it; free once lwIP is done */
-	bool fin_sent;         /* tcp_close/tcp_shutdown(tx) done */
+	bool fin_sent;         /* our FIN is queued (tcp_shutdown or tcp_close) */
+	bool close_called;     /* tcp_close done; free once all tx is acknowledged */
 	bool shut_wr;          /* SHUT_WR requested */
 };
 

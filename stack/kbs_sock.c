@@ -13,6 +13,9 @@
  *       is released to the app (tx_head) when the peer acknowledges it.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,9 +36,20 @@ static inline struct kbq_sock *qs(const struct kbs_sock *s)
 #define LOAD(p)        __atomic_load_n(p, __ATOMIC_ACQUIRE)
 #define STORE(p, v)    __atomic_store_n(p, v, __ATOMIC_RELEASE)
 
+/*
+ * Something changed on the socket. seq_cst pairs with the app's waiters++
+ * then wake_seq load (kbp_wait): one side always sees the other, so a
+ * thread never sleeps through an event; the futex call happens only when
+ * a thread is blocked on this socket.
+ */
 static void kbs_event(struct kbs_sock *s)
 {
+	struct kbq_sock *q = qs(s);
+
 	s->ctx->event = true;
+	__atomic_fetch_add(&q->wake_seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&q->waiters, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 static int kbs_errno(err_t err)
@@ -87,7 +101,7 @@ static void kbs_sock_free(struct kbs_sock *s)
 	kbs_detach_pcb(s);
 	q->gen++;
 	STORE(&q->state, KBQ_S_FREE);
-	s->listening = s->closing = s->fin_sent = s->shut_wr = false;
+	s->listening = s->closing = s->fin_sent = s->shut_wr = s->close_called = false;
 	kbs_event(s);
 }
 
@@ -256,7 +270,7 @@ static bool kbs_close_done(struct kbs_sock *s)
 {
 	struct kbq_sock *q = qs(s);
 
-	return s->fin_sent && q->tx_head == s->tx_sent;
+	return s->close_called && q->tx_head == s->tx_sent;
 }
 
 static err_t kbs_on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
@@ -350,7 +364,7 @@ static void kbs_tx_push(struct kbs_sock *s)
 		return;
 	}
 	pending = tail - s->tx_sent;
-	while (pending && !s->fin_sent) {
+	while (pending && !s->fin_sent && !s->close_called) {
 		uint32_t n = kbq_ring_contig(s->tx_sent, pending);
 		u16_t room = tcp_sndbuf(pcb);
 		err_t err;
@@ -370,21 +384,28 @@ static void kbs_tx_push(struct kbs_sock *s)
 		pending -= n;
 		wrote = true;
 	}
-	if (!pending && (s->shut_wr || s->closing) && !s->fin_sent) {
-		bool gone = s->closing && kbs_close_frees(pcb);
-		err_t err = s->closing ? tcp_close(pcb) : tcp_shutdown(pcb, 0, 1);
+	if (!pending && s->closing && !s->close_called) {
+		/* tcp_close also after a shutdown: it arms lwIP's FIN_WAIT_2
+		 * timeout, so a peer that never closes cannot pin the PCB. */
+		bool gone = kbs_close_frees(pcb);
 
-		if (err == ERR_OK) {
-			s->fin_sent = true;
-			__atomic_fetch_or(&q->ev, KBQ_EV_WRDONE, __ATOMIC_RELEASE);
-			kbs_event(s);
-			if (gone)
+		if (tcp_close(pcb) == ERR_OK) {
+			s->close_called = s->fin_sent = true;
+			if (gone) {
 				s->pcb = NULL; /* tcp_close freed it */
-			if (gone || (s->closing && kbs_close_done(s))) {
 				kbs_sock_free(s);
 				return;
 			}
 		}
+	} else if (!pending && s->shut_wr && !s->fin_sent && tcp_shutdown(pcb, 0, 1) == ERR_OK) {
+		s->fin_sent = true;
+		__atomic_fetch_or(&q->ev, KBQ_EV_WRDONE, __ATOMIC_RELEASE);
+		kbs_event(s);
+	}
+	if (s->close_called && kbs_close_done(s)) {
+		tcp_output(pcb);
+		kbs_sock_free(s);
+		return;
 	}
 	if (wrote || s->fin_sent)
 		tcp_output(pcb);
@@ -641,10 +662,8 @@ void kbs_ctxs_wake(void)
 		/* seq_cst: the app increments sleepers, then rereads event_seq;
 		 * we bump event_seq, then read sleepers. One of us sees the other. */
 		__atomic_fetch_add(&c->r->event_seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST) &&
-		    !__atomic_exchange_n(&c->r->wake_pending, 1, __ATOMIC_SEQ_CST))
-			if (write(c->efd, &one, sizeof(one)) < 0)
-				__atomic_store_n(&c->r->wake_pending, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST))
+			(void)!write(c->efd, &one, sizeof(one));
 	}
 }
 
