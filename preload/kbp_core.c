@@ -105,8 +105,10 @@ static int parse_dest(struct kbp_rule *r, const char *s, size_t n)
 	if (slash) {
 		char *end;
 
+		if (!isdigit((unsigned char)slash[1]))
+			return -EINVAL;
 		prefix = strtoul(slash + 1, &end, 10);
-		if (*end || slash[1] == '\0' || prefix > 32)
+		if (*end || prefix > 32)
 			return -EINVAL;
 		buf[slash - buf] = '\0';
 	}
@@ -249,10 +251,10 @@ static int ctl_connect(void)
 }
 
 /* Send a hello (with fd_out if >= 0), receive the welcome (and an fd). */
-static int ctl_hello(int fd, uint32_t op, uint32_t ctx, int fd_out, struct kbq_welcome *w,
+static int ctl_hello(int fd, uint32_t op, uint32_t arg, int fd_out, struct kbq_welcome *w,
 		     int *fd_in)
 {
-	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, op, ctx };
+	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, op, arg };
 	struct iovec iov = { &h, sizeof(h) };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -401,24 +403,27 @@ int kbp_fd_max(void)
 	return kbp_nfds;
 }
 
-/* ---- fork ------------------------------------------------------------- */
+/* ---- fork -------------------------------------------------------------- */
 
-static void kbp_on_fork_child(void)
+static int kbp_fork_ctl = -1; /* the child's connection, opened before fork */
+
+/*
+ * Before fork: open and JOIN the child's control connection now, in the
+ * parent, so kbstackd never sees the context empty (a parent may exit the
+ * moment fork returns). Both processes hold it until the parent closes its
+ * copy; the child then announces its pid on it.
+ */
+static void kbp_on_fork_prepare(void)
 {
 	struct kbq_welcome w;
 	int fd, memfd, rc;
 
-	pthread_mutex_init(&kbp_attach_lock, NULL);
 	if (!kbp.r)
 		return;
-	/* The inherited control connection is the parent's: ours is new. */
-	libc_close(kbp.ctl);
-	kbp.ctl = -1;
-	kbp.pid = getpid();
-	kbp_fork_child();
 	fd = ctl_connect();
 	if (fd < 0) {
-		kbp_log(0, "fork: cannot reach kbstackd to register (%s)", strerror(-fd));
+		kbp_log(0, "fork: cannot reach kbstackd to register the child (%s)",
+			strerror(-fd));
 		return;
 	}
 	rc = ctl_hello(fd, KBQ_HELLO_JOIN, kbp.ctx, -1, &w, &memfd);
@@ -427,7 +432,35 @@ static void kbp_on_fork_child(void)
 		libc_close(fd);
 		return;
 	}
-	kbp.ctl = fd;
+	kbp_fork_ctl = fd;
+}
+
+static void kbp_on_fork_parent(void)
+{
+	if (kbp_fork_ctl >= 0)
+		libc_close(kbp_fork_ctl);
+	kbp_fork_ctl = -1;
+}
+
+static void kbp_on_fork_child(void)
+{
+	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_PID, 0 };
+
+	pthread_mutex_init(&kbp_attach_lock, NULL);
+	if (!kbp.r)
+		return;
+	/* The inherited control connection is the parent's: ours is the one
+	 * the prepare handler opened. */
+	libc_close(kbp.ctl);
+	kbp.ctl = kbp_fork_ctl;
+	kbp_fork_ctl = -1;
+	kbp.pid = getpid();
+	kbp_fork_child();
+	if (kbp.ctl < 0)
+		return;
+	h.arg = (uint32_t)kbp.pid;
+	if (libc_send(kbp.ctl, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h))
+		kbp_log(0, "fork: cannot tell kbstackd the child's pid (%s)", strerror(errno));
 }
 
 /* ---- start-up ---------------------------------------------------------- */
@@ -450,5 +483,5 @@ __attribute__((constructor)) static void kbp_init(void)
 	kbp_fds = calloc((size_t)kbp_nfds, sizeof(*kbp_fds));
 	if (!kbp_fds)
 		kbp_nfds = 0;
-	pthread_atfork(NULL, NULL, kbp_on_fork_child);
+	pthread_atfork(kbp_on_fork_prepare, kbp_on_fork_parent, kbp_on_fork_child);
 }

@@ -263,7 +263,7 @@ static int dup_done(int oldfd, int newfd)
 		return newfd;
 	fd_release(newfd); /* dup2/dup3 closed whatever newfd was */
 	s = kbp_sock_get(oldfd);
-	if (s) {
+	if (s && newfd < kbp_fd_max()) {
 		__atomic_fetch_add(&s->refs, 1, __ATOMIC_ACQ_REL);
 		kbp_fd_set(newfd, s);
 	}

@@ -189,7 +189,7 @@ int kbp_listen(int fd, int backlog)
 
 	if (libc_listen(fd, backlog))
 		return -errno;
-	if (kbp_fd_get(fd) || libc_getsockname(fd, &a.sa, &len) ||
+	if (fd >= kbp_fd_max() || kbp_fd_get(fd) || libc_getsockname(fd, &a.sa, &len) ||
 	    libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
 		return 0;
 	if (a.sa.sa_family == AF_INET) {
@@ -327,7 +327,8 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 
 		return st == KBQ_S_CONNECTING ? -EALREADY : -EISCONN;
 	}
-	if (!a || !addr_in(a, len, &ip, &port) || !kbp_connect_match(ip, port))
+	if (!a || fd >= kbp_fd_max() || !addr_in(a, len, &ip, &port) ||
+	    !kbp_connect_match(ip, port))
 		return 1;
 	if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
 		return 1;

@@ -174,6 +174,7 @@ static inline uint8_t *kbq_tx_data(void *region, uint32_t slot)
 _Static_assert((KBQ_RING & (KBQ_RING - 1)) == 0, "ring size: a power of two");
 _Static_assert((KBQ_ACCEPTQ & (KBQ_ACCEPTQ - 1)) == 0, "accept queue: a power of two");
 _Static_assert(KBQ_NSOCKS % 64 == 0, "doorbell words");
+_Static_assert(KBQ_NSOCKS / 64 <= 64, "one summary bit per doorbell word");
 _Static_assert(offsetof(struct kbq_sock, aq_tail) == 128, "kbq_sock: control lines");
 _Static_assert(offsetof(struct kbq_sock, aq_head) == 192, "kbq_sock: accept head");
 _Static_assert(offsetof(struct kbq_sock, rx_tail) == 256 + 4 * KBQ_ACCEPTQ, "kbq_sock");
@@ -191,14 +192,20 @@ _Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64,
 
 enum {
 	KBQ_HELLO_NEW = 1,   /* a new context; the app's eventfd rides along (SCM_RIGHTS) */
-	KBQ_HELLO_JOIN,      /* a forked child joins context ctx (liveness only) */
+	KBQ_HELLO_JOIN,      /* join context arg (liveness only); answered */
+	KBQ_HELLO_PID,       /* this connection now speaks for process arg; not answered */
 };
 
+/*
+ * fork: the parent opens and JOINs the child's connection before fork(), so
+ * the context never looks empty even if the parent exits at once; the child
+ * keeps that connection and sends PID with its own pid.
+ */
 struct kbq_hello {           /* app → stack */
 	uint32_t magic;
 	uint32_t version;    /* KBQ_ABI_VERSION */
 	uint32_t op;         /* KBQ_HELLO_* */
-	uint32_t ctx;        /* JOIN: the context to join */
+	uint32_t arg;        /* JOIN: the context; PID: the process id */
 };
 
 struct kbq_welcome {         /* stack → app; NEW: the region's memfd rides along */

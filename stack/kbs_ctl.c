@@ -7,9 +7,11 @@
  *   NEW   a process without a context: kbstackd checks SO_PEERCRED, creates
  *         the region (memfd), keeps the eventfd that came along and answers
  *         with the region's fd.
- *   JOIN  a forked child of context ctx: liveness only (it inherited the
- *         mapping); allowed for the context's uid, or when either is root
- *         (a server started as root that drops privileges in its children).
+ *   JOIN  a connection for a process about to be forked in context ctx:
+ *         liveness only (the child inherits the mapping); allowed for the
+ *         context's uid, or when either is root (a server started as root
+ *         that drops privileges in its children).
+ *   PID   on a joined connection: the child that took it over, by pid.
  * Polled once a millisecond from the run loop, never blocking.
  */
 #include <errno.h>
@@ -210,8 +212,18 @@ static int proc_hello(struct kbs_proc *p)
 			memcpy(&efd, CMSG_DATA(cm), sizeof(int));
 	if (n == 0)
 		goto drop;
-	if (n != sizeof(h) || h.magic != KBQ_HELLO_MAGIC || p->ctx)
+	if (n != sizeof(h) || h.magic != KBQ_HELLO_MAGIC)
 		goto drop;
+	if (p->ctx) {
+		/* After fork the child takes over the connection its parent
+		 * opened: from now on its death is this connection's hang-up. */
+		if (h.op != KBQ_HELLO_PID || h.arg == 0 || h.arg > INT32_MAX)
+			goto drop;
+		p->pid = (pid_t)h.arg;
+		if (efd >= 0)
+			close(efd);
+		return 0;
+	}
 	if (h.version != KBQ_ABI_VERSION) {
 		ctl_reply(p, -EPROTO, 0, 0, -1);
 		goto drop;
@@ -233,7 +245,7 @@ static int proc_hello(struct kbs_proc *p)
 		return 0;
 	}
 	if (h.op == KBQ_HELLO_JOIN) {
-		c = ctx_find(h.ctx);
+		c = ctx_find(h.arg);
 		if (!c || !(p->uid == c->uid || p->uid == 0 || c->uid == 0)) {
 			ctl_reply(p, c ? -EPERM : -ENOENT, 0, 0, -1);
 			goto drop;

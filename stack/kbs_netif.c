@@ -23,6 +23,8 @@
 #include "lwip/pbuf.h"
 #include "netif/ethernet.h"
 
+#include "kbs_hooks.h"
+
 #include "kbs_stats.h"
 
 #define KBS_TX_RETRIES 8
@@ -96,6 +98,7 @@ unsigned kbs_netif_rx(struct kbs_netif *ni)
 			KBS_STAT_ADD(rx_drop_input, 1);
 			pbuf_free(p);
 		}
+		kbs_tcp_reinput(&ni->netif);
 	}
 	if (n) {
 		KBS_STAT_ADD(rx_packets, n);

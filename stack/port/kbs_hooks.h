@@ -5,9 +5,22 @@
 #ifndef KBS_HOOKS_H
 #define KBS_HOOKS_H
 
+#include "lwip/err.h"
 #include "lwip/ip_addr.h"
 
 u32_t kbs_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 		  const ip_addr_t *remote_ip, u16_t remote_port);
+
+struct tcp_pcb;
+struct tcp_hdr;
+struct pbuf;
+struct netif;
+
+/* A SYN that reuses a TIME_WAIT 4-tuple (kbs_tcp_hooks.c). */
+err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
+		       u16_t opt1len, u8_t *opt2, struct pbuf *p);
+
+/* Feed in again the SYN kbs_tcp_inpacket kept; after each frame's input. */
+void kbs_tcp_reinput(struct netif *netif);
 
 #endif /* KBS_HOOKS_H */

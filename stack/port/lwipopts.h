@@ -73,6 +73,9 @@
 #define TCP_OOSEQ_MAX_PBUFS       64 /* bound mbufs one connection may pin */
 #define TCP_OOSEQ_MAX_BYTES       (TCP_WND / 2)
 #define TCP_LISTEN_BACKLOG        1 /* accept backlog per listener */
+/* SO_REUSEADDR: a restarted server must listen again on its port while
+ * connections of its previous run still use it (TIME_WAIT, FIN_WAIT). */
+#define SO_REUSE                  1
 #define TCP_DEFAULT_LISTEN_BACKLOG 255 /* lwIP's backlog is a u8_t */
 #define LWIP_TCP_KEEPALIVE        1 /* SO_KEEPALIVE and its TCP_KEEP* knobs */
 #define LWIP_TCP_TIMESTAMPS       0
@@ -83,6 +86,9 @@
 #define TCP_TMR_INTERVAL          100
 /* RFC 6528-style unpredictable initial sequence numbers. */
 #define LWIP_HOOK_TCP_ISN(lip, lport, rip, rport) kbs_tcp_isn(lip, lport, rip, rport)
+/* A SYN for a 4-tuple in TIME_WAIT opens a new connection, as in Linux. */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
+	kbs_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
 #define LWIP_HOOK_FILENAME        "kbs_hooks.h"
 
 /* ---- checksums: software unless the port offloads (set per netif) ---- */

@@ -13,6 +13,15 @@ kbstat_of() { KB_STACK=$1 "$kbstat" | awk -v k="$2" '$1 == k { print $2 }'; }
 kbstat_mac() { KB_STACK=$1 "$kbstat" | sed -n 's/.* mac \([0-9a-f:]*\) .*/\1/p'; }
 kb_running() { KB_STACK=$1 "$kbstat" 2>/dev/null | grep -q ' state running '; }
 
+# stop_kbstackd: SIGTERM, then SIGKILL after 5 s (cleanup paths)
+stop_kbstackd() {
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_for 5 sh -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	pid=
+}
+
 # start_kbstackd NS STACK LOG ARGS...: start kbstackd in namespace NS and wait
 # until it runs; on failure report its log and finish the test.
 start_kbstackd() {

@@ -1,0 +1,50 @@
+/*
+ * kbs_tcp_hooks.c — lwIP TCP hooks (LWIP_HOOK_TCP_INPACKET_PCB).
+ *
+ * A new SYN for a 4-tuple lwIP still holds in TIME_WAIT: lwIP answers it
+ * with an ACK and the client's connect hangs until TIME_WAIT ends. Servers
+ * that close first (HTTP/1.0, Connection: close) leave many TIME_WAIT PCBs,
+ * and clients reuse ports, so this happens in practice. Like Linux, accept
+ * the SYN when its sequence number is beyond the old connection's: drop the
+ * TIME_WAIT PCB and feed the same frame in again, so a listener takes it.
+ */
+#include "lwip/ip.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/tcp.h"
+#include "lwip/tcp.h"
+
+#include "kbs_hooks.h"
+
+static struct pbuf *kbs_tw_syn;    /* the SYN to feed in again */
+static u16_t kbs_tw_syn_hlen;      /* IP + TCP header bytes in front of its payload */
+
+err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
+		       u16_t opt1len, u8_t *opt2, struct pbuf *p)
+{
+	(void)opt1len;
+	(void)opt2;
+	if (pcb->state != TIME_WAIT || kbs_tw_syn)
+		return ERR_OK;
+	if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
+	    !TCP_SEQ_GT(lwip_ntohl(hdr->seqno), pcb->rcv_nxt))
+		return ERR_OK;
+	tcp_abort(pcb); /* a TIME_WAIT PCB is removed and freed, no RST sent */
+	pbuf_ref(p);
+	kbs_tw_syn = p;
+	kbs_tw_syn_hlen = (u16_t)(ip_current_header_tot_len() + TCP_HLEN + optlen);
+	return ERR_ABRT; /* tcp_input drops its reference and returns */
+}
+
+void kbs_tcp_reinput(struct netif *netif)
+{
+	struct pbuf *p = kbs_tw_syn;
+
+	if (!p)
+		return;
+	kbs_tw_syn = NULL;
+	if (pbuf_header_force(p, (s16_t)kbs_tw_syn_hlen)) {
+		pbuf_free(p);
+		return;
+	}
+	ip4_input(p, netif); /* consumes p */
+}

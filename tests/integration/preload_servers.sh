@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# preload_servers.sh — unmodified servers under LD_PRELOAD=libkbpreload.so,
+# served by kbstackd (af_xdp) on the test bed, with kernel clients (curl,
+# wrk, python) in the client namespace:
+#   - kbtest_httpd (epoll level- and edge-triggered, threads), python3
+#     -m http.server: bodies of 0 B … 16 MiB byte-exact (sha256);
+#   - the same listening socket answering on 127.0.0.1 (kernel path);
+#   - 1000 sequential connections; 200 concurrent keep-alive under wrk;
+#   - half-close and reset seen on both sides (tcp_semantics.py);
+#   - a forked child's listener outliving its parent;
+#   - a client under the preload connecting out through kbstackd;
+#   - after each server stops: no socket and no context left in kbstackd.
+# Layout: kbstackd on core 1; servers and clients on core 0.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/kb.sh"
+need_root
+lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
+httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
+
+tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
+eval "$tb"
+log=$(mktemp)
+www=$(mktemp -d)
+srv=
+cleanup() {
+	[ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
+	stop_kbstackd
+	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
+	rm -rf "$log" "$www"
+}
+trap cleanup EXIT
+stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+	--ip=198.18.0.1/24 --core=1
+
+sizes=(0 1 1024 65536 1048576 16777216)
+for n in "${sizes[@]}"; do head -c "$n" /dev/urandom >"$www/f$n"; done
+chmod -R a+rX "$www"
+
+cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
+# In the server namespace under the preload (KB_ACCEL from ACCEL). It execs,
+# so `kb CMD &` leaves $! = the command's pid; call it in a subshell otherwise.
+kb() {
+	exec ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL="${ACCEL:-listen:8080}" \
+		LD_PRELOAD="$lib" taskset -c 0 "$@"
+}
+srvlog=$(mktemp)
+trap 'cleanup; rm -f "$srvlog"' EXIT
+
+start_server() { # NAME CMD...
+	local name=$1; shift
+	kb "$@" >"$srvlog" 2>&1 &
+	srv=$!
+	if wait_for 10 grep -q -e '^ready' -e '^Serving HTTP' "$srvlog" &&
+	   wait_for 10 ip netns exec "$KB_TB_SNS" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080'; then
+		ok "$name started under the preload"
+	else
+		bad "$name did not start:"; sed 's/^/    /' "$srvlog"
+	fi
+}
+
+stop_server() { # NAME
+	kill -TERM "$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null
+	srv=
+	# kbstackd publishes these counters every 128 ms
+	if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$'"; then
+		ok "$1 stopped: kbstackd holds no socket for it"
+	else
+		bad "$1 stopped but kbstackd still holds $(kbstat_of "$stack" sockets) sockets"
+	fi
+	if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"; then
+		ok "$1 stopped: its context is gone"
+	else
+		bad "$1 stopped but kbstackd still has $(kbstat_of "$stack" contexts) contexts"
+	fi
+}
+
+bodies() { # NAME
+	local n got want bad_sizes=""
+	for n in "${sizes[@]}"; do
+		got=$(cx curl -sS --max-time 30 "http://198.18.0.1:8080/f$n" | sha256sum)
+		want=$(sha256sum <"$www/f$n")
+		[ "$got" = "$want" ] || bad_sizes+=" $n"
+	done
+	if [ -z "$bad_sizes" ]; then ok "$1: bodies of ${sizes[*]} bytes byte-exact";
+	else bad "$1: wrong body for sizes:$bad_sizes"; fi
+	got=$(ip netns exec "$KB_TB_SNS" curl -sS --max-time 10 http://127.0.0.1:8080/f1048576 | sha256sum)
+	check_eq "$1: the same listener serves 127.0.0.1 (kernel path)" "$got" "$(sha256sum <"$www/f1048576")"
+}
+
+sequential() { # NAME COUNT
+	local n
+	n=$(cx python3 - "$2" <<'PY'
+import socket, sys
+ok = 0
+for i in range(int(sys.argv[1])):
+    s = socket.create_connection(("198.18.0.1", 8080), timeout=5)
+    s.sendall(b"GET /f1024 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    ok += data.startswith(b"HTTP/1.") and b" 200 " in data[:20] and len(data) > 1024
+print(ok)
+PY
+)
+	check_eq "$1: $2 sequential connections answered" "$n" "$2"
+}
+
+keepalive() { # NAME CONNS
+	local out
+	out=$(cx wrk -t2 -c"$2" -d3s http://198.18.0.1:8080/f1024 2>&1)
+	if grep -q 'requests in' <<<"$out" && ! grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
+		ok "$1: wrk, $2 keep-alive connections, no errors ($(awk '/Requests\/sec/{print $2}' <<<"$out") req/s)"
+	else
+		bad "$1: wrk with $2 connections:"; sed 's/^/    /' <<<"$out"
+	fi
+}
+
+start_server "epoll server" "$httpd" --mode epoll --port 8080 --root "$www"
+bodies "epoll server"
+sequential "epoll server" 1000
+keepalive "epoll server" 200
+stop_server "epoll server"
+
+start_server "epoll server, edge-triggered, no sendfile" "$httpd" --mode epoll --et \
+	--no-sendfile --port 8080 --root "$www"
+bodies "edge-triggered server"
+keepalive "edge-triggered server" 200
+stop_server "edge-triggered server"
+
+start_server "thread-per-connection server" "$httpd" --mode threads --port 8080 --root "$www"
+bodies "threads server"
+sequential "threads server" 200
+keepalive "threads server" 50
+stop_server "threads server"
+
+start_server "python3 -m http.server" python3 -m http.server 8080 --bind 0.0.0.0 --directory "$www"
+bodies "python http.server"
+stop_server "python http.server"
+
+# Half-close and reset, both directions.
+start_server "tcp_semantics server" python3 -u "$here/tcp_semantics.py" server 8080
+out=$(cx timeout 30 python3 "$here/tcp_semantics.py" client 198.18.0.1 8080)
+check "client side: half-close and reset behave (${out//$'\n'/; })" test $? = 0
+sleep 0.5
+for want in "server H ok 300000" "server S ok" "server C ok"; do
+	check "server side: $want" grep -qx "$want" "$srvlog"
+done
+stop_server "tcp_semantics server"
+
+# A forked child's listener outlives its parent.
+(kb python3 -u "$here/fork_server.py" 8080 >"$srvlog" 2>&1)
+wait_for 10 grep -q '^ready' "$srvlog"
+child=$(sed -n 's/^parent [0-9]* exits, child \([0-9]*\) serves/\1/p' "$srvlog")
+srv=$child
+out=$(cx curl -sS --http0.9 --max-time 5 http://198.18.0.1:8080/ 2>&1 | head -c 100)
+check_eq "the forked child serves after its parent exited" "$out" "child $child"
+stop_server "forked server"
+
+# A client under the preload connects out through kbstackd. The server
+# namespace's kernel has no address: only kbstackd can reach 198.18.0.2.
+ip netns exec "$KB_TB_CNS" python3 -m http.server 9000 --bind 198.18.0.2 --directory "$www" \
+	>/dev/null 2>&1 &
+csrv=$!
+wait_for 10 ip netns exec "$KB_TB_CNS" curl -s -o /dev/null http://198.18.0.2:9000/f0
+got=$(ACCEL=connect:198.18.0.2/32 kb curl -sS --max-time 30 http://198.18.0.2:9000/f16777216 | sha256sum)
+check_eq "curl under the preload fetches 16 MiB through kbstackd" "$got" "$(sha256sum <"$www/f16777216")"
+ip netns exec "$KB_TB_SNS" curl -s --max-time 2 -o /dev/null http://198.18.0.2:9000/f0
+check "(the kernel path cannot reach 198.18.0.2 from there)" test $? != 0
+kill "$csrv"; wait "$csrv" 2>/dev/null
+finish
