@@ -16,6 +16,7 @@
 #include "kbs_hooks.h"
 
 static struct pbuf *kbs_tw_syn;    /* the SYN to feed in again */
+static struct tcp_hdr *kbs_tw_hdr; /* its TCP header, inside the frame */
 static u16_t kbs_tw_syn_hlen;      /* IP + TCP header bytes in front of its payload */
 
 err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
@@ -25,12 +26,15 @@ err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
 	(void)opt2;
 	if (pcb->state != TIME_WAIT || kbs_tw_syn)
 		return ERR_OK;
+	/* tcp_input has turned the header's ports, numbers and window into
+	 * host order in place; the flags are still as received. */
 	if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
-	    !TCP_SEQ_GT(lwip_ntohl(hdr->seqno), pcb->rcv_nxt))
+	    !TCP_SEQ_GT(hdr->seqno, pcb->rcv_nxt))
 		return ERR_OK;
 	tcp_abort(pcb); /* a TIME_WAIT PCB is removed and freed, no RST sent */
 	pbuf_ref(p);
 	kbs_tw_syn = p;
+	kbs_tw_hdr = hdr;
 	kbs_tw_syn_hlen = (u16_t)(ip_current_header_tot_len() + TCP_HLEN + optlen);
 	return ERR_ABRT; /* tcp_input drops its reference and returns */
 }
@@ -42,6 +46,12 @@ void kbs_tcp_reinput(struct netif *netif)
 	if (!p)
 		return;
 	kbs_tw_syn = NULL;
+	/* Back to the bytes as received (the checksum is checked again). */
+	kbs_tw_hdr->src = lwip_htons(kbs_tw_hdr->src);
+	kbs_tw_hdr->dest = lwip_htons(kbs_tw_hdr->dest);
+	kbs_tw_hdr->seqno = lwip_htonl(kbs_tw_hdr->seqno);
+	kbs_tw_hdr->ackno = lwip_htonl(kbs_tw_hdr->ackno);
+	kbs_tw_hdr->wnd = lwip_htons(kbs_tw_hdr->wnd);
 	if (pbuf_header_force(p, (s16_t)kbs_tw_syn_hlen)) {
 		pbuf_free(p);
 		return;

@@ -109,7 +109,8 @@ for i in range(int(sys.argv[1])):
 print(ok)
 PY
 )
-	check_eq "$1: $2 sequential connections answered" "$n" "$2"
+	check_eq "$1: $2 sequential connections answered" "$n" "$2" ||
+		KB_STACK=$stack "$kbstat" | grep -E 'drop|sockets|contexts' | sed 's/^/    /'
 }
 
 keepalive() { # NAME CONNS

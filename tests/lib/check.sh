@@ -11,12 +11,12 @@ bad()  { kb_fail=$((kb_fail + 1)); printf 'FAIL - %s\n' "$*"; }
 # check DESCRIPTION COMMAND... : passes when COMMAND exits 0
 check() {
 	local what=$1; shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
+	if "$@"; then ok "$what"; else bad "$what"; return 1; fi
 }
 
 # check_eq DESCRIPTION GOT WANT
 check_eq() {
-	if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', want '$3'"; fi
+	if [ "$2" = "$3" ]; then ok "$1 ($2)"; else bad "$1: got '$2', want '$3'"; return 1; fi
 }
 
 need_root() {
