@@ -107,8 +107,26 @@ struct kbp_sock {
 
 struct kbp_ep;
 
-void *kbp_fd_get(int fd);            /* object behind fd, or NULL */
-struct kbp_sock *kbp_sock_get(int fd);  /* kbp_fd_get when it is a socket */
+/* The fd table: on every interposed call's path, so the lookup is inline. */
+extern void **kbp_fds;
+extern int kbp_nfds;
+
+/* Object behind fd, or NULL: the one "is this fd ours?" question. */
+static inline void *kbp_fd_get(int fd)
+{
+	if ((unsigned)fd >= (unsigned)kbp_nfds)
+		return NULL;
+	return __atomic_load_n(&kbp_fds[fd], __ATOMIC_ACQUIRE);
+}
+
+/* kbp_fd_get when the object is a socket. */
+static inline struct kbp_sock *kbp_sock_get(int fd)
+{
+	int *kind = kbp_fd_get(fd);
+
+	return kind && *kind == KBP_K_SOCK ? (struct kbp_sock *)kind : NULL;
+}
+
 void kbp_fd_set(int fd, void *obj);
 void *kbp_fd_take(int fd);           /* clear and return the entry */
 int kbp_fd_max(void);

@@ -32,8 +32,8 @@ KBP_SYMS_VARIADIC(KBP_LIBC_DEF)
 struct kbp_config kbp_cfg;
 struct kbp_proc kbp = { .ctl = -1, .efd = -1 };
 
-static void **kbp_fds;
-static int kbp_nfds;
+void **kbp_fds;
+int kbp_nfds;
 static pthread_mutex_t kbp_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void kbp_log(int level, const char *fmt, ...)
@@ -370,20 +370,6 @@ int kbp_attach(void)
 }
 
 /* ---- fd table ---------------------------------------------------------- */
-
-void *kbp_fd_get(int fd)
-{
-	if (fd < 0 || fd >= kbp_nfds || !kbp_fds)
-		return NULL;
-	return __atomic_load_n(&kbp_fds[fd], __ATOMIC_ACQUIRE);
-}
-
-struct kbp_sock *kbp_sock_get(int fd)
-{
-	int *kind = kbp_fd_get(fd);
-
-	return kind && *kind == KBP_K_SOCK ? (struct kbp_sock *)kind : NULL;
-}
 
 void kbp_fd_set(int fd, void *obj)
 {
