@@ -3,8 +3,8 @@
 # (kbtest_httpd, epoll, 64-byte file, keep-alive) on the kernel path and on
 # kb, side by side on the test bed: wrk at 1, 16 and 64 connections, kernel
 # and kb alternated within each round; medians over the rounds. Then
-# syscalls per request on each path (strace -c -f over a fixed number of
-# requests with ab -k).
+# syscalls per request on each path (strace -c -f on the server while wrk
+# runs).
 #
 # Layouts (2 cores):
 #   kernel   wrk core 0, server core 1 (the kernel's softirq work runs where
@@ -92,21 +92,25 @@ done
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 med() { for r in $(seq "$rounds"); do echo "${res[$1,$2,$r]}" | cut -d' ' -f"$3"; done | median; }
 
-# Syscalls per request: strace -c -f on the server over 20000 keep-alive
-# requests from ab (16 connections).
+# Syscalls per request: strace -c -f on the server while wrk (16
+# connections, 3 s) runs; calls divided by the requests wrk completed.
 syscalls() { # LAYOUT
-	local n=20000 out
+	local out reqs
 	out=$(mktemp)
 	start "$1"
 	sxe strace -q -c -f -p "$hpid" -o "$out" &
 	local st=$!
 	sleep 1
-	cx ab -q -k -n "$n" -c 16 "http://$(addr_of "$1"):8080/f64" >/dev/null 2>&1
-	sleep 0.5
+	reqs=$(cx wrk -t1 -c16 -d3s "http://$(addr_of "$1"):8080/f64" | awk '/requests in/ { print $1 }')
 	kill -INT "$st"; wait "$st" 2>/dev/null || true
 	stop
-	# total line: % time, seconds, usecs/call, calls, [errors,] "total"
-	awk -v n="$n" '$NF == "total" { printf "%.3f (%d calls)", $4 / n, $4 }' "$out"
+	# lines: % time, seconds, usecs/call, calls, [errors,] syscall. The
+	# server's own file work (open, fstat, pread/sendfile's source, close)
+	# is the same on both paths; the network part is what kb removes.
+	awk -v n="$reqs" '
+		$NF == "total" { total = $4; next }
+		$NF ~ /^(read|readv|write|writev|sendfile|sendfile64|recvfrom|recvmsg|sendto|sendmsg|epoll_wait|epoll_pwait|epoll_pwait2|poll|ppoll|select|pselect6|accept|accept4|futex)$/ { net += $4 }
+		END { printf "%.3f in all, %.3f network (%d requests)", total / n, net / n, n }' "$out"
 	rm -f "$out"
 }
 
@@ -125,7 +129,7 @@ out=$(
 		done
 	done
 	echo
-	echo "server syscalls per request (strace -c -f, ab -k -n 20000 -c 16):"
+	echo "server syscalls per request (strace -c -f during wrk -c16 -d3s):"
 	for l in kernel kb-A kb-B; do
 		echo "  $l: $(syscalls "$l")"
 	done
