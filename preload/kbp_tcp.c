@@ -162,15 +162,18 @@ static bool addr_in(const struct sockaddr *a, socklen_t len, uint32_t *ip, uint1
 /* ---- listen / accept / connect ---------------------------------------- */
 
 /* Fallback or failure when kb cannot take a socket a rule matched. */
+/* reason: KBQ_FB_*, or -1 when there is no kbstackd to count it. */
 static int cannot_accelerate(int reason, int err, const char *what)
 {
-	if (kbp.r)
+	if (kbp.r && reason >= 0)
 		__atomic_fetch_add(&kbp.r->fallback[reason], 1, __ATOMIC_RELAXED);
 	if (kbp_cfg.strict) {
 		kbp_log(0, "%s: cannot accelerate (%s); KB_STRICT is set", what, strerror(-err));
 		return err;
 	}
-	kbp_log(1, "%s: cannot accelerate (%s); using the kernel", what, strerror(-err));
+	/* Without kbstackd, kbp_attach has said so once already. */
+	kbp_log(reason < 0 ? 2 : 1, "%s: cannot accelerate (%s); using the kernel", what,
+		strerror(-err));
 	return 0;
 }
 
@@ -206,13 +209,13 @@ int kbp_listen(int fd, int backlog)
 	if (!kbp_listen_match(port))
 		return 0;
 	if ((rc = kbp_attach()))
-		return cannot_accelerate(KBQ_FB_NO_SLOT, -ENETDOWN, "listen");
+		return cannot_accelerate(-1, -ENETDOWN, "listen");
 	if ((slot = slot_claim()) < 0)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "listen");
 	s = sock_new((uint32_t)slot, fd, a.sa.sa_family, true);
 	if (!s) {
 		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
-		return cannot_accelerate(KBQ_FB_NO_SLOT, -ENOMEM, "listen");
+		return cannot_accelerate(KBQ_FB_NO_MEM, -ENOMEM, "listen");
 	}
 	/* accept() polls the kernel path without blocking; the app's own
 	 * O_NONBLOCK lives in s->nonblock. */
@@ -224,7 +227,7 @@ int kbp_listen(int fd, int backlog)
 		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		libc_fcntl(fd, F_SETFL, fl < 0 ? 0 : fl);
 		free(s);
-		return cannot_accelerate(KBQ_FB_BIND_ADDR, rc, "listen");
+		return cannot_accelerate(KBQ_FB_REFUSED, rc, "listen");
 	}
 	kbp_fd_set(fd, s);
 	kbp_log(2, "fd %d: port %u listens on kbstackd and the kernel", fd, port);
@@ -333,7 +336,7 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 	if (libc_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM)
 		return 1;
 	if ((rc = kbp_attach()))
-		return cannot_accelerate(KBQ_FB_NO_SLOT, -ENETDOWN, "connect") ?: 1;
+		return cannot_accelerate(-1, -ENETDOWN, "connect") ?: 1;
 	if (libc_getsockname(fd, &me.sa, &ml) == 0)
 		lport = ntohs(me.sa.sa_family == AF_INET6 ? me.v6.sin6_port : me.v4.sin_port);
 	if ((slot = slot_claim()) < 0)

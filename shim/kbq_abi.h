@@ -138,15 +138,14 @@ struct kbq_region {
 	uint8_t  pad3[KBQ_CACHELINE - 8];
 	uint64_t bell[KBQ_NSOCKS / 64]; /* app: bit s%64 of word s/64 = "look at slot s" */
 
-	/* Counters the app keeps (fallbacks to the kernel, by reason). */
-	uint64_t fallback[8]; /* app: KBQ_FB_* */
+	/* Sockets KB_ACCEL matched that stayed on the kernel, by reason. */
+	uint64_t fallback[8]; /* app: KBQ_FB_*; kbstackd sums them for kbstat */
 };
 
 enum {
-	KBQ_FB_NO_RULE = 0,  /* socket not matched by KB_ACCEL */
-	KBQ_FB_NO_SLOT,      /* all KBQ_NSOCKS slots in use */
-	KBQ_FB_BIND_ADDR,    /* bound to an address kbstackd does not own */
-	KBQ_FB_OPTION,       /* an option kb cannot honour */
+	KBQ_FB_NO_SLOT = 0,  /* all KBQ_NSOCKS slots of the context in use */
+	KBQ_FB_NO_MEM,       /* the application ran out of memory */
+	KBQ_FB_REFUSED,      /* kbstackd refused (e.g. the port is another context's) */
 	KBQ_FB_NSTAT = 8,
 };
 

@@ -56,7 +56,10 @@ enum {
 	X(sleep_cycles,    "TSC cycles asleep (adaptive idle policy)")        \
 	X(sleeps,          "times the loop slept")                            \
 	X(contexts,        "application contexts attached")                   \
-	X(sockets,         "socket slots in use, all contexts")
+	X(sockets,         "socket slots in use, all contexts")                \
+	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
+	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
+	X(fallback_refused, "sockets left on the kernel: kbstackd refused")
 
 struct kbq_stats_counters {
 #define KBQ_STATS_FIELD(name, help) uint64_t name;
@@ -80,9 +83,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 25 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 28 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 25 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 28 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -69,8 +69,8 @@ void kbs_ctx_proc_gone(struct kbs_ctx *ctx, pid_t pid);
 /* Reset every socket of ctx (its last process is gone). */
 void kbs_ctx_reset_all(struct kbs_ctx *ctx);
 
-/* Counters for kbstat. */
-unsigned kbs_ctxs_count(unsigned *socks);
+/* Counters for kbstat: contexts; slots in use; fallbacks by KBQ_FB_*. */
+unsigned kbs_ctxs_count(unsigned *socks, uint64_t fallback[KBQ_FB_NSTAT]);
 
 /* --- kbs_ctl.c --- */
 

@@ -701,14 +701,19 @@ void kbs_ctx_reset_all(struct kbs_ctx *c)
 	}
 }
 
-unsigned kbs_ctxs_count(unsigned *socks)
+unsigned kbs_ctxs_count(unsigned *socks, uint64_t fallback[KBQ_FB_NSTAT])
 {
 	struct kbs_ctx *c;
 	unsigned n = 0, i;
 
 	*socks = 0;
+	for (i = 0; i < KBQ_FB_NSTAT; i++)
+		fallback[i] = 0;
 	for (c = kbs_ctxs; c; c = c->next) {
 		n++;
+		/* Application-written: summed for display only, never trusted. */
+		for (i = 0; i < KBQ_FB_NSTAT; i++)
+			fallback[i] += __atomic_load_n(&c->r->fallback[i], __ATOMIC_RELAXED);
 		for (i = 0; i < KBQ_NSOCKS; i++)
 			if (__atomic_load_n(&kbq_sock_at(c->r, i)->state, __ATOMIC_RELAXED) !=
 			    KBQ_S_FREE)

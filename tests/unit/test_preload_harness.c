@@ -1,0 +1,1797 @@
+/*
+ * test_preload_harness.c — libkbpreload.so's socket logic (kbp_tcp.c,
+ * kbp_wait.c) against a fake kbstackd, without LD_PRELOAD and without the
+ * daemon: the test maps a region in ordinary memory (MAP_SHARED|MAP_ANONYMOUS,
+ * sparse), points the globals kbp.r and kbp.efd at it and at an eventfd of
+ * its own, and plays the stack's part with the fs_*() helpers below, which do
+ * what stack/kbs_sock.c does: copy into the rx ring and release-store
+ * rx_tail, advance tx_head on acknowledgement, set KBQ_EV_* (so_error first),
+ * push accepted slots into a listener's aq[], then wake like kbs_event()
+ * (wake_seq++ seq_cst, FUTEX_WAKE if waiters) and kbs_ctxs_wake()
+ * (event_seq++ seq_cst, write the eventfd if sleepers).
+ *
+ * The kbp_sock objects are built by hand as kbp_tcp.c's sock_new() does;
+ * each has a real, unconnected kernel socket as its placeholder fd, entered
+ * in the fd table (kbp_fd_set) so epoll, poll and accept find it.
+ *
+ * Threads that play the stack never call cmocka's asserts (they longjmp):
+ * they count mismatches and the main thread asserts after joining.
+ *
+ * Tests marked "BUG:" assert Linux's behaviour and fail against the code as
+ * it is; see the comment on each.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kbp.h"
+#include "kbq_ring.h"
+
+#define LOAD(p)     __atomic_load_n(p, __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
+
+/* Upper bound for "woke up promptly" (the machine may be busy). */
+#define WAKE_BOUND_MS 2000u
+
+static struct kbq_region *R;
+static int efd = -1;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&t, &t) && errno == EINTR)
+		;
+}
+
+/* Byte i of a test stream: mixed, so a byte at a wrong offset mismatches. */
+static uint8_t pat(uint64_t i)
+{
+	uint64_t x = i * 0xd6e8feb86659fd93ull + 0x1234567ull;
+
+	x ^= x >> 31;
+	x *= 0x94d049bb133111ebull;
+	return (uint8_t)(x >> 40);
+}
+
+static void pat_fill(uint8_t *p, uint64_t off, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = pat(off + i);
+}
+
+static bool pat_ok(const uint8_t *p, uint64_t off, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != pat(off + i))
+			return false;
+	return true;
+}
+
+static struct kbq_sock *Q(uint32_t slot)
+{
+	return kbq_sock_at(R, slot);
+}
+
+static bool bell_rung(uint32_t slot)
+{
+	return (LOAD(&R->bell[slot / 64]) >> (slot % 64) & 1) &&
+	       (LOAD(&R->bell_summary) >> ((slot / 64) % 64) & 1);
+}
+
+static void bells_clear(void)
+{
+	memset(R->bell, 0, sizeof(R->bell));
+	R->bell_summary = 0;
+}
+
+static void efd_drain(void)
+{
+	uint64_t v;
+
+	while (read(efd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+/* ---- the fake stack ----------------------------------------------------- */
+
+/* kbs_event(): the socket's futex word. */
+static void fs_wake_sock(uint32_t slot)
+{
+	struct kbq_sock *q = Q(slot);
+
+	__atomic_fetch_add(&q->wake_seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&q->waiters, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* kbs_ctxs_wake(): the context's eventfd. */
+static void fs_wake_ctx(void)
+{
+	uint64_t one = 1;
+
+	__atomic_fetch_add(&R->event_seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&R->sleepers, __ATOMIC_SEQ_CST))
+		(void)!write(efd, &one, sizeof(one));
+}
+
+static void fs_event(uint32_t slot)
+{
+	fs_wake_sock(slot);
+	fs_wake_ctx();
+}
+
+/* Bytes arrive (kbs_on_recv): at most the ring's free space. */
+static void fs_rx(uint32_t slot, const void *p, uint32_t n)
+{
+	struct kbq_sock *q = Q(slot);
+	uint32_t tail = q->rx_tail;
+
+	kbq_ring_put(kbq_rx_data(R, slot), tail, p, n);
+	STORE(&q->rx_tail, tail + n);
+	fs_event(slot);
+}
+
+/* n bytes of the pattern, from stream offset off. */
+static void fs_rx_pat(uint32_t slot, uint64_t off, uint32_t n)
+{
+	uint8_t *b = malloc(n);
+
+	pat_fill(b, off, n);
+	fs_rx(slot, b, n);
+	free(b);
+}
+
+/* The peer's FIN. */
+static void fs_fin(uint32_t slot)
+{
+	__atomic_fetch_or(&Q(slot)->ev, KBQ_EV_RDHUP, __ATOMIC_RELEASE);
+	fs_event(slot);
+}
+
+/* A reset (kbs_on_err / kbs_sock_abort). */
+static void fs_reset(uint32_t slot, int err)
+{
+	struct kbq_sock *q = Q(slot);
+
+	q->so_error = err;
+	__atomic_fetch_or(&q->ev, KBQ_EV_ERR | KBQ_EV_RDHUP, __ATOMIC_RELEASE);
+	STORE(&q->state, KBQ_S_CLOSED);
+	fs_event(slot);
+}
+
+/* An incoming connection on listener lslot (kbs_on_accept); its slot. */
+static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t laddr,
+		     uint16_t lport)
+{
+	struct kbq_sock *lq = Q(lslot), *q;
+	uint32_t tail = lq->aq_tail, i, want;
+
+	if (tail - LOAD(&lq->aq_head) >= KBQ_ACCEPTQ)
+		return -1;
+	for (i = 0; i < KBQ_NSOCKS; i++) {
+		want = KBQ_S_FREE;
+		if (__atomic_compare_exchange_n(&Q(i)->state, &want, KBQ_S_STACK, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			break;
+	}
+	if (i == KBQ_NSOCKS)
+		return -1;
+	q = Q(i);
+	q->done_seq = LOAD(&q->req_seq);
+	q->ev = 0;
+	q->so_error = 0;
+	q->refs = 0;
+	q->owner = 0;
+	q->flags = 0;
+	q->listener = lslot;
+	q->rx_tail = q->rx_head = q->tx_tail = q->tx_head = 0;
+	q->laddr = laddr;
+	q->raddr = raddr;
+	q->lport = lport;
+	q->rport = rport;
+	STORE(&q->state, KBQ_S_ESTABLISHED);
+	lq->aq[tail % KBQ_ACCEPTQ] = i;
+	STORE(&lq->aq_tail, tail + 1);
+	fs_event(lslot);
+	return (int)i;
+}
+
+/* ---- the application's objects ----------------------------------------- */
+
+/* As sock_new() in kbp_tcp.c, with a placeholder kernel socket as its fd,
+ * entered in the fd table. */
+static struct kbp_sock *mk_sock(uint32_t slot, int kfd, sa_family_t family, bool listener)
+{
+	struct kbp_sock *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	assert_true(kfd >= 0 && kfd < kbp_fd_max());
+	s->kind = KBP_K_SOCK;
+	s->refs = 1;
+	s->slot = slot;
+	s->kfd = kfd;
+	s->family = family;
+	s->listener = listener;
+	pthread_mutex_init(&s->lock, NULL);
+	assert_null(kbp_fd_get(kfd));
+	kbp_fd_set(kfd, s);
+	return s;
+}
+
+/* A connected socket: the app claimed the slot, the stack established it. */
+static struct kbp_sock *mk_conn(uint32_t slot)
+{
+	struct kbq_sock *q = Q(slot);
+	int kfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(kfd >= 0);
+	q->refs = 1;
+	q->owner = (uint32_t)getpid();
+	q->laddr = htonl(0xc6120001); /* 198.18.0.1 */
+	q->lport = htons(8080);
+	q->raddr = htonl(0xc6120063); /* 198.18.0.99 */
+	q->rport = htons(51000);
+	STORE(&q->state, KBQ_S_ESTABLISHED);
+	return mk_sock(slot, kfd, AF_INET, false);
+}
+
+/* A kernel listener on 127.0.0.1:0 (or [::1]:0), non-blocking, as
+ * kbp_listen leaves it; and the kb listener object on lslot. */
+static struct kbp_sock *mk_listener(uint32_t lslot, sa_family_t family)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in v4;
+		struct sockaddr_in6 v6;
+	} a;
+	socklen_t al;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct kbp_sock *l;
+
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	if (family == AF_INET) {
+		a.v4.sin_family = AF_INET;
+		a.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		al = sizeof(a.v4);
+	} else {
+		a.v6.sin6_family = AF_INET6;
+		a.v6.sin6_addr = in6addr_loopback;
+		al = sizeof(a.v6);
+	}
+	assert_int_equal(bind(fd, &a.sa, al), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	Q(lslot)->refs = 1;
+	Q(lslot)->owner = (uint32_t)getpid();
+	Q(lslot)->lport = htons(8080);
+	STORE(&Q(lslot)->state, KBQ_S_LISTEN);
+	l = mk_sock(lslot, fd, family, true);
+	return l;
+}
+
+/* Forget a socket without the close protocol (the test's own clean-up). */
+static void rm_sock(struct kbp_sock *s)
+{
+	if (kbp_fd_get(s->kfd) == s)
+		kbp_fd_take(s->kfd);
+	kbp_epoll_forget(s);
+	close(s->kfd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static ssize_t recv1(struct kbp_sock *s, void *b, size_t n, int flags)
+{
+	struct iovec v = { b, n };
+
+	return kbp_recv(s, &v, 1, flags);
+}
+
+static ssize_t send1(struct kbp_sock *s, const void *b, size_t n, int flags)
+{
+	struct iovec v = { (void *)b, n };
+
+	return kbp_send(s, &v, 1, flags);
+}
+
+/* ---- a fake-stack thread that acts after a delay ------------------------ */
+
+enum job_kind { J_RX, J_RX_PIECES, J_RX_THEN_FIN, J_RESET, J_ACCEPT, J_ACK_ALL };
+
+struct job {
+	pthread_t t;
+	enum job_kind kind;
+	unsigned delay_ms;
+	uint32_t slot;
+	uint32_t len;          /* J_RX*: bytes per piece */
+	unsigned pieces;
+	unsigned gap_ms;
+	int err;               /* J_RESET */
+	uint32_t raddr;        /* J_ACCEPT */
+	uint16_t rport;
+	/* J_ACK_ALL: consume from the tx ring, check, acknowledge */
+	uint64_t total;
+	uint64_t consumed;
+	unsigned mismatches;
+	int result;            /* J_ACCEPT: the slot */
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	unsigned i;
+
+	sleep_ms(j->delay_ms);
+	switch (j->kind) {
+	case J_RX:
+		fs_rx_pat(j->slot, 0, j->len);
+		break;
+	case J_RX_PIECES:
+	case J_RX_THEN_FIN:
+		for (i = 0; i < j->pieces; i++) {
+			if (i)
+				sleep_ms(j->gap_ms);
+			fs_rx_pat(j->slot, (uint64_t)i * j->len, j->len);
+		}
+		if (j->kind == J_RX_THEN_FIN) {
+			sleep_ms(j->gap_ms);
+			fs_fin(j->slot);
+		}
+		break;
+	case J_RESET:
+		fs_reset(j->slot, j->err);
+		break;
+	case J_ACCEPT:
+		j->result = fs_accept(j->slot, j->raddr, j->rport, htonl(0xc6120001), htons(8080));
+		break;
+	case J_ACK_ALL: {
+		struct kbq_sock *q = Q(j->slot);
+		uint8_t *buf = malloc(KBQ_RING);
+		uint64_t give_up = now_ms() + 20000;
+		unsigned step = 0;
+
+		while (j->consumed < j->total && now_ms() < give_up) {
+			uint32_t tail = LOAD(&q->tx_tail), head = q->tx_head, n = tail - head;
+
+			if (n == 0) {
+				usleep(100);
+				continue;
+			}
+			if (n > KBQ_RING) {
+				j->mismatches++;
+				break;
+			}
+			/* acknowledge in uneven pieces, like a peer's ACKs */
+			if (n > 9000u + (step % 7) * 3001u)
+				n = 9000u + (step % 7) * 3001u;
+			step++;
+			kbq_ring_get(kbq_tx_data(R, j->slot), head, buf, n);
+			if (!pat_ok(buf, j->consumed, n))
+				j->mismatches++;
+			j->consumed += n;
+			STORE(&q->tx_head, head + n);
+			fs_event(j->slot);
+		}
+		free(buf);
+		break;
+	}
+	}
+	return NULL;
+}
+
+static void job_start(struct job *j)
+{
+	assert_int_equal(pthread_create(&j->t, NULL, job_main, j), 0);
+}
+
+static void job_join(struct job *j)
+{
+	assert_int_equal(pthread_join(j->t, NULL), 0);
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	void *p = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	R = p;
+	R->magic = KBQ_REGION_MAGIC;
+	R->version = KBQ_ABI_VERSION;
+	R->ctx = 1;
+	R->size = KBQ_REGION_SIZE;
+	R->stack_ip = htonl(0xc6120001);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	kbp.r = R;
+	kbp.efd = efd;
+	kbp.pid = getpid();
+	kbp_cfg.spin_us = 10;
+	kbp_cfg.log = 0;
+	signal(SIGPIPE, SIG_IGN); /* a wrong SIGPIPE must not kill the run */
+	return kbp_fd_max() >= 1024 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	kbp.r = NULL;
+	kbp.efd = -1;
+	close(efd);
+	munmap(R, KBQ_REGION_SIZE);
+	return 0;
+}
+
+/* Every test starts from free slots, no bells, no sleepers, a drained
+ * eventfd and an empty fd table. A test that failed half-way (cmocka
+ * jumps out of it) may have left entries: they are dropped here, so one
+ * failure does not take the following tests with it. */
+static int reset(void **state)
+{
+	int fd, max = kbp_fd_max() < 4096 ? kbp_fd_max() : 4096;
+
+	for (fd = 0; fd < max; fd++) {
+		int *kind = kbp_fd_get(fd);
+
+		if (kind && *kind == KBP_K_EPOLL)
+			kbp_epoll_close(fd);
+		else if (kind)
+			kbp_epoll_forget((struct kbp_sock *)kbp_fd_take(fd));
+	}
+	memset(kbq_sock_at(R, 0), 0, (size_t)KBQ_NSOCKS * sizeof(struct kbq_sock));
+	bells_clear();
+	R->sleepers = 0;
+	efd_drain();
+	return 0;
+}
+
+/* ======================================================================== */
+/* 1. recv                                                                  */
+/* ======================================================================== */
+
+static void check_recv_wrap(uint32_t slot, uint32_t start, uint32_t n, size_t l0, size_t l1)
+{
+	struct kbp_sock *s = mk_conn(slot);
+	struct kbq_sock *q = Q(slot);
+	uint8_t *b0 = calloc(1, l0), *b1 = calloc(1, l1);
+	struct iovec v[2] = { { b0, l0 }, { b1, l1 } };
+	size_t first = n < l0 ? n : l0;
+
+	q->rx_head = q->rx_tail = start;
+	fs_rx_pat(slot, 0, n);
+	bells_clear();
+	assert_int_equal(kbp_recv(s, v, 2, 0), n);
+	assert_true(pat_ok(b0, 0, first));
+	assert_true(pat_ok(b1, first, n - first));
+	assert_int_equal(LOAD(&q->rx_head), (uint32_t)(start + n));
+	assert_int_equal(q->rx_tail, (uint32_t)(start + n));
+	assert_true(bell_rung(slot));
+	/* Nothing else rang. */
+	assert_int_equal(R->bell[slot / 64], 1ull << (slot % 64));
+	assert_int_equal(R->bell_summary, 1ull << (slot / 64));
+	/* Drained: a non-blocking read says EAGAIN. */
+	s->nonblock = true;
+	assert_int_equal(kbp_recv(s, v, 2, 0), -EAGAIN);
+	free(b0);
+	free(b1);
+	rm_sock(s);
+}
+
+/* Data wrapping the end of the ring (index near KBQ_RING). */
+static void test_recv_wrap_ring_end(void **state)
+{
+	check_recv_wrap(70, KBQ_RING - 100, 300, 120, 500);
+}
+
+/* Data wrapping the ring end and the 32-bit index itself. */
+static void test_recv_wrap_index(void **state)
+{
+	check_recv_wrap(5, 0u - 256u, 600, 300, 300);
+	check_recv_wrap(1023, 0xffffffffu, 1000, 1, 4000);
+}
+
+/* A read shorter than the data takes exactly what fits, in order. */
+static void test_recv_partial_reads(void **state)
+{
+	struct kbp_sock *s = mk_conn(3);
+	struct kbq_sock *q = Q(3);
+	uint8_t b[1000];
+	uint64_t off = 0;
+	size_t k;
+
+	q->rx_head = q->rx_tail = KBQ_RING - 333;
+	fs_rx_pat(3, 0, 1000);
+	for (k = 1; off < 1000; k = k * 3 + 1) {
+		size_t want = k < 1000 - off ? k : 1000 - off;
+
+		assert_int_equal(recv1(s, b, want, 0), want);
+		assert_true(pat_ok(b, off, want));
+		off += want;
+		assert_int_equal(q->rx_head, (uint32_t)(KBQ_RING - 333 + off));
+	}
+	assert_int_equal(kbp_fionread(s), 0);
+	rm_sock(s);
+}
+
+static void test_recv_peek(void **state)
+{
+	struct kbp_sock *s = mk_conn(9);
+	struct kbq_sock *q = Q(9);
+	uint8_t b[100];
+	uint32_t start = KBQ_RING - 20;
+
+	q->rx_head = q->rx_tail = start;
+	fs_rx_pat(9, 0, 50);
+	bells_clear();
+	memset(b, 0, sizeof(b));
+	assert_int_equal(recv1(s, b, sizeof(b), MSG_PEEK), 50);
+	assert_true(pat_ok(b, 0, 50));
+	assert_int_equal(q->rx_head, start);
+	assert_false(bell_rung(9)); /* nothing consumed: no window to credit */
+	memset(b, 0, sizeof(b));
+	assert_int_equal(recv1(s, b, 10, MSG_PEEK), 10);
+	assert_true(pat_ok(b, 0, 10));
+	assert_int_equal(q->rx_head, start);
+	assert_int_equal(kbp_fionread(s), 50);
+	memset(b, 0, sizeof(b));
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 50);
+	assert_true(pat_ok(b, 0, 50));
+	assert_int_equal(q->rx_head, start + 50);
+	rm_sock(s);
+}
+
+/* MSG_WAITALL: the stack delivers in pieces; one call returns all. */
+static void test_recv_waitall_pieces(void **state)
+{
+	struct kbp_sock *s = mk_conn(11);
+	struct kbq_sock *q = Q(11);
+	uint8_t *b0 = calloc(1, 1500), *b1 = calloc(1, 2500);
+	struct iovec v[2] = { { b0, 1500 }, { b1, 2500 } };
+	struct job j = { .kind = J_RX_PIECES, .delay_ms = 20, .slot = 11, .len = 1000,
+			 .pieces = 4, .gap_ms = 20 };
+	uint64_t t0 = now_ms();
+
+	q->rx_head = q->rx_tail = KBQ_RING - 1200; /* pieces wrap the ring end */
+	job_start(&j);
+	assert_int_equal(kbp_recv(s, v, 2, MSG_WAITALL), 4000);
+	assert_true(now_ms() - t0 < 20 + 3 * 20 + WAKE_BOUND_MS);
+	job_join(&j);
+	assert_true(pat_ok(b0, 0, 1500));
+	assert_true(pat_ok(b1, 1500, 2500));
+	assert_int_equal(q->rx_head, (uint32_t)(KBQ_RING - 1200 + 4000));
+	assert_int_equal(q->waiters, 0);
+	free(b0);
+	free(b1);
+	rm_sock(s);
+}
+
+/* MSG_WAITALL ends short at the peer's FIN, with what arrived. */
+static void test_recv_waitall_fin(void **state)
+{
+	struct kbp_sock *s = mk_conn(12);
+	uint8_t b[1000];
+	struct job j = { .kind = J_RX_THEN_FIN, .delay_ms = 10, .slot = 12, .len = 150,
+			 .pieces = 2, .gap_ms = 20 };
+
+	job_start(&j);
+	assert_int_equal(recv1(s, b, sizeof(b), MSG_WAITALL), 300);
+	job_join(&j);
+	assert_true(pat_ok(b, 0, 300));
+	assert_int_equal(recv1(s, b, sizeof(b), MSG_WAITALL), 0);
+	rm_sock(s);
+}
+
+/*
+ * BUG: readv()/recvmsg() with more than 64 iovecs loses data.
+ * kbp_recv (preload/kbp_tcp.c, the `struct iovec rest[64]` loop) copies the
+ * caller's iovecs into a 64-entry array and silently drops the rest, yet
+ * computes n from the full iovec length and advances rx_head by n: with 100
+ * one-byte iovecs and 100 bytes in the ring it returns 100, fills only the
+ * first 64 iovecs, and bytes 64..99 are consumed from the ring and lost.
+ * Linux accepts up to IOV_MAX (1024) iovecs and fills them all.
+ */
+static void test_recv_many_iovecs(void **state)
+{
+	struct kbp_sock *s = mk_conn(13);
+	struct kbq_sock *q = Q(13);
+	uint8_t b[100];
+	struct iovec v[100];
+	ssize_t n;
+	int i;
+
+	memset(b, 0, sizeof(b));
+	for (i = 0; i < 100; i++) {
+		v[i].iov_base = &b[i];
+		v[i].iov_len = 1;
+	}
+	fs_rx_pat(13, 0, 100);
+	n = kbp_recv(s, v, 100, 0);
+	rm_sock(s);
+	/* Either every byte returned is where it belongs, or fewer are
+	 * returned and the rest stay in the ring. */
+	assert_true(n > 0 && n <= 100);
+	assert_int_equal(q->rx_head, (uint32_t)n);
+	assert_true(pat_ok(b, 0, (size_t)n));
+	assert_int_equal(n, 100);
+}
+
+/* ======================================================================== */
+/* 2. end of stream, errors, non-blocking                                   */
+/* ======================================================================== */
+
+static void test_recv_rdhup(void **state)
+{
+	struct kbp_sock *s = mk_conn(20);
+	uint8_t b[64];
+
+	fs_rx_pat(20, 0, 10);
+	fs_fin(20);
+	/* Data before the FIN first, then end of stream, for good. */
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 10);
+	assert_true(pat_ok(b, 0, 10));
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 0);
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 0);
+	s->nonblock = true;
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 0);
+	/* A zero-length read is 0 too. */
+	assert_int_equal(recv1(s, b, 0, 0), 0);
+	rm_sock(s);
+}
+
+static void test_recv_error(void **state)
+{
+	struct kbp_sock *s = mk_conn(21), *t = mk_conn(22);
+	uint8_t b[64];
+
+	fs_reset(21, ECONNRESET);
+	assert_int_equal(recv1(s, b, sizeof(b), 0), -ECONNRESET);
+	/* so_error says which error; data received before it comes first. */
+	fs_rx_pat(22, 0, 20);
+	fs_reset(22, ETIMEDOUT);
+	assert_int_equal(recv1(t, b, sizeof(b), 0), 20);
+	assert_true(pat_ok(b, 0, 20));
+	assert_int_equal(recv1(t, b, sizeof(b), 0), -ETIMEDOUT);
+	/* An error without so_error still reads as a reset. */
+	Q(22)->so_error = 0;
+	assert_int_equal(recv1(t, b, sizeof(b), 0), -ECONNRESET);
+	rm_sock(s);
+	rm_sock(t);
+}
+
+static void test_recv_nonblock(void **state)
+{
+	struct kbp_sock *s = mk_conn(23), *l = mk_listener(24, AF_INET);
+	uint8_t b[64];
+	uint64_t t0;
+
+	s->nonblock = true;
+	t0 = now_ms();
+	assert_int_equal(recv1(s, b, sizeof(b), 0), -EAGAIN);
+	assert_true(now_ms() - t0 < 500);
+	/* MSG_DONTWAIT on a blocking socket. */
+	s->nonblock = false;
+	assert_int_equal(recv1(s, b, sizeof(b), MSG_DONTWAIT), -EAGAIN);
+	/* A slot the stack has not connected. */
+	STORE(&Q(23)->state, KBQ_S_OPEN);
+	assert_int_equal(recv1(s, b, sizeof(b), 0), -ENOTCONN);
+	/* A listener. */
+	assert_int_equal(recv1(l, b, sizeof(b), 0), -ENOTCONN);
+	rm_sock(s);
+	rm_sock(l);
+}
+
+/* ======================================================================== */
+/* 3. blocking recv                                                         */
+/* ======================================================================== */
+
+static void test_recv_blocking_wakeup(void **state)
+{
+	struct kbp_sock *s = mk_conn(30);
+	uint8_t b[256];
+	struct job j = { .kind = J_RX, .delay_ms = 50, .slot = 30, .len = 64 };
+	uint64_t t0 = now_ms(), dt;
+
+	job_start(&j);
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 64);
+	dt = now_ms() - t0;
+	job_join(&j);
+	assert_true(pat_ok(b, 0, 64));
+	assert_true(dt >= 40);
+	assert_true(dt < WAKE_BOUND_MS);
+	assert_int_equal(Q(30)->waiters, 0);
+	assert_int_equal(R->sleepers, 0);
+	rm_sock(s);
+}
+
+static void test_recv_blocking_reset(void **state)
+{
+	struct kbp_sock *s = mk_conn(31);
+	uint8_t b[256];
+	struct job j = { .kind = J_RESET, .delay_ms = 50, .slot = 31, .err = ECONNRESET };
+	uint64_t t0 = now_ms();
+
+	job_start(&j);
+	assert_int_equal(recv1(s, b, sizeof(b), 0), -ECONNRESET);
+	assert_true(now_ms() - t0 < WAKE_BOUND_MS);
+	job_join(&j);
+	assert_int_equal(Q(31)->waiters, 0);
+	rm_sock(s);
+}
+
+static void test_recv_blocking_fin(void **state)
+{
+	struct kbp_sock *s = mk_conn(32);
+	uint8_t b[256];
+	struct job j = { .kind = J_RX_THEN_FIN, .delay_ms = 30, .slot = 32, .len = 0,
+			 .pieces = 0, .gap_ms = 20 };
+	uint64_t t0 = now_ms();
+
+	job_start(&j);
+	assert_int_equal(recv1(s, b, sizeof(b), 0), 0);
+	assert_true(now_ms() - t0 < WAKE_BOUND_MS);
+	job_join(&j);
+	rm_sock(s);
+}
+
+static void test_recv_rcvtimeo(void **state)
+{
+	struct kbp_sock *s = mk_conn(33);
+	uint8_t b[16];
+	uint64_t t0, dt;
+
+	s->rcvtimeo_ms = 100;
+	t0 = now_ms();
+	assert_int_equal(recv1(s, b, sizeof(b), 0), -EAGAIN);
+	dt = now_ms() - t0;
+	assert_true(dt >= 90);
+	assert_true(dt < 1000);
+	assert_int_equal(Q(33)->waiters, 0);
+	rm_sock(s);
+}
+
+/* ======================================================================== */
+/* 4. send                                                                  */
+/* ======================================================================== */
+
+static void test_send_wrap(void **state)
+{
+	struct kbp_sock *s = mk_conn(40);
+	struct kbq_sock *q = Q(40);
+	uint8_t src[100], got[100];
+	struct iovec v[2] = { { src, 30 }, { src + 30, 70 } };
+	uint32_t start = KBQ_RING - 50;
+
+	pat_fill(src, 0, sizeof(src));
+	q->tx_head = q->tx_tail = start;
+	assert_int_equal(kbp_send(s, v, 2, 0), 100);
+	assert_int_equal(LOAD(&q->tx_tail), start + 100);
+	assert_int_equal(q->tx_head, start); /* the stack's, untouched */
+	kbq_ring_get(kbq_tx_data(R, 40), start, got, 100);
+	assert_memory_equal(got, src, 100);
+	/* the first 50 bytes sit at the ring's end, the rest at its start */
+	assert_memory_equal(kbq_tx_data(R, 40) + KBQ_RING - 50, src, 50);
+	assert_memory_equal(kbq_tx_data(R, 40), src + 50, 50);
+	assert_true(bell_rung(40));
+	/* and at the 2^32 wrap of the index */
+	q->tx_head = q->tx_tail = 0u - 10u;
+	bells_clear();
+	assert_int_equal(send1(s, src, 100, 0), 100);
+	assert_int_equal(q->tx_tail, 90u);
+	kbq_ring_get(kbq_tx_data(R, 40), 0u - 10u, got, 100);
+	assert_memory_equal(got, src, 100);
+	assert_true(bell_rung(40));
+	/* a zero-length send is 0 and queues nothing */
+	assert_int_equal(send1(s, src, 0, 0), 0);
+	assert_int_equal(q->tx_tail, 90u);
+	rm_sock(s);
+}
+
+static void test_send_full_nonblock(void **state)
+{
+	struct kbp_sock *s = mk_conn(41);
+	struct kbq_sock *q = Q(41);
+	uint8_t src[100], got[10];
+	uint32_t start = 12345;
+
+	pat_fill(src, 0, sizeof(src));
+	q->tx_head = start;
+	q->tx_tail = start + KBQ_RING - 10; /* 10 bytes free */
+	s->nonblock = true;
+	assert_int_equal(send1(s, src, 100, 0), 10);
+	assert_int_equal(q->tx_tail, start + KBQ_RING);
+	kbq_ring_get(kbq_tx_data(R, 41), start + KBQ_RING - 10, got, 10);
+	assert_memory_equal(got, src, 10);
+	assert_int_equal(send1(s, src, 100, 0), -EAGAIN);
+	assert_int_equal(q->tx_tail, start + KBQ_RING);
+	/* MSG_DONTWAIT on a blocking socket */
+	s->nonblock = false;
+	assert_int_equal(send1(s, src, 100, MSG_DONTWAIT), -EAGAIN);
+	/* the stack acknowledges 40: a non-blocking send takes exactly 40 */
+	STORE(&q->tx_head, start + 40);
+	assert_int_equal(send1(s, src + 10, 90, MSG_DONTWAIT), 40);
+	assert_int_equal(q->tx_tail, start + KBQ_RING + 40);
+	rm_sock(s);
+}
+
+/* A blocking send of more than the ring: the stack consumes and
+ * acknowledges in pieces; every byte arrives, in order. */
+static void test_send_blocking_large(void **state)
+{
+	struct kbp_sock *s = mk_conn(42);
+	struct kbq_sock *q = Q(42);
+	size_t total = 3 * (size_t)KBQ_RING + 12345;
+	uint8_t *src = malloc(total);
+	struct iovec v[3];
+	struct job j = { .kind = J_ACK_ALL, .slot = 42, .total = total };
+	uint32_t start = 0u - 5000u; /* the indices wrap 2^32 on the way */
+
+	assert_non_null(src);
+	pat_fill(src, 0, total);
+	v[0] = (struct iovec){ src, 1000 };
+	v[1] = (struct iovec){ src + 1000, KBQ_RING + 77 };
+	v[2] = (struct iovec){ src + 1000 + KBQ_RING + 77, total - 1000 - KBQ_RING - 77 };
+	q->tx_head = q->tx_tail = start;
+	job_start(&j);
+	assert_int_equal(kbp_send(s, v, 3, 0), total);
+	job_join(&j);
+	assert_int_equal(j.mismatches, 0);
+	assert_int_equal(j.consumed, total);
+	assert_int_equal(q->tx_tail, (uint32_t)(start + total));
+	assert_int_equal(q->tx_head, (uint32_t)(start + total));
+	assert_int_equal(q->waiters, 0);
+	free(src);
+	rm_sock(s);
+}
+
+/* SO_SNDTIMEO: a full ring times out with EAGAIN, a partial send returns
+ * what was queued. */
+static void test_send_sndtimeo(void **state)
+{
+	struct kbp_sock *s = mk_conn(43);
+	struct kbq_sock *q = Q(43);
+	uint8_t src[100];
+	uint64_t t0, dt;
+
+	pat_fill(src, 0, sizeof(src));
+	s->sndtimeo_ms = 100;
+	q->tx_head = 0;
+	q->tx_tail = KBQ_RING;
+	t0 = now_ms();
+	assert_int_equal(send1(s, src, 100, 0), -EAGAIN);
+	dt = now_ms() - t0;
+	assert_true(dt >= 90 && dt < 1000);
+	q->tx_head = 25;
+	t0 = now_ms();
+	assert_int_equal(send1(s, src, 100, 0), 25);
+	dt = now_ms() - t0;
+	assert_true(dt >= 90 && dt < 1000);
+	assert_int_equal(q->waiters, 0);
+	rm_sock(s);
+}
+
+static void test_send_after_error(void **state)
+{
+	struct kbp_sock *s = mk_conn(44), *t = mk_conn(45);
+	uint8_t src[10] = { 0 };
+	uint32_t tail;
+
+	fs_reset(44, ECONNRESET);
+	tail = Q(44)->tx_tail;
+	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -ECONNRESET);
+	assert_int_equal(Q(44)->tx_tail, tail); /* nothing queued */
+	s->nonblock = true;
+	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -ECONNRESET);
+	/* after our FIN went out, the error reads as a broken pipe */
+	__atomic_fetch_or(&Q(45)->ev, KBQ_EV_WRDONE, __ATOMIC_RELEASE);
+	fs_reset(45, ECONNRESET);
+	assert_int_equal(send1(t, src, 10, MSG_NOSIGNAL), -EPIPE);
+	rm_sock(s);
+	rm_sock(t);
+}
+
+static void test_send_blocking_reset(void **state)
+{
+	struct kbp_sock *s = mk_conn(46);
+	struct kbq_sock *q = Q(46);
+	uint8_t src[100] = { 0 };
+	struct job j = { .kind = J_RESET, .delay_ms = 50, .slot = 46, .err = ECONNRESET };
+	uint64_t t0 = now_ms();
+
+	q->tx_head = 0;
+	q->tx_tail = KBQ_RING; /* full: the send blocks */
+	job_start(&j);
+	assert_int_equal(send1(s, src, 100, MSG_NOSIGNAL), -ECONNRESET);
+	assert_true(now_ms() - t0 < WAKE_BOUND_MS);
+	job_join(&j);
+	assert_int_equal(q->tx_tail, KBQ_RING);
+	rm_sock(s);
+}
+
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+	sigpipes++;
+}
+
+/* shutdown(SHUT_WR) posts SHUT_WR; later sends fail with EPIPE and raise
+ * SIGPIPE unless MSG_NOSIGNAL. */
+static void test_send_shutdown(void **state)
+{
+	struct kbp_sock *s = mk_conn(47);
+	struct kbq_sock *q = Q(47);
+	struct sigaction sa = { .sa_handler = on_sigpipe }, old;
+	uint8_t src[10] = { 0 };
+	uint32_t seq = q->req_seq;
+
+	bells_clear();
+	assert_int_equal(kbp_shutdown(s, SHUT_WR), 0);
+	assert_int_equal(LOAD(&q->req_seq), seq + 1);
+	assert_int_equal(q->req_op, KBQ_OP_SHUT_WR);
+	assert_true(bell_rung(47));
+	assert_true(s->shut_wr);
+	/* a second SHUT_WR posts nothing more */
+	assert_int_equal(kbp_shutdown(s, SHUT_WR), 0);
+	assert_int_equal(q->req_seq, seq + 1);
+
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGPIPE, &sa, &old), 0);
+	sigpipes = 0;
+	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -EPIPE);
+	assert_int_equal(sigpipes, 0);
+	assert_int_equal(send1(s, src, 10, 0), -EPIPE);
+	assert_int_equal(sigpipes, 1);
+	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+
+	/* reading still works after SHUT_WR */
+	fs_rx_pat(47, 0, 5);
+	assert_int_equal(recv1(s, src, sizeof(src), 0), 5);
+	assert_int_equal(kbp_shutdown(s, 42), -EINVAL);
+	STORE(&q->state, KBQ_S_OPEN);
+	assert_int_equal(kbp_shutdown(s, SHUT_RD), -ENOTCONN);
+	rm_sock(s);
+}
+
+static void test_send_not_connected(void **state)
+{
+	struct kbp_sock *s = mk_conn(48);
+	uint8_t src[10] = { 0 };
+
+	STORE(&Q(48)->state, KBQ_S_OPEN);
+	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -ENOTCONN);
+	/* connecting, non-blocking: not yet writable */
+	STORE(&Q(48)->state, KBQ_S_CONNECTING);
+	s->nonblock = true;
+	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -EAGAIN);
+	assert_int_equal(Q(48)->tx_tail, 0);
+	rm_sock(s);
+}
+
+/* sendfile reads the file straight into the tx ring, across its end. */
+static void test_sendfile(void **state)
+{
+	struct kbp_sock *s = mk_conn(49);
+	struct kbq_sock *q = Q(49);
+	FILE *f = tmpfile();
+	uint8_t data[5000], got[5000];
+	uint32_t start = KBQ_RING - 1000;
+	off_t off = 100;
+
+	assert_non_null(f);
+	pat_fill(data, 0, sizeof(data));
+	assert_int_equal(fwrite(data, 1, sizeof(data), f), sizeof(data));
+	assert_int_equal(fflush(f), 0);
+	q->tx_head = q->tx_tail = start;
+	bells_clear();
+	assert_int_equal(kbp_sendfile(s, fileno(f), &off, 3000), 3000);
+	assert_int_equal(off, 3100);
+	assert_int_equal(q->tx_tail, start + 3000);
+	kbq_ring_get(kbq_tx_data(R, 49), start, got, 3000);
+	assert_memory_equal(got, data + 100, 3000);
+	assert_true(bell_rung(49));
+	/* without an offset: from the file position, short at end of file */
+	assert_int_equal(lseek(fileno(f), 4000, SEEK_SET), 4000);
+	assert_int_equal(kbp_sendfile(s, fileno(f), NULL, 3000), 1000);
+	assert_int_equal(lseek(fileno(f), 0, SEEK_CUR), 5000);
+	kbq_ring_get(kbq_tx_data(R, 49), start + 3000, got, 1000);
+	assert_memory_equal(got, data + 4000, 1000);
+	assert_int_equal(q->tx_tail, start + 4000);
+	fclose(f);
+	rm_sock(s);
+}
+
+/* ======================================================================== */
+/* 5. accept                                                                */
+/* ======================================================================== */
+
+static void test_accept_kb_v4(void **state)
+{
+	struct kbp_sock *l = mk_listener(100, AF_INET), *s;
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int slot, fd, fl;
+
+	l->nonblock = true;
+	slot = fs_accept(100, htonl(0xc6120007), htons(40001), htonl(0xc6120001), htons(8080));
+	assert_true(slot >= 0 && slot != 100);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN);
+	memset(&a, 0xee, sizeof(a));
+	fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	s = kbp_sock_get(fd);
+	assert_non_null(s);
+	assert_int_equal(s->kind, KBP_K_SOCK);
+	assert_int_equal(s->slot, (uint32_t)slot);
+	assert_int_equal(s->kfd, fd);
+	assert_int_equal(s->refs, 1);
+	assert_false(s->listener);
+	assert_false(s->nonblock);
+	assert_int_equal(s->family, AF_INET);
+	assert_int_equal(Q((uint32_t)slot)->refs, 1);
+	assert_int_equal(Q((uint32_t)slot)->owner, (uint32_t)getpid());
+	assert_int_equal(LOAD(&Q(100)->aq_head), 1);
+	assert_int_equal(al, sizeof(struct sockaddr_in));
+	assert_int_equal(a.sin_family, AF_INET);
+	assert_int_equal(a.sin_port, htons(40001));
+	assert_int_equal(a.sin_addr.s_addr, htonl(0xc6120007));
+	fl = fcntl(fd, F_GETFD);
+	assert_true(fl >= 0 && (fl & FD_CLOEXEC));
+	assert_int_equal(kbp_sock_events(l), 0);
+	/* the accepted socket is usable at once */
+	fs_rx_pat((uint32_t)slot, 0, 7);
+	{
+		uint8_t b[16];
+
+		assert_int_equal(recv1(s, b, sizeof(b), 0), 7);
+		assert_true(pat_ok(b, 0, 7));
+	}
+	rm_sock(s);
+
+	/* a second one, SOCK_NONBLOCK, address length too short: truncated,
+	 * the full length reported */
+	slot = fs_accept(100, htonl(0x0a000002), htons(1234), htonl(0xc6120001), htons(8080));
+	assert_true(slot >= 0);
+	memset(&a, 0xee, sizeof(a));
+	al = 4;
+	fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, SOCK_NONBLOCK);
+	assert_true(fd >= 0);
+	s = kbp_sock_get(fd);
+	assert_non_null(s);
+	assert_true(s->nonblock);
+	assert_int_equal(al, sizeof(struct sockaddr_in));
+	assert_int_equal(a.sin_family, AF_INET);
+	assert_int_equal(a.sin_port, htons(1234));
+	assert_int_equal(a.sin_addr.s_addr, 0xeeeeeeeeu); /* beyond the 4 bytes */
+	/* no address wanted */
+	rm_sock(s);
+	slot = fs_accept(100, htonl(0x0a000003), htons(1), 0, 0);
+	fd = kbp_accept(l->kfd, l, NULL, NULL, 0);
+	assert_true(fd >= 0);
+	s = kbp_sock_get(fd);
+	assert_non_null(s);
+	assert_int_equal(s->slot, (uint32_t)slot);
+	rm_sock(s);
+
+	/* empty now: a non-blocking listener says EAGAIN */
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN);
+	rm_sock(l);
+}
+
+static void test_accept_kb_v6_mapped(void **state)
+{
+	struct kbp_sock *l = mk_listener(101, AF_INET6), *s;
+	struct sockaddr_in6 a;
+	socklen_t al = sizeof(a), dl;
+	static const uint8_t mapped[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+					    198, 18, 0, 7 };
+	int slot, fd, dom;
+
+	l->nonblock = true;
+	slot = fs_accept(101, htonl(0xc6120007), htons(40002), htonl(0xc6120001), htons(8080));
+	assert_true(slot >= 0);
+	memset(&a, 0xee, sizeof(a));
+	fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, 0);
+	assert_true(fd >= 0);
+	s = kbp_sock_get(fd);
+	assert_non_null(s);
+	assert_int_equal(s->family, AF_INET6);
+	assert_int_equal(al, sizeof(struct sockaddr_in6));
+	assert_int_equal(a.sin6_family, AF_INET6);
+	assert_int_equal(a.sin6_port, htons(40002));
+	assert_memory_equal(a.sin6_addr.s6_addr, mapped, 16);
+	assert_int_equal(a.sin6_flowinfo, 0);
+	assert_int_equal(a.sin6_scope_id, 0);
+	/* the placeholder is of the listener's family */
+	dl = sizeof(dom);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl), 0);
+	assert_int_equal(dom, AF_INET6);
+	/* getpeername/getsockname show v4-mapped addresses too */
+	al = sizeof(a);
+	assert_int_equal(kbp_sockname(s, true, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(al, sizeof(struct sockaddr_in6));
+	assert_memory_equal(a.sin6_addr.s6_addr, mapped, 16);
+	assert_int_equal(a.sin6_port, htons(40002));
+	al = sizeof(a);
+	assert_int_equal(kbp_sockname(s, false, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(a.sin6_addr.s6_addr[15], 1);
+	assert_int_equal(a.sin6_port, htons(8080));
+	rm_sock(s);
+	rm_sock(l);
+}
+
+/* With kbstackd's queue empty, accept takes from the kernel listener. */
+static void test_accept_kernel_path(void **state)
+{
+	struct kbp_sock *l = mk_listener(102, AF_INET);
+	struct sockaddr_in a, me;
+	socklen_t al = sizeof(a), ml = sizeof(me);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fd;
+
+	l->nonblock = true;
+	assert_true(c >= 0);
+	assert_int_equal(getsockname(l->kfd, (struct sockaddr *)&me, &ml), 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&me, ml), 0);
+	fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_null(kbp_fd_get(fd)); /* the kernel's, not ours */
+	assert_int_equal(a.sin_family, AF_INET);
+	assert_int_equal(a.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_int_equal(write(c, "hi", 2), 2);
+	{
+		char b[4];
+
+		assert_int_equal(read(fd, b, sizeof(b)), 2);
+	}
+	close(fd);
+	close(c);
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN);
+	rm_sock(l);
+}
+
+/* A blocking accept sleeps on the eventfd and the kernel listener; the
+ * stack's connection wakes it. */
+static void test_accept_blocking_wakeup(void **state)
+{
+	struct kbp_sock *l = mk_listener(103, AF_INET), *s;
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	struct job j = { .kind = J_ACCEPT, .delay_ms = 50, .slot = 103,
+			 .raddr = htonl(0xc6120008), .rport = htons(40003) };
+	uint64_t t0 = now_ms(), dt;
+	int fd;
+
+	job_start(&j);
+	fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, 0);
+	dt = now_ms() - t0;
+	job_join(&j);
+	assert_true(fd >= 0);
+	assert_true(dt >= 40 && dt < WAKE_BOUND_MS);
+	s = kbp_sock_get(fd);
+	assert_non_null(s);
+	assert_int_equal(s->slot, (uint32_t)j.result);
+	assert_int_equal(a.sin_port, htons(40003));
+	assert_int_equal(a.sin_addr.s_addr, htonl(0xc6120008));
+	assert_int_equal(R->sleepers, 0);
+	rm_sock(s);
+	/* SO_RCVTIMEO bounds a blocking accept */
+	l->rcvtimeo_ms = 100;
+	t0 = now_ms();
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN);
+	dt = now_ms() - t0;
+	assert_true(dt >= 90 && dt < 1000);
+	rm_sock(l);
+}
+
+/* ======================================================================== */
+/* 6. readiness                                                             */
+/* ======================================================================== */
+
+static void test_sock_events(void **state)
+{
+	struct kbp_sock *s = mk_conn(50), *l = mk_listener(51, AF_INET);
+	struct kbq_sock *q = Q(50);
+	uint32_t e;
+
+	/* established, empty, tx space */
+	assert_int_equal(kbp_sock_events(s), EPOLLOUT | EPOLLWRNORM);
+	/* data */
+	fs_rx_pat(50, 0, 3);
+	assert_int_equal(kbp_sock_events(s), EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM);
+	/* tx ring full: not writable */
+	q->tx_head = 7;
+	q->tx_tail = 7 + KBQ_RING;
+	assert_int_equal(kbp_sock_events(s), EPOLLIN | EPOLLRDNORM);
+	/* one byte of space is writable again */
+	STORE(&q->tx_head, 8);
+	assert_true(kbp_sock_events(s) & EPOLLOUT);
+	STORE(&q->tx_head, 7);
+	/* drained: nothing */
+	STORE(&q->rx_head, q->rx_tail);
+	assert_int_equal(kbp_sock_events(s), 0);
+	/* FIN: readable (EOF) and RDHUP */
+	fs_fin(50);
+	assert_int_equal(kbp_sock_events(s), EPOLLIN | EPOLLRDNORM | EPOLLRDHUP);
+	/* reset: ERR and HUP (and readable/writable, so calls return the error) */
+	fs_reset(50, ECONNRESET);
+	e = kbp_sock_events(s);
+	assert_int_equal(e & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP),
+			 EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP);
+	assert_true(e & EPOLLOUT);
+
+	/* connecting: neither readable nor writable */
+	memset(q, 0, sizeof(*q));
+	STORE(&q->state, KBQ_S_CONNECTING);
+	assert_int_equal(kbp_sock_events(s), 0);
+	/* both FINs: HUP */
+	STORE(&q->state, KBQ_S_ESTABLISHED);
+	__atomic_fetch_or(&q->ev, KBQ_EV_RDHUP | KBQ_EV_WRDONE, __ATOMIC_RELEASE);
+	assert_true(kbp_sock_events(s) & EPOLLHUP);
+	assert_false(kbp_sock_events(s) & EPOLLERR);
+
+	/* listener: EPOLLIN iff its queue is not empty */
+	assert_int_equal(kbp_sock_events(l), 0);
+	assert_true(fs_accept(51, htonl(0x0a000001), htons(1), 0, 0) >= 0);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN);
+	assert_true(fs_accept(51, htonl(0x0a000001), htons(2), 0, 0) >= 0);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN);
+	STORE(&Q(51)->aq_head, 1);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN);
+	STORE(&Q(51)->aq_head, 2);
+	assert_int_equal(kbp_sock_events(l), 0);
+	rm_sock(s);
+	rm_sock(l);
+}
+
+/* ======================================================================== */
+/* 7. epoll                                                                 */
+/* ======================================================================== */
+
+struct ep_res {
+	int n;
+	uint32_t ev[8];
+	uint64_t data[8];
+};
+
+static void ep_wait(int epfd, int timeout, struct ep_res *r)
+{
+	struct epoll_event ev[8];
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->n = kbp_epoll_wait(epfd, ev, 8, timeout, NULL);
+	for (i = 0; i < r->n && i < 8; i++) {
+		r->ev[i] = ev[i].events;
+		r->data[i] = ev[i].data.u64;
+	}
+}
+
+/* Events reported for data d, or 0 if not reported; fails on duplicates. */
+static uint32_t ep_find(const struct ep_res *r, uint64_t d)
+{
+	uint32_t e = 0;
+	int i, seen = 0;
+
+	for (i = 0; i < r->n; i++)
+		if (r->data[i] == d) {
+			e = r->ev[i];
+			seen++;
+		}
+	assert_true(seen <= 1);
+	return e;
+}
+
+#define D_LT  0x1111000000000001ull
+#define D_ET  0x2222000000000002ull
+#define D_OS  0x3333000000000003ull
+#define D_PIPE 0x4444000000000004ull
+
+static void test_epoll_emulation(void **state)
+{
+	struct kbp_sock *a = mk_conn(60), *b = mk_conn(61), *c = mk_conn(62);
+	int epfd = epoll_create1(EPOLL_CLOEXEC), p[2], i, seen;
+	struct epoll_event e;
+	struct ep_res r;
+	char ch;
+
+	assert_true(epfd >= 0);
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	e = (struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.u64 = D_LT };
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, a->kfd, &e), 0);
+	e = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u64 = D_ET };
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, b->kfd, &e), 0);
+	e = (struct epoll_event){ .events = EPOLLIN | EPOLLET | EPOLLONESHOT, .data.u64 = D_OS };
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, c->kfd, &e), 0);
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, a->kfd, &e), -EEXIST);
+	e = (struct epoll_event){ .events = EPOLLIN, .data.u64 = D_PIPE };
+	/* a kernel fd is not ours: the caller passes it to libc */
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, p[0], &e), 1);
+	assert_int_equal(epoll_ctl(epfd, EPOLL_CTL_ADD, p[0], &e), 0);
+	assert_true(kbp_epoll_is(epfd));
+
+	/* nothing ready */
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 0);
+
+	/* data on all three */
+	fs_rx_pat(60, 0, 10);
+	fs_rx_pat(61, 0, 10);
+	fs_rx_pat(62, 0, 10);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
+	assert_int_equal(ep_find(&r, D_ET), EPOLLIN);
+	assert_int_equal(ep_find(&r, D_OS), EPOLLIN);
+
+	/* again, no change: level-triggered only */
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
+
+	/* new data on the edge-triggered one: reported once more */
+	fs_rx_pat(61, 10, 5);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
+	assert_int_equal(ep_find(&r, D_ET), EPOLLIN);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_ET), 0);
+
+	/* one-shot: new data, still disarmed */
+	fs_rx_pat(62, 10, 5);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(ep_find(&r, D_OS), 0);
+	/* re-armed by MOD, reported once (and with new data) */
+	e = (struct epoll_event){ .events = EPOLLIN | EPOLLONESHOT, .data.u64 = D_OS + 1 };
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_MOD, c->kfd, &e), 0);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(ep_find(&r, D_OS + 1), EPOLLIN);
+	assert_int_equal(ep_find(&r, D_OS), 0);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(ep_find(&r, D_OS + 1), 0);
+
+	/* the FIN on the level-triggered one adds RDHUP (it asked for it) */
+	fs_fin(60);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(ep_find(&r, D_LT), EPOLLIN | EPOLLRDHUP);
+
+	/* drain the kb sockets: only the pipe is left to report */
+	STORE(&Q(60)->rx_head, Q(60)->rx_tail);
+	Q(60)->ev = 0;
+	STORE(&Q(61)->rx_head, Q(61)->rx_tail);
+	STORE(&Q(62)->rx_head, Q(62)->rx_tail);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_PIPE), EPOLLIN);
+
+	/* a busy level-triggered kb socket does not hide the pipe for long */
+	fs_rx_pat(60, 0, 1);
+	seen = 0;
+	for (i = 0; i < 8 && !seen; i++) {
+		ep_wait(epfd, 0, &r);
+		assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
+		seen = ep_find(&r, D_PIPE) == EPOLLIN;
+	}
+	assert_true(seen);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+	STORE(&Q(60)->rx_head, Q(60)->rx_tail);
+
+	/* an error is reported even though only EPOLLIN was asked for */
+	fs_reset(61, ECONNRESET);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_ET), EPOLLIN | EPOLLERR | EPOLLHUP);
+
+	/* DEL: not reported any more */
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_DEL, b->kfd, NULL), 0);
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_DEL, b->kfd, NULL), -ENOENT);
+	e = (struct epoll_event){ .events = EPOLLIN, .data.u64 = 1 };
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_MOD, b->kfd, &e), -ENOENT);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 0);
+	/* the fd of a kb socket is not an epoll instance */
+	assert_int_equal(kbp_epoll_ctl(a->kfd, EPOLL_CTL_ADD, b->kfd, &e), -EINVAL);
+
+	kbp_epoll_close(epfd);
+	assert_null(kbp_fd_get(epfd));
+	close(epfd);
+	close(p[0]);
+	close(p[1]);
+	rm_sock(a);
+	rm_sock(b);
+	rm_sock(c);
+}
+
+/* A sleeping epoll_wait: woken by the stack's event on a kb socket; and a
+ * timeout with nothing. */
+static void test_epoll_sleep(void **state)
+{
+	struct kbp_sock *a = mk_conn(63), *l = mk_listener(64, AF_INET);
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = D_LT };
+	struct job j = { .kind = J_RX, .delay_ms = 50, .slot = 63, .len = 32 };
+	struct ep_res r;
+	uint64_t t0, dt;
+
+	assert_true(epfd >= 0);
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, a->kfd, &e), 0);
+	e = (struct epoll_event){ .events = EPOLLIN, .data.u64 = D_PIPE };
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, l->kfd, &e), 0);
+
+	t0 = now_ms();
+	ep_wait(epfd, 100, &r);
+	dt = now_ms() - t0;
+	assert_int_equal(r.n, 0);
+	assert_true(dt >= 90 && dt < 1000);
+	assert_int_equal(R->sleepers, 0);
+
+	t0 = now_ms();
+	job_start(&j);
+	ep_wait(epfd, 2000, &r);
+	dt = now_ms() - t0;
+	job_join(&j);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
+	assert_true(dt >= 40 && dt < WAKE_BOUND_MS);
+	assert_int_equal(R->sleepers, 0);
+	STORE(&Q(63)->rx_head, Q(63)->rx_tail);
+
+	/* a listener: woken by a connection from the stack */
+	j = (struct job){ .kind = J_ACCEPT, .delay_ms = 50, .slot = 64,
+			  .raddr = htonl(0x0a000001), .rport = htons(9) };
+	t0 = now_ms();
+	job_start(&j);
+	ep_wait(epfd, 2000, &r);
+	dt = now_ms() - t0;
+	job_join(&j);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_PIPE), EPOLLIN);
+	assert_true(dt >= 40 && dt < WAKE_BOUND_MS);
+
+	kbp_epoll_close(epfd);
+	close(epfd);
+	rm_sock(a);
+	rm_sock(l);
+}
+
+/* ======================================================================== */
+/* 8. poll                                                                  */
+/* ======================================================================== */
+
+static void test_poll_mix(void **state)
+{
+	struct kbp_sock *a = mk_conn(70);
+	int p[2];
+	struct pollfd pf[2];
+	char ch;
+
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	pf[0] = (struct pollfd){ a->kfd, POLLIN, 0x7 };
+	pf[1] = (struct pollfd){ p[0], POLLIN, 0x7 };
+	assert_true(kbp_poll_has_ours(pf, 2));
+	assert_false(kbp_poll_has_ours(&pf[1], 1));
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 0);
+	assert_int_equal(pf[0].revents, 0);
+	assert_int_equal(pf[1].revents, 0);
+
+	fs_rx_pat(70, 0, 4);
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 1);
+	assert_int_equal(pf[0].revents, POLLIN);
+	assert_int_equal(pf[1].revents, 0);
+
+	assert_int_equal(write(p[1], "y", 1), 1);
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 2);
+	assert_int_equal(pf[0].revents, POLLIN);
+	assert_int_equal(pf[1].revents, POLLIN);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+
+	/* writable too, when asked */
+	pf[0].events = POLLIN | POLLOUT;
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 1);
+	assert_int_equal(pf[0].revents, POLLIN | POLLOUT);
+	assert_int_equal(pf[1].revents, 0);
+
+	/* drained, asked for input only: nothing; an error shows anyway */
+	pf[0].events = POLLIN;
+	STORE(&Q(70)->rx_head, Q(70)->rx_tail);
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 0);
+	fs_reset(70, ECONNRESET);
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 1);
+	assert_int_equal(pf[0].revents, POLLIN | POLLERR | POLLHUP);
+	pf[0].events = 0;
+	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 1);
+	assert_int_equal(pf[0].revents, POLLERR | POLLHUP);
+
+	close(p[0]);
+	close(p[1]);
+	rm_sock(a);
+}
+
+static void test_poll_sleep(void **state)
+{
+	struct kbp_sock *a = mk_conn(71);
+	int p[2];
+	struct pollfd pf[2];
+	struct job j = { .kind = J_RX, .delay_ms = 50, .slot = 71, .len = 8 };
+	uint64_t t0, dt;
+
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	pf[0] = (struct pollfd){ p[0], POLLIN, 0 };
+	pf[1] = (struct pollfd){ a->kfd, POLLIN, 0 };
+
+	t0 = now_ms();
+	assert_int_equal(kbp_poll(pf, 2, 100, NULL), 0);
+	dt = now_ms() - t0;
+	assert_true(dt >= 90 && dt < 1000);
+	assert_int_equal(R->sleepers, 0);
+
+	t0 = now_ms();
+	job_start(&j);
+	assert_int_equal(kbp_poll(pf, 2, 2000, NULL), 1);
+	dt = now_ms() - t0;
+	job_join(&j);
+	assert_int_equal(pf[0].revents, 0);
+	assert_int_equal(pf[1].revents, POLLIN);
+	assert_true(dt >= 40 && dt < WAKE_BOUND_MS);
+	assert_int_equal(R->sleepers, 0);
+
+	/* the kernel fd wakes it too (no timeout) */
+	STORE(&Q(71)->rx_head, Q(71)->rx_tail);
+	assert_int_equal(write(p[1], "z", 1), 1);
+	assert_int_equal(kbp_poll(pf, 2, -1, NULL), 1);
+	assert_int_equal(pf[0].revents, POLLIN);
+	assert_int_equal(pf[1].revents, 0);
+
+	close(p[0]);
+	close(p[1]);
+	rm_sock(a);
+}
+
+/* ======================================================================== */
+/* 9. close                                                                 */
+/* ======================================================================== */
+
+static void test_close_last_ref(void **state)
+{
+	struct kbp_sock *s = mk_conn(80);
+	struct kbq_sock *q = Q(80);
+	uint32_t seq = q->req_seq;
+	int kfd = s->kfd;
+
+	/* a dup'ed fd: the first put only drops the process-local reference */
+	__atomic_fetch_add(&s->refs, 1, __ATOMIC_RELAXED);
+	bells_clear();
+	kbp_sock_put(s);
+	assert_int_equal(s->refs, 1);
+	assert_int_equal(q->refs, 1);
+	assert_int_equal(q->req_seq, seq);
+	assert_false(bell_rung(80));
+
+	/* the last one: the slot's last reference, CLOSE posted */
+	kbp_fd_take(kfd);
+	kbp_sock_put(s); /* frees s */
+	assert_int_equal(q->refs, 0);
+	assert_int_equal(LOAD(&q->req_seq), seq + 1);
+	assert_int_equal(q->req_op, KBQ_OP_CLOSE);
+	assert_true(bell_rung(80));
+	close(kfd);
+}
+
+/* Shared with another process (fork): the slot lives on, no CLOSE. */
+static void test_close_shared(void **state)
+{
+	struct kbp_sock *s = mk_conn(81);
+	struct kbq_sock *q = Q(81);
+	uint32_t seq = q->req_seq;
+	int kfd = s->kfd;
+
+	q->refs = 2;
+	q->flags = KBQ_F_SHARED;
+	bells_clear();
+	kbp_fd_take(kfd);
+	kbp_sock_put(s);
+	assert_int_equal(q->refs, 1);
+	assert_int_equal(q->req_seq, seq);
+	assert_int_equal(q->req_op, KBQ_OP_NONE);
+	assert_false(bell_rung(81));
+	close(kfd);
+}
+
+/* A closed socket leaves the epoll sets it was in. */
+static void test_close_forgets_epoll(void **state)
+{
+	struct kbp_sock *s = mk_conn(82), *t = mk_conn(83);
+	int epfd = epoll_create1(EPOLL_CLOEXEC), kfd = s->kfd;
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = D_LT };
+	struct ep_res r;
+
+	assert_true(epfd >= 0);
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, s->kfd, &e), 0);
+	e.data.u64 = D_ET;
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, t->kfd, &e), 0);
+	fs_rx_pat(82, 0, 1);
+	fs_rx_pat(83, 0, 1);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 2);
+	kbp_fd_take(kfd);
+	kbp_sock_put(s);
+	assert_int_equal(Q(82)->req_op, KBQ_OP_CLOSE);
+	ep_wait(epfd, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, D_ET), EPOLLIN);
+	kbp_epoll_close(epfd);
+	close(epfd);
+	close(kfd);
+	rm_sock(t);
+}
+
+/* The accepted socket's full life: accept, close, CLOSE posted. */
+static void test_close_accepted(void **state)
+{
+	struct kbp_sock *l = mk_listener(84, AF_INET), *s;
+	int slot, fd;
+	uint32_t seq;
+
+	l->nonblock = true;
+	slot = fs_accept(84, htonl(0x0a000001), htons(5), 0, 0);
+	assert_true(slot >= 0);
+	seq = Q((uint32_t)slot)->req_seq;
+	fd = kbp_accept(l->kfd, l, NULL, NULL, 0);
+	assert_true(fd >= 0);
+	s = kbp_fd_take(fd);
+	assert_non_null(s);
+	assert_int_equal(Q((uint32_t)slot)->refs, 1);
+	bells_clear();
+	kbp_sock_put(s);
+	close(fd);
+	assert_int_equal(Q((uint32_t)slot)->refs, 0);
+	assert_int_equal(Q((uint32_t)slot)->req_seq, seq + 1);
+	assert_int_equal(Q((uint32_t)slot)->req_op, KBQ_OP_CLOSE);
+	assert_true(bell_rung((uint32_t)slot));
+	rm_sock(l);
+}
+
+/* ======================================================================== */
+/* options, names, FIONREAD                                                 */
+/* ======================================================================== */
+
+static void test_options_names(void **state)
+{
+	struct kbp_sock *s = mk_conn(90), *l = mk_listener(91, AF_INET);
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a), vl;
+	int v;
+
+	/* SO_ERROR: 0, then the error once */
+	vl = sizeof(v);
+	v = -1;
+	assert_int_equal(kbp_getsockopt(s->kfd, s, SOL_SOCKET, SO_ERROR, &v, &vl), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(vl, sizeof(int));
+	/* other options come from the kernel placeholder */
+	vl = sizeof(v);
+	assert_int_equal(kbp_getsockopt(s->kfd, s, SOL_SOCKET, SO_TYPE, &v, &vl), 0);
+	assert_int_equal(v, SOCK_STREAM);
+
+	/* names */
+	assert_int_equal(kbp_sockname(s, false, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(al, sizeof(a));
+	assert_int_equal(a.sin_family, AF_INET);
+	assert_int_equal(a.sin_addr.s_addr, htonl(0xc6120001));
+	assert_int_equal(a.sin_port, htons(8080));
+	al = sizeof(a);
+	assert_int_equal(kbp_sockname(s, true, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(a.sin_addr.s_addr, htonl(0xc6120063));
+	assert_int_equal(a.sin_port, htons(51000));
+	assert_int_equal(kbp_sockname(s, true, NULL, &al), -EFAULT);
+
+	/* FIONREAD */
+	assert_int_equal(kbp_fionread(s), 0);
+	fs_rx_pat(90, 0, 123);
+	assert_int_equal(kbp_fionread(s), 123);
+	assert_int_equal(kbp_fionread(l), 0);
+
+	/* reset: SO_ERROR reports it once; no peer any more */
+	fs_reset(90, ETIMEDOUT);
+	vl = sizeof(v);
+	assert_int_equal(kbp_getsockopt(s->kfd, s, SOL_SOCKET, SO_ERROR, &v, &vl), 0);
+	assert_int_equal(v, ETIMEDOUT);
+	vl = sizeof(v);
+	assert_int_equal(kbp_getsockopt(s->kfd, s, SOL_SOCKET, SO_ERROR, &v, &vl), 0);
+	assert_int_equal(v, 0);
+	al = sizeof(a);
+	assert_int_equal(kbp_sockname(s, true, (struct sockaddr *)&a, &al), -ENOTCONN);
+	rm_sock(s);
+	rm_sock(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup(f, reset)
+		T(test_recv_wrap_ring_end),
+		T(test_recv_wrap_index),
+		T(test_recv_partial_reads),
+		T(test_recv_peek),
+		T(test_recv_waitall_pieces),
+		T(test_recv_waitall_fin),
+		T(test_recv_many_iovecs),
+		T(test_recv_rdhup),
+		T(test_recv_error),
+		T(test_recv_nonblock),
+		T(test_recv_blocking_wakeup),
+		T(test_recv_blocking_reset),
+		T(test_recv_blocking_fin),
+		T(test_recv_rcvtimeo),
+		T(test_send_wrap),
+		T(test_send_full_nonblock),
+		T(test_send_blocking_large),
+		T(test_send_sndtimeo),
+		T(test_send_after_error),
+		T(test_send_blocking_reset),
+		T(test_send_shutdown),
+		T(test_send_not_connected),
+		T(test_sendfile),
+		T(test_accept_kb_v4),
+		T(test_accept_kb_v6_mapped),
+		T(test_accept_kernel_path),
+		T(test_accept_blocking_wakeup),
+		T(test_sock_events),
+		T(test_epoll_emulation),
+		T(test_epoll_sleep),
+		T(test_poll_mix),
+		T(test_poll_sleep),
+		T(test_close_last_ref),
+		T(test_close_shared),
+		T(test_close_forgets_epoll),
+		T(test_close_accepted),
+		T(test_options_names),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
