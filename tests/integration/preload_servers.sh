@@ -164,6 +164,24 @@ out=$(cx curl -sS --http0.9 --max-time 5 http://198.18.0.1:8080/ 2>&1 | head -c 
 check_eq "the forked child serves after its parent exited" "$out" "child $child"
 stop_server "forked server"
 
+# A port another application already serves on kbstackd: the second
+# listener is refused there, stays on the kernel, says so, and is counted.
+listener='import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("0.0.0.0", 8081)); s.listen(8)
+print("ready", flush=True); time.sleep(60)'
+ACCEL=listen:8081 kb python3 -c "$listener" >"$srvlog" 2>&1 &
+l1=$!
+wait_for 10 grep -q ready "$srvlog"
+ACCEL=listen:8081 kb python3 -c "$listener" >"$srvlog.2" 2>&1 &
+l2=$!
+wait_for 10 grep -q ready "$srvlog.2"
+check "second listener on a port kbstackd already serves: refused, kernel path, said" 	grep -q "listen: cannot accelerate (Address already in use); using the kernel" "$srvlog.2"
+check "kbstat counts it (fallback_refused)" 	wait_for 3 sh -c "KB_STACK=$stack $kbstat | grep -qE '^fallback_refused +1\$'"
+kill "$l1" "$l2"; wait "$l1" "$l2" 2>/dev/null
+rm -f "$srvlog.2"
+
 # A client under the preload connects out through kbstackd. The server
 # namespace's kernel has no address: only kbstackd can reach 198.18.0.2.
 ip netns exec "$KB_TB_CNS" python3 -m http.server 9000 --bind 198.18.0.2 --directory "$www" \
