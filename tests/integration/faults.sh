@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# faults.sh — kbstackd against misbehaving applications and bad frames:
+#   - an application scribbling on its own shared region (kbtest_hostile)
+#     while a well-behaved server keeps serving byte-exact;
+#   - an application killed with open connections: its flows are reset and
+#     its slots and context freed;
+#   - malformed frames (truncated, bad lengths, bad offsets, random bytes)
+#     dropped without harm.
+# kbstackd must be alive and serving after each. Layout: kbstackd core 1.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/kb.sh"
+need_root
+lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
+httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
+hostile=${KBTEST_HOSTILE:-$src/build/tests/kbtest_hostile}
+
+tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
+eval "$tb"
+log=$(mktemp)
+www=$(mktemp -d)
+srv=
+cleanup() {
+	[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }
+	stop_kbstackd
+	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
+	rm -rf "$log" "$www"
+}
+trap cleanup EXIT
+stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+	--ip=198.18.0.1/24 --core=1
+head -c 1048576 /dev/urandom >"$www/f1m"
+chmod -R a+rX "$www"
+want=$(sha256sum <"$www/f1m")
+cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
+kb() {
+	exec ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL="${ACCEL:-listen:8080}" \
+		LD_PRELOAD="$lib" taskset -c 0 "$@"
+}
+alive() { kill -0 "$pid" 2>/dev/null && kb_running "$stack"; }
+serves() { [ "$(cx curl -s --max-time 10 http://198.18.0.1:8080/f1m | sha256sum)" = "$want" ]; }
+
+kb "$httpd" --port 8080 --root "$www" >/dev/null 2>&1 &
+srv=$!
+wait_for 10 serves
+check "a well-behaved server serves through kbstackd" serves
+
+# 1. A hostile application in the same kbstackd.
+ip netns exec "$KB_TB_SNS" taskset -c 0 "$hostile" "$stack" 6 "$RANDOM" >"$log.h" 2>&1 &
+hpid=$!
+good=0 total=0
+end=$((SECONDS + 5))
+while [ $SECONDS -lt $end ]; do
+	total=$((total + 1))
+	serves && good=$((good + 1))
+done
+wait "$hpid"
+check "the hostile application ran ($(cat "$log.h"))" grep -q scribbles "$log.h"
+check_eq "while it scribbled: every fetch of the good server byte-exact ($total)" "$good" "$total"
+check "kbstackd alive after the hostile application" alive
+check "the hostile application's context is freed after it exits" \
+	wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +1\$'"
+check "the good server still serves" serves
+
+# 2. An application killed with open connections.
+ACCEL=listen:8082 kb "$httpd" --port 8082 --root "$www" >/dev/null 2>&1 &
+victim=$!
+wait_for 10 cx curl -s -o /dev/null http://198.18.0.1:8082/f1m
+out=$(cx timeout 20 python3 - "$victim" <<'PY'
+import os, socket, signal, sys, time
+conns = []
+for i in range(10):
+    s = socket.create_connection(("198.18.0.1", 8082), timeout=5)
+    s.sendall(b"GET /f1m HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.recv(1000)          # the response has started; most of it is unread
+    conns.append(s)
+os.kill(int(sys.argv[1]), signal.SIGKILL)
+ended = 0
+for s in conns:
+    try:
+        while s.recv(65536):
+            pass
+        ended += 1        # EOF
+    except ConnectionResetError:
+        ended += 1        # reset
+    except socket.timeout:
+        pass
+print(ended)
+PY
+)
+wait "$victim" 2>/dev/null
+check_eq "SIGKILLed server: all 10 of its open connections ended (reset) at the client" "$out" 10
+check "its slots and context are freed" \
+	wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +1\$' && KB_STACK=$stack $kbstat | grep -qE '^sockets +1\$'"
+check "kbstackd alive after the killed server" alive
+
+# 3. Malformed frames.
+mac=$(kbstat_mac "$stack")
+before=$(kbstat_of "$stack" rx_packets)
+ip netns exec "$KB_TB_CNS" python3 - "$KB_TB_CIF" "$mac" <<'PY'
+import os, random, socket, struct, sys
+ifc, mac = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifc, 0))
+me = s.getsockname()[4]
+src, dst = socket.inet_aton("198.18.0.2"), socket.inet_aton("198.18.0.1")
+rnd = random.Random(7)
+def ip(proto, payload, ihl=5, tot=None, frag=0):
+    return struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tot if tot is not None else 20 + len(payload),
+                       1, frag, 64, proto, 0, src, dst) + payload
+frames = []
+for i in range(300):
+    kind = i % 6
+    if kind == 0:   # truncated everything
+        frames.append(mac + me + b"\x08\x00" + os.urandom(rnd.randint(0, 19)))
+    elif kind == 1: # IP total length larger than the frame
+        frames.append(mac + me + b"\x08\x00" + ip(6, os.urandom(8), tot=1500))
+    elif kind == 2: # IHL below 5 / above the frame
+        frames.append(mac + me + b"\x08\x00" + ip(6, os.urandom(30), ihl=rnd.choice([0, 1, 4, 15])))
+    elif kind == 3: # TCP data offset past the segment
+        tcp = struct.pack("!HHIIBBHHH", 40000, 8080, 1, 0, 15 << 4, 0x02, 1000, 0, 0)
+        frames.append(mac + me + b"\x08\x00" + ip(6, tcp))
+    elif kind == 4: # fragments that never complete
+        frames.append(mac + me + b"\x08\x00" + ip(1, os.urandom(64), frag=0x2000 | rnd.randint(0, 100)))
+    else:           # random bytes, ARP and IPv4 ethertypes
+        frames.append(mac + me + rnd.choice([b"\x08\x06", b"\x08\x00"]) + os.urandom(rnd.randint(0, 200)))
+for f in frames:
+    s.send(f.ljust(60, b"\0"))
+PY
+sleep 0.5
+after=$(kbstat_of "$stack" rx_packets)
+check "300 malformed frames reached kbstackd ($((after - before)) frames)" test $((after - before)) -ge 300
+check "kbstackd alive after malformed frames" alive
+check "the good server still serves after malformed frames" serves
+check "ping still answered" sh -c "ip netns exec $KB_TB_CNS ping -c 3 -i 0.2 -W 2 -q 198.18.0.1 >/dev/null"
+rm -f "$log.h"
+finish

@@ -1,0 +1,159 @@
+/*
+ * kbtest_hostile — a misbehaving application for kb's fault tests. It
+ * attaches to kbstackd the way libkbpreload.so does (shim protocol), then
+ * for SECONDS scribbles on its own region: random requests with random
+ * arguments, ring indices, states, accept-queue entries and flags in every
+ * slot, and rings every doorbell. kbstackd must survive it and keep serving
+ * other applications; this program's own sockets may break.
+ *
+ *   kbtest_hostile STACK_PATH SECONDS SEED
+ *
+ * Connect requests only ever name 198.18.0.0/24 (the test bed's own net).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kbq_ring.h"
+
+static uint64_t rng;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)rng;
+}
+
+/* A value that is sometimes sane and sometimes not. */
+static uint32_t wild(uint32_t sane)
+{
+	switch (rnd() % 4) {
+	case 0:  return sane;
+	case 1:  return sane + rnd() % 3;
+	case 2:  return sane - rnd() % 3;
+	default: return rnd();
+	}
+}
+
+static struct kbq_region *attach(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_NEW, 0 };
+	struct kbq_welcome w;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0), efd = eventfd(0, EFD_NONBLOCK), memfd = -1;
+	void *r;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (fd < 0 || efd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		perror("kbtest_hostile: connect");
+		exit(1);
+	}
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &efd, sizeof(int));
+	if (sendmsg(fd, &m, 0) != sizeof(h))
+		exit(1);
+	iov.iov_base = &w;
+	iov.iov_len = sizeof(w);
+	m.msg_controllen = sizeof(u.buf);
+	if (recvmsg(fd, &m, 0) != sizeof(w) || w.rc)
+		exit(1);
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		memcpy(&memfd, CMSG_DATA(c), sizeof(int));
+	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (r == MAP_FAILED)
+		exit(1);
+	return r; /* fd stays open: we are alive until we exit */
+}
+
+int main(int argc, char **argv)
+{
+	struct kbq_region *r;
+	time_t end;
+	unsigned long rounds = 0;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: kbtest_hostile STACK_PATH SECONDS SEED\n");
+		return 2;
+	}
+	r = attach(argv[1]);
+	end = time(NULL) + atoi(argv[2]);
+	rng = strtoull(argv[3], NULL, 10) | 1;
+	while (time(NULL) < end) {
+		uint32_t s = rnd() % KBQ_NSOCKS;
+		struct kbq_sock *q = kbq_sock_at(r, s);
+
+		switch (rnd() % 10) {
+		case 0: /* a request, often a plausible one */
+			q->req_op = rnd() % 8;
+			q->req_arg[0] = q->req_op == KBQ_OP_CONNECT
+					? (0x000012c6u | (rnd() & 0xff000000u)) /* 198.18.0.x */
+					: wild(8000 + rnd() % 100);
+			q->req_arg[1] = wild(80);
+			q->req_arg[2] = wild(0);
+			__atomic_store_n(&q->req_seq, q->req_seq + 1, __ATOMIC_RELEASE);
+			break;
+		case 1:
+			q->state = wild(q->state);
+			break;
+		case 2:
+			q->tx_tail = wild(q->tx_tail + rnd() % 70000);
+			break;
+		case 3:
+			q->rx_head = wild(q->rx_head + rnd() % 70000);
+			break;
+		case 4:
+			q->aq_head = wild(q->aq_head + 1);
+			q->aq[rnd() % KBQ_ACCEPTQ] = wild(rnd() % KBQ_NSOCKS);
+			break;
+		case 5:
+			q->flags = rnd();
+			q->refs = wild(1);
+			q->owner = rnd();
+			break;
+		case 6:
+			memset(kbq_tx_data(r, s) + rnd() % (KBQ_RING - 64), rnd(), 64);
+			break;
+		case 7: /* claim a free slot and listen, as the library would */
+			if (q->state == KBQ_S_FREE) {
+				q->state = KBQ_S_OPEN;
+				q->req_op = KBQ_OP_LISTEN;
+				q->req_arg[0] = 9000 + rnd() % 50;
+				q->req_arg[1] = 16;
+				__atomic_store_n(&q->req_seq, q->req_seq + 1, __ATOMIC_RELEASE);
+			}
+			break;
+		default:
+			break;
+		}
+		kbq_bell(r, s);
+		if (rnd() % 64 == 0) {
+			r->bell_summary = rnd() | ((uint64_t)rnd() << 32);
+			r->bell[rnd() % (KBQ_NSOCKS / 64)] = ~0ull;
+			r->sleepers = wild(0);
+		}
+		if (++rounds % 256 == 0)
+			usleep(100);
+	}
+	printf("hostile: %lu scribbles\n", rounds);
+	return 0;
+}
