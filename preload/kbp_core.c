@@ -9,6 +9,7 @@
  * programs that never use one never connect.
  */
 #include "kbp.h"
+#include "kbq_ctl.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -256,38 +257,22 @@ static int ctl_hello(int fd, uint32_t op, uint32_t arg, int fd_out, struct kbq_w
 {
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, op, arg };
 	struct iovec iov = { &h, sizeof(h) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	union kbq_cmsg_fd u;
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
 	ssize_t n;
 
-	if (fd_out >= 0) {
-		m.msg_control = u.buf;
-		m.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd_out, sizeof(int));
-	}
+	kbq_cmsg_put_fd(&m, &u, fd_out);
 	if (libc_sendmsg(fd, &m, MSG_NOSIGNAL) != sizeof(h))
 		return -errno;
 	iov.iov_base = w;
 	iov.iov_len = sizeof(*w);
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof(u.buf);
-	*fd_in = -1;
+	kbq_cmsg_want_fd(&m, &u);
 	do
 		n = libc_recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	*fd_in = n == sizeof(*w) ? kbq_cmsg_get_fd(&m) : -1;
 	if (n != sizeof(*w))
 		return n < 0 ? -errno : -EPROTO;
-	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(fd_in, CMSG_DATA(c), sizeof(int));
 	if (w->magic != KBQ_HELLO_MAGIC)
 		return -EPROTO;
 	if (w->version != KBQ_ABI_VERSION)

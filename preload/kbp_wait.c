@@ -18,6 +18,7 @@
  * registered in it, so kernel fds and accelerated ones wait together.
  */
 #include "kbp.h"
+#include "kbq_ctl.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -225,15 +226,9 @@ static int ep_find(struct kbp_ep *ep, int fd)
 /* 0 when fd is an epoll instance; -EBADF or -EINVAL as the kernel says. */
 static int fd_is_epoll(int fd)
 {
-	char link[64], target[64];
-	ssize_t n;
+	int is = kbq_fd_is(fd, "eventpoll");
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return -EBADF;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventpoll]") == 0 ? 0 : -EINVAL;
+	return is < 0 ? -EBADF : (is ? 0 : -EINVAL);
 }
 
 /* 1: not ours (call libc); else 0 or -errno. */

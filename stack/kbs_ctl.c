@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "kbq_ctl.h"
 #include "kbs_ctx.h"
 
 #define KBS_CTL_BACKLOG 128
@@ -74,40 +75,14 @@ err_close:
 	return rc;
 }
 
-static bool fd_is_eventfd(int fd)
-{
-	char link[64], target[64];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventfd]") == 0;
-}
-
 static void ctl_reply(struct kbs_proc *p, int rc, uint32_t ctx, uint64_t size, int fd)
 {
 	struct kbq_welcome w = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, rc, ctx, size };
 	struct iovec iov = { &w, sizeof(w) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	union kbq_cmsg_fd u;
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		m.msg_control = u.buf;
-		m.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
+	kbq_cmsg_put_fd(&m, &u, fd);
 	/* A peer that does not read its one reply loses its attach. */
 	(void)sendmsg(p->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -192,24 +167,17 @@ static int proc_hello(struct kbs_proc *p)
 {
 	struct kbq_hello h;
 	struct iovec iov = { &h, sizeof(h) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *cm;
+	union kbq_cmsg_fd u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct kbs_ctx *c;
 	ssize_t n;
-	int efd = -1;
+	int efd;
 
+	kbq_cmsg_want_fd(&m, &u);
 	n = recvmsg(p->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -1;
-	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && efd < 0)
-			memcpy(&efd, CMSG_DATA(cm), sizeof(int));
+	efd = kbq_cmsg_get_fd(&m);
 	if (n == 0)
 		goto drop;
 	if (n != sizeof(h) || h.magic != KBQ_HELLO_MAGIC)
@@ -229,7 +197,7 @@ static int proc_hello(struct kbs_proc *p)
 		goto drop;
 	}
 	if (h.op == KBQ_HELLO_NEW) {
-		if (efd < 0 || !fd_is_eventfd(efd)) {
+		if (efd < 0 || kbq_fd_is(efd, "eventfd") != 1) {
 			ctl_reply(p, -EINVAL, 0, 0, -1);
 			goto drop;
 		}

@@ -41,6 +41,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,7 +332,7 @@ static ssize_t send1(struct kbp_sock *s, const void *b, size_t n, int flags)
 
 /* ---- a fake-stack thread that acts after a delay ------------------------ */
 
-enum job_kind { J_RX, J_RX_PIECES, J_RX_THEN_FIN, J_RESET, J_ACCEPT, J_ACK_ALL };
+enum job_kind { J_NONE, J_RX, J_RX_PIECES, J_RX_THEN_FIN, J_RESET, J_ACCEPT, J_ACK_ALL };
 
 struct job {
 	pthread_t t;
@@ -349,6 +350,10 @@ struct job {
 	uint64_t consumed;
 	unsigned mismatches;
 	int result;            /* J_ACCEPT: the slot */
+	/* first, if sig: wait sig_ms, send sig to sig_target (then delay_ms) */
+	int sig;
+	unsigned sig_ms;
+	pthread_t sig_target;
 };
 
 static void *job_main(void *arg)
@@ -356,8 +361,14 @@ static void *job_main(void *arg)
 	struct job *j = arg;
 	unsigned i;
 
+	if (j->sig) {
+		sleep_ms(j->sig_ms);
+		pthread_kill(j->sig_target, j->sig);
+	}
 	sleep_ms(j->delay_ms);
 	switch (j->kind) {
+	case J_NONE:
+		break;
 	case J_RX:
 		fs_rx_pat(j->slot, 0, j->len);
 		break;
@@ -645,6 +656,11 @@ static void test_recv_many_iovecs(void **state)
 	fs_rx_pat(13, 0, 100);
 	n = kbp_recv(s, v, 100, 0);
 	rm_sock(s);
+	for (i = 0; i < 100 && b[i] == pat((uint64_t)i); i++)
+		;
+	if (i < 100)
+		print_message("recv with 100 iovecs: returned %zd, rx_head advanced to %u, "
+			      "first byte not delivered: %d\n", n, q->rx_head, i);
 	/* Either every byte returned is where it belongs, or fewer are
 	 * returned and the rest stay in the ring. */
 	assert_true(n > 0 && n <= 100);
@@ -1699,6 +1715,182 @@ static void test_close_accepted(void **state)
 /* options, names, FIONREAD                                                 */
 /* ======================================================================== */
 
+/* ======================================================================== */
+/* signals                                                                  */
+/* ======================================================================== */
+
+static volatile sig_atomic_t sigusr1s;
+
+static void on_sigusr1(int sig)
+{
+	sigusr1s++;
+}
+
+static void sigusr1_install(int flags, struct sigaction *old)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1, .sa_flags = flags };
+
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR1, &sa, old), 0);
+	sigusr1s = 0;
+}
+
+/* A blocking read interrupted by a SA_RESTART handler goes on (Linux
+ * restarts recv on a socket without SO_RCVTIMEO) and returns the data. */
+static void test_recv_signal_restart(void **state)
+{
+	struct kbp_sock *s = mk_conn(120);
+	struct sigaction old;
+	uint8_t b[128];
+	struct job j = { .kind = J_RX, .sig = SIGUSR1, .sig_ms = 30, .sig_target = pthread_self(),
+			 .delay_ms = 50, .slot = 120, .len = 64 };
+	ssize_t n;
+
+	sigusr1_install(SA_RESTART, &old);
+	job_start(&j);
+	n = recv1(s, b, sizeof(b), 0);
+	job_join(&j);
+	sigaction(SIGUSR1, &old, NULL);
+	rm_sock(s);
+	assert_int_equal(sigusr1s, 1);
+	assert_int_equal(n, 64);
+	assert_true(pat_ok(b, 0, 64));
+}
+
+/* Without SA_RESTART the read fails with EINTR. */
+static void test_recv_signal_eintr(void **state)
+{
+	struct kbp_sock *s = mk_conn(121);
+	struct sigaction old;
+	uint8_t b[128];
+	struct job j = { .kind = J_NONE, .sig = SIGUSR1, .sig_ms = 30,
+			 .sig_target = pthread_self() };
+	uint64_t t0 = now_ms(), dt;
+	ssize_t n;
+
+	sigusr1_install(0, &old);
+	job_start(&j);
+	n = recv1(s, b, sizeof(b), 0);
+	dt = now_ms() - t0;
+	job_join(&j);
+	sigaction(SIGUSR1, &old, NULL);
+	rm_sock(s);
+	assert_int_equal(sigusr1s, 1);
+	assert_int_equal(n, -EINTR);
+	assert_true(dt < WAKE_BOUND_MS);
+}
+
+/*
+ * BUG: a blocking accept() on an accelerated listener fails with EINTR when
+ * a signal handler installed with SA_RESTART runs. Linux restarts accept()
+ * after a SA_RESTART handler (signal(7): accept is restarted unless the
+ * socket has a timeout). kbp_accept (preload/kbp_tcp.c) returns whatever
+ * kbp_wait returns, and kbp_wait's eventfd path (preload/kbp_wait.c, the
+ * `n = libc_poll(...)` / `if (n < 0) return -errno;` lines) gets EINTR from
+ * poll(), which the kernel never restarts. Servers whose SIGCHLD/SIGHUP
+ * handlers use SA_RESTART and do not expect EINTR from accept() see a
+ * spurious error.
+ */
+static void test_accept_signal_restart(void **state)
+{
+	struct kbp_sock *l = mk_listener(122, AF_INET), *s;
+	struct sigaction old;
+	struct job j = { .kind = J_ACCEPT, .sig = SIGUSR1, .sig_ms = 30,
+			 .sig_target = pthread_self(), .delay_ms = 50, .slot = 122,
+			 .raddr = htonl(0x0a000009), .rport = htons(4242) };
+	int fd;
+
+	sigusr1_install(SA_RESTART, &old);
+	job_start(&j);
+	fd = kbp_accept(l->kfd, l, NULL, NULL, 0);
+	job_join(&j);
+	sigaction(SIGUSR1, &old, NULL);
+	if (fd >= 0 && (s = kbp_sock_get(fd)))
+		rm_sock(s);
+	rm_sock(l);
+	assert_int_equal(sigusr1s, 1);
+	if (fd < 0)
+		print_message("blocking accept with a SA_RESTART handler returned %d (%s)\n",
+			      fd, strerror(-fd));
+	assert_true(fd >= 0);
+}
+
+/*
+ * BUG: lost wake-up with two sleepers of one context. A sleeper that wakes
+ * drains the context's shared eventfd (kbp_wait.c: sleep_end() → efd_drain(),
+ * and the efd_drain() in kbp_epoll_wait's kernel check). kbstackd writes the
+ * eventfd once per event loop iteration; every sleeper is woken, but one that
+ * has not yet re-polled the eventfd when another has drained it finds it not
+ * readable and the kernel puts it back to sleep: its own socket's event is
+ * missed until some later event or its timeout. Two threads with their own
+ * epoll/poll, or forked workers (they share the context), hit this whenever
+ * one sleeper runs before the other.
+ *
+ * Made deterministic here: a forked child sleeps in kbp_poll on socket X; it
+ * is stopped (SIGSTOP) so it cannot re-poll; the stack delivers data to X and
+ * writes the eventfd; the parent, in kbp_poll on its own socket Y, wakes and
+ * drains it; the child is continued (its ppoll restarts). Linux would have
+ * the child's poll report X promptly; here it sleeps until its timeout.
+ */
+static void test_wake_two_sleepers(void **state)
+{
+	struct kbp_sock *x = mk_conn(110), *y = mk_conn(111);
+	struct {
+		int rc;
+		short revents;
+		uint64_t t;
+	} res = { -1000, 0, 0 };
+	struct pollfd px = { x->kfd, POLLIN, 0 }, py = { y->kfd, POLLIN, 0 };
+	uint64_t give_up, t_cont = 0;
+	int p[2], st = 0, prc;
+	pid_t pid;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* kbp_core.c's fork handlers try to reach kbstackd: keep them quiet */
+	kbp_cfg.log = -1;
+	pid = fork();
+	kbp_cfg.log = 0;
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		res.rc = kbp_poll(&px, 1, 3000, NULL);
+		res.revents = px.revents;
+		res.t = now_ms();
+		(void)!write(p[1], &res, sizeof(res));
+		_exit(0);
+	}
+	close(p[1]);
+	/* the child counted itself as a sleeper: let it reach ppoll, stop it */
+	give_up = now_ms() + 2000;
+	while (__atomic_load_n(&R->sleepers, __ATOMIC_SEQ_CST) == 0 && now_ms() < give_up)
+		sleep_ms(1);
+	sleep_ms(20);
+	kill(pid, SIGSTOP);
+	waitpid(pid, &st, WUNTRACED);
+	if (WIFSTOPPED(st)) {
+		/* the stack: data for the child's socket, then the context wake */
+		fs_rx_pat(110, 0, 16);
+		/* the parent, another sleeper of the context, on its own socket */
+		prc = kbp_poll(&py, 1, 20, NULL);
+		(void)prc;
+		t_cont = now_ms();
+	}
+	kill(pid, SIGCONT);
+	(void)!read(p[0], &res, sizeof(res));
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	rm_sock(x);
+	rm_sock(y);
+	assert_true(t_cont != 0); /* the child was stopped as planned */
+	assert_int_equal(res.rc, 1);
+	assert_int_equal(res.revents, POLLIN);
+	if (res.t - t_cont >= 1000)
+		print_message("the child's poll reported the event %llu ms after it could "
+			      "run again (its timeout), not at once\n",
+			      (unsigned long long)(res.t - t_cont));
+	assert_true(res.t - t_cont < 1000);
+}
+
 static void test_options_names(void **state)
 {
 	struct kbp_sock *s = mk_conn(90), *l = mk_listener(91, AF_INET);
@@ -1790,6 +1982,10 @@ int main(void)
 		T(test_close_forgets_epoll),
 		T(test_close_accepted),
 		T(test_options_names),
+		T(test_recv_signal_restart),
+		T(test_recv_signal_eintr),
+		T(test_accept_signal_restart),
+		T(test_wake_two_sleepers),
 #undef T
 	};
 
