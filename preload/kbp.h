@@ -73,7 +73,8 @@ void kbp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 struct kbp_proc {
 	struct kbq_region *r;  /* NULL until attached */
 	int ctl;               /* control connection */
-	int efd;               /* the context's eventfd (stack writes it) */
+	int efd;               /* waiter 0's eventfd, registered at attach */
+	uint32_t w0_taken;     /* waiter 0 given to a thread or epoll (atomic) */
 	uint32_t ctx;
 	pid_t pid;
 	int failed;            /* attach tried and failed: -errno */
@@ -83,6 +84,15 @@ extern struct kbp_proc kbp;
 
 /* Attach if not yet (lazily, at the first accelerated socket). 0 or -errno. */
 int kbp_attach(void);
+
+/* Hand kbstackd the eventfd that wakes waiter idx. 0 or -errno. */
+int kbp_ctl_waiter(uint32_t idx, int efd);
+
+/* One sleeper identity: a waiter[] entry and its eventfd (idx -1: none). */
+struct kbp_waiter {
+	int idx;
+	int efd;
+};
 
 /* ---- process-local socket objects and the fd table ---- */
 

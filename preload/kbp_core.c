@@ -280,6 +280,19 @@ static int ctl_hello(int fd, uint32_t op, uint32_t arg, int fd_out, struct kbq_w
 	return w->rc;
 }
 
+static pthread_mutex_t kbp_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int kbp_ctl_waiter(uint32_t idx, int efd)
+{
+	struct kbq_welcome w;
+	int fd_in, rc;
+
+	pthread_mutex_lock(&kbp_ctl_lock);
+	rc = kbp.ctl < 0 ? -ENOTCONN : ctl_hello(kbp.ctl, KBQ_HELLO_WAITER, idx, efd, &w, &fd_in);
+	pthread_mutex_unlock(&kbp_ctl_lock);
+	return rc;
+}
+
 static int attach_locked(void)
 {
 	struct kbq_welcome w;
@@ -418,6 +431,7 @@ static void kbp_on_fork_child(void)
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_PID, 0 };
 
 	pthread_mutex_init(&kbp_attach_lock, NULL);
+	pthread_mutex_init(&kbp_ctl_lock, NULL);
 	if (!kbp.r)
 		return;
 	/* The inherited control connection is the parent's: ours is the one

@@ -307,16 +307,16 @@ KBP_EXPORT int epoll_ctl(int e, int op, int fd, struct epoll_event *ev)
 	return rc == 1 ? libc_epoll_ctl(e, op, fd, ev) : (int)ret(rc);
 }
 
+/* Once attached, every epoll instance waits the kb way: an accelerated fd
+ * may be added to it by another thread while this one sleeps. */
 KBP_EXPORT int epoll_wait(int e, struct epoll_event *ev, int n, int t)
 {
-	return kbp_epoll_is(e) ? (int)ret(kbp_epoll_wait(e, ev, n, t, NULL))
-			       : libc_epoll_wait(e, ev, n, t);
+	return kbp.r ? (int)ret(kbp_epoll_wait(e, ev, n, t, NULL)) : libc_epoll_wait(e, ev, n, t);
 }
 
 KBP_EXPORT int epoll_pwait(int e, struct epoll_event *ev, int n, int t, const sigset_t *s)
 {
-	return kbp_epoll_is(e) ? (int)ret(kbp_epoll_wait(e, ev, n, t, s))
-			       : libc_epoll_pwait(e, ev, n, t, s);
+	return kbp.r ? (int)ret(kbp_epoll_wait(e, ev, n, t, s)) : libc_epoll_pwait(e, ev, n, t, s);
 }
 
 static int ts_ms(const struct timespec *t)
@@ -332,8 +332,8 @@ static int ts_ms(const struct timespec *t)
 KBP_EXPORT int epoll_pwait2(int e, struct epoll_event *ev, int n, const struct timespec *t,
 			    const sigset_t *s)
 {
-	return kbp_epoll_is(e) ? (int)ret(kbp_epoll_wait(e, ev, n, ts_ms(t), s))
-			       : libc_epoll_pwait2(e, ev, n, t, s);
+	return kbp.r ? (int)ret(kbp_epoll_wait(e, ev, n, ts_ms(t), s))
+		     : libc_epoll_pwait2(e, ev, n, t, s);
 }
 
 /* glibc declares poll's array write-only (access attribute); the kernel

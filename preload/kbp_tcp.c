@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -285,6 +286,18 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	return kfd;
 }
 
+static bool all_handlers_restart(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+			return false;
+	return true;
+}
+
 int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, int flags)
 {
 	for (;;) {
@@ -298,6 +311,12 @@ int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, i
 		if (l->nonblock)
 			return -EAGAIN;
 		rc = kbp_wait(l, aq_ready, fd, POLLIN, l->rcvtimeo_ms ? (int)l->rcvtimeo_ms : -1);
+		/* Linux restarts a blocking accept() without a timeout after a
+		 * handler installed with SA_RESTART. We sleep in poll(), which is
+		 * never restarted, and cannot tell which signal came: restart
+		 * when every handler installed asks for it. */
+		if (rc == -EINTR && !l->rcvtimeo_ms && all_handlers_restart())
+			continue;
 		if (rc < 0)
 			return rc;
 	}
@@ -378,18 +397,25 @@ static size_t iov_len(const struct iovec *iov, int n)
 	return t;
 }
 
-/* Copy n bytes from the ring at head into iov. */
+/* Copy n bytes from the ring at head into iov, starting skip bytes in. */
 static void ring_to_iov(const uint8_t *ring, uint32_t head, const struct iovec *iov,
-			int cnt, size_t n)
+			int cnt, size_t skip, size_t n)
 {
 	int i;
 
 	for (i = 0; i < cnt && n; i++) {
-		uint32_t k = (uint32_t)(iov[i].iov_len < n ? iov[i].iov_len : n);
+		size_t l = iov[i].iov_len;
+		uint32_t k;
 
-		kbq_ring_get(ring, head, iov[i].iov_base, k);
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		k = (uint32_t)(l - skip < n ? l - skip : n);
+		kbq_ring_get(ring, head, (uint8_t *)iov[i].iov_base + skip, k);
 		head += k;
 		n -= k;
+		skip = 0;
 	}
 }
 
@@ -445,8 +471,10 @@ static int sock_error(struct kbp_sock *s)
 ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
-	size_t want = iov_len(iov, iovcnt), got = 0;
+	size_t want = iovcnt > 0 ? iov_len(iov, iovcnt) : 0, got = 0;
 
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
 	if (s->listener)
 		return -ENOTCONN;
 	if (want == 0 || s->shut_rd)
@@ -460,21 +488,9 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 			return -EIO;
 		if (avail) {
 			size_t n = avail < want - got ? avail : want - got;
-			struct iovec rest[64];
-			int cnt = 0, i;
-			size_t skip = got;
 
-			/* iov past what earlier rounds of MSG_WAITALL filled */
-			for (i = 0; i < iovcnt && cnt < 64; i++) {
-				if (skip >= iov[i].iov_len) {
-					skip -= iov[i].iov_len;
-					continue;
-				}
-				rest[cnt].iov_base = (char *)iov[i].iov_base + skip;
-				rest[cnt++].iov_len = iov[i].iov_len - skip;
-				skip = 0;
-			}
-			ring_to_iov(kbq_rx_data(kbp.r, s->slot), head, rest, cnt, n);
+			/* after what earlier rounds of MSG_WAITALL filled */
+			ring_to_iov(kbq_rx_data(kbp.r, s->slot), head, iov, iovcnt, got, n);
 			if (flags & MSG_PEEK)
 				return (ssize_t)n;
 			STORE(&q->rx_head, head + (uint32_t)n); /* frees ring space */
@@ -530,7 +546,11 @@ static int tx_wait(struct kbp_sock *s, int flags)
 ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
-	size_t len = iov_len(iov, iovcnt), sent = 0;
+	size_t len, sent = 0;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	len = iov_len(iov, iovcnt);
 
 	for (;;) {
 		int rc = tx_wait(s, flags);

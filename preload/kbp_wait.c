@@ -20,6 +20,8 @@
 #include "kbp.h"
 #include "kbq_ctl.h"
 
+#include <sys/eventfd.h>
+
 #include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -49,28 +51,126 @@ static uint32_t event_seq(void)
 	return __atomic_load_n(&kbp.r->event_seq, __ATOMIC_SEQ_CST);
 }
 
-/* true: go to sleep (sleepers counted); false: something happened. */
-static bool sleep_begin(uint32_t seq)
+/* ---- waiters: who sleeps on which eventfd ------------------------------ */
+
+static pthread_once_t kbp_tw_once = PTHREAD_ONCE_INIT;
+static pthread_key_t kbp_tw_key;
+static __thread struct kbp_waiter kbp_tw = { -2, -1 }; /* -2: not chosen yet */
+static __thread pid_t kbp_tw_pid;
+
+/* Claim a waiter entry, make its eventfd and hand it to kbstackd. */
+static int waiter_new(struct kbp_waiter *w)
 {
+	uint32_t i, want;
+
+	w->idx = -1;
+	w->efd = -1;
+	if (!__atomic_exchange_n(&kbp.w0_taken, 1, __ATOMIC_ACQ_REL)) {
+		w->idx = 0; /* registered at attach */
+		w->efd = kbp.efd;
+		return 0;
+	}
+	for (i = 1; i < KBQ_NWAITERS; i++) {
+		struct kbq_waiter *e = &kbp.r->waiter[i];
+		int efd, rc;
+
+		want = 0;
+		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) ||
+		    !__atomic_compare_exchange_n(&e->used, &want, 1, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		rc = efd < 0 ? -errno : kbp_ctl_waiter(i, efd);
+		if (rc) {
+			if (efd >= 0)
+				libc_close(efd);
+			__atomic_store_n(&e->used, 0, __ATOMIC_RELEASE);
+			return rc;
+		}
+		__atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);
+		w->idx = (int)i;
+		w->efd = efd;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static void waiter_free(struct kbp_waiter *w)
+{
+	if (w->idx > 0 && kbp.r) {
+		libc_close(w->efd);
+		__atomic_store_n(&kbp.r->waiter[w->idx].used, 0, __ATOMIC_RELEASE);
+	}
+	w->idx = -1;
+	w->efd = -1;
+}
+
+static void tw_exit(void *arg)
+{
+	(void)arg;
+	if (kbp_tw_pid == getpid())
+		waiter_free(&kbp_tw);
+}
+
+static void tw_key(void)
+{
+	pthread_key_create(&kbp_tw_key, tw_exit);
+}
+
+/* This thread's waiter (poll, select, accept). idx -1: none to be had. */
+static struct kbp_waiter *thread_waiter(void)
+{
+	pid_t pid = getpid();
+
+	if (kbp_tw.idx == -2 || kbp_tw_pid != pid) {
+		/* A forked child's thread does not share its parent's eventfd. */
+		kbp_tw_pid = pid;
+		if (waiter_new(&kbp_tw))
+			kbp_log(2, "no waiter entry free: this thread polls every millisecond");
+		pthread_once(&kbp_tw_once, tw_key);
+		pthread_setspecific(kbp_tw_key, &kbp_tw);
+	}
+	return &kbp_tw;
+}
+
+/* true: go to sleep (counted); false: something happened since seq. */
+static bool sleep_begin(struct kbp_waiter *w, uint32_t seq)
+{
+	if (w->idx >= 0)
+		__atomic_fetch_add(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
 	if (event_seq() == seq)
 		return true;
 	__atomic_fetch_sub(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	if (w->idx >= 0)
+		__atomic_fetch_sub(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
 	return false;
 }
 
-static void efd_drain(void)
+/* Drain the waiter's eventfd, then clear pending (kbstackd writes again
+ * only after that; anything it published before is seen by the recheck). */
+static void efd_drain(struct kbp_waiter *w)
 {
 	uint64_t v;
 
-	(void)libc_read(kbp.efd, &v, sizeof(v));
+	(void)libc_read(w->efd, &v, sizeof(v));
+	__atomic_store_n(&kbp.r->waiter[w->idx].pending, 0, __ATOMIC_SEQ_CST);
 }
 
-static void sleep_end(bool efd_ready)
+static void sleep_end(struct kbp_waiter *w, bool efd_ready)
 {
 	__atomic_fetch_sub(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	if (w->idx < 0)
+		return;
+	__atomic_fetch_sub(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
 	if (efd_ready)
-		efd_drain();
+		efd_drain(w);
+}
+
+/* Sleep timeout: without a waiter entry, wake every millisecond to look. */
+static int sleep_ms(const struct kbp_waiter *w, int ms)
+{
+	return w->idx >= 0 || (ms >= 0 && ms < 1) ? ms : 1;
 }
 
 /* Milliseconds left until deadline (0 = none: -1), rounded up. */
@@ -137,7 +237,8 @@ int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	if (kfd < 0)
 		return futex_wait(s, ready, deadline);
 	for (;;) {
-		struct pollfd p[2] = { { kbp.efd, POLLIN, 0 }, { kfd, kevents, 0 } };
+		struct kbp_waiter *w = thread_waiter();
+		struct pollfd p[2] = { { w->efd, POLLIN, 0 }, { kfd, kevents, 0 } };
 		uint32_t seq = event_seq();
 		int n;
 
@@ -145,10 +246,10 @@ int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 			return 0;
 		if (deadline && ms_left(deadline) == 0)
 			return -EAGAIN;
-		if (!sleep_begin(seq))
+		if (!sleep_begin(w, seq))
 			continue;
-		n = libc_poll(p, kfd >= 0 ? 2 : 1, ms_left(deadline));
-		sleep_end(n > 0 && p[0].revents);
+		n = libc_poll(p, 2, sleep_ms(w, ms_left(deadline)));
+		sleep_end(w, n > 0 && p[0].revents);
 		if (n < 0)
 			return -errno;
 		if (kfd >= 0 && p[1].revents)
@@ -170,7 +271,7 @@ struct kbp_ep_item {
 struct kbp_ep {
 	int kind;              /* KBP_K_EPOLL */
 	int epfd;
-	bool efd_in;           /* the eventfd is registered in the kernel epoll */
+	struct kbp_waiter w;   /* this instance's eventfd, in its kernel epoll set */
 	pthread_mutex_t lock;
 	struct kbp_ep_item *it;
 	int n, cap;
@@ -199,9 +300,16 @@ bool kbp_epoll_is(int epfd)
 static struct kbp_ep *ep_create(int epfd)
 {
 	struct kbp_ep *ep = calloc(1, sizeof(*ep));
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = KBP_EFD_MARK };
 
 	if (!ep)
 		return NULL;
+	if (waiter_new(&ep->w) || libc_epoll_ctl(epfd, EPOLL_CTL_ADD, ep->w.efd, &e)) {
+		/* Without a waiter of its own the instance still works: its
+		 * sleeps last at most a millisecond. */
+		waiter_free(&ep->w);
+		kbp_log(2, "epoll %d: no waiter entry free: it polls every millisecond", epfd);
+	}
 	ep->kind = KBP_K_EPOLL;
 	ep->epfd = epfd;
 	pthread_mutex_init(&ep->lock, NULL);
@@ -253,12 +361,6 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (op != EPOLL_CTL_DEL && !ev)
 		return -EFAULT;
 	pthread_mutex_lock(&ep->lock);
-	if (!ep->efd_in) {
-		struct epoll_event e = { .events = EPOLLIN, .data.u64 = KBP_EFD_MARK };
-
-		if (libc_epoll_ctl(epfd, EPOLL_CTL_ADD, kbp.efd, &e) == 0 || errno == EEXIST)
-			ep->efd_in = true;
-	}
 	i = ep_find(ep, fd);
 	switch (op) {
 	case EPOLL_CTL_ADD:
@@ -302,6 +404,15 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		rc = -EINVAL;
 	}
 	pthread_mutex_unlock(&ep->lock);
+	/* A thread asleep in epoll_wait on this instance must see an fd added
+	 * (or re-armed) ready, as in Linux: ring the instance's own eventfd. */
+	if (rc == 0 && op != EPOLL_CTL_DEL && ep->w.idx >= 0 &&
+	    __atomic_load_n(&kbp.r->waiter[ep->w.idx].sleeping, __ATOMIC_SEQ_CST) &&
+	    (kbp_sock_events(s) & (ev->events | EPOLLERR | EPOLLHUP))) {
+		uint64_t one = 1;
+
+		(void)!libc_write(ep->w.efd, &one, sizeof(one));
+	}
 	/* A listener's kernel socket also takes connections: the kernel epoll
 	 * watches it, with the application's own data. */
 	if (rc == 0 && s->listener && libc_epoll_ctl(epfd, op, fd, ev) && op != EPOLL_CTL_DEL)
@@ -381,42 +492,52 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 
 	if (max <= 0)
 		return -EINVAL;
+	if (!ep) {
+		int rc = fd_is_epoll(epfd);
+
+		if (rc < 0)
+			return rc;
+		if (!(ep = ep_create(epfd)))
+			return -ENOMEM;
+	}
 	for (;;) {
 		uint32_t seq = event_seq();
-		int n = ep_scan(ep, ev, max), m;
+		int n = ep_scan(ep, ev, max), m, items = __atomic_load_n(&ep->n, __ATOMIC_ACQUIRE);
 
 		/* Kernel fds too, without waiting; while accelerated sockets keep
 		 * us busy, only every 8th call (no system call in steady state). */
-		if (n < max && (n == 0 || ++ep->kcheck % 8 == 0)) {
+		if (items && n < max && (n == 0 || ++ep->kcheck % 8 == 0)) {
 			m = libc_epoll_wait(epfd, ev + n, max - n, 0);
 			if (m > 0) {
 				n += ep_filter(ev + n, m, &efd);
-				if (efd)
-					efd_drain();
+				if (efd && ep->w.idx >= 0)
+					efd_drain(&ep->w);
 			}
 		}
-		if (n || timeout_ms == 0)
+		if (n || (timeout_ms == 0 && items))
 			return n;
-		while (now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
+		/* Spin only when an accelerated fd may become ready. */
+		while (items && now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
 			cpu_relax();
 		if (n)
 			return n;
 		if (deadline && ms_left(deadline) == 0)
 			return 0;
-		if (!sleep_begin(seq))
+		if (!sleep_begin(&ep->w, seq))
 			continue;
-		m = libc_epoll_pwait(epfd, ev, max, ms_left(deadline), mask);
+		m = libc_epoll_pwait(epfd, ev, max, sleep_ms(&ep->w, timeout_ms == 0 ? 0 :
+							      ms_left(deadline)), mask);
 		if (m < 0) {
 			int e = errno;
 
-			sleep_end(false);
+			sleep_end(&ep->w, false);
 			return -e;
 		}
 		m = ep_filter(ev, m, &efd);
-		sleep_end(efd);
+		sleep_end(&ep->w, efd);
 		if (m < max)
 			m += ep_scan(ep, ev + m, max - m);
-		if (m)
+		if (m || timeout_ms == 0)
 			return m;
 	}
 }
@@ -454,6 +575,7 @@ void kbp_epoll_close(int epfd)
 			break;
 		}
 	pthread_mutex_unlock(&kbp_eps_lock);
+	waiter_free(&ep->w);
 	free(ep->it);
 	free(ep);
 }
@@ -494,7 +616,8 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 {
 	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
 	struct pollfd stackbuf[64], *k = n + 1 <= 64 ? stackbuf : calloc(n + 1, sizeof(*k));
-	nfds_t i;
+	struct kbp_waiter *w;
+	nfds_t i, nk = 0;
 	int rc;
 
 	if (!k)
@@ -507,17 +630,20 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 		if (s && !s->listener)
 			k[i].fd = -1; /* the placeholder socket says nothing */
 	}
-	k[n] = (struct pollfd){ kbp.efd, POLLIN, 0 };
+	w = thread_waiter();
+	k[n] = (struct pollfd){ w->efd, POLLIN, 0 };
+	for (i = 0; i < n; i++)
+		nk += k[i].fd >= 0;
 	for (;;) {
 		uint32_t seq = event_seq();
-		int m;
+		int m = 0;
 
-		m = libc_poll(k, n, 0);
-		if (m < 0) {
+		/* Kernel fds without waiting (none: no system call). */
+		if (nk && (m = libc_poll(k, n, 0)) < 0) {
 			rc = -errno;
 			break;
 		}
-		rc = poll_merge(p, n, k, true);
+		rc = poll_merge(p, n, k, nk > 0);
 		if (rc || timeout_ms == 0)
 			break;
 		while (now_us() < spin_end && !(rc = poll_merge(p, n, k, false)))
@@ -526,12 +652,15 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 			break;
 		if (deadline && ms_left(deadline) == 0)
 			break;
-		if (!sleep_begin(seq))
+		if (!sleep_begin(w, seq))
 			continue;
-		m = libc_ppoll(k, n + 1, timeout_ms < 0 ? NULL :
-			       &(struct timespec){ ms_left(deadline) / 1000,
-						   (ms_left(deadline) % 1000) * 1000000L }, mask);
-		sleep_end(m > 0 && k[n].revents);
+		{
+			int ms = sleep_ms(w, ms_left(deadline));
+			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+			m = libc_ppoll(k, n + 1, ms < 0 ? NULL : &ts, mask);
+		}
+		sleep_end(w, m > 0 && k[n].revents);
 		if (m < 0) {
 			rc = -errno;
 			break;

@@ -23,10 +23,14 @@
  * Waking (no system call unless somebody sleeps):
  *   - a thread blocked on one socket (read, write, connect) sleeps on that
  *     socket's futex word wake_seq, after counting itself in waiters;
- *   - epoll/poll waiters sleep on the context's eventfd (registered in the
- *     application's own epoll or poll set), after counting themselves in
- *     sleepers; kbstackd writes the eventfd at the end of a loop iteration
- *     that had events when sleepers is non-zero.
+ *   - a waiter for many fds sleeps on an eventfd of its own in the kernel
+ *     poll or epoll set it waits on: one per epoll instance, one per thread
+ *     for poll, select and accept. Its eventfd was handed to kbstackd once
+ *     (WAITER message) and it has a waiter[] entry; before sleeping it
+ *     counts itself in waiter[i].sleeping and in sleepers. At the end of a
+ *     loop iteration that had events, kbstackd writes the eventfd of every
+ *     sleeping waiter once (pending) until that waiter drains it. No two
+ *     waiters share an eventfd, so none can swallow another's wake-up.
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
 #ifndef KBQ_ABI_H
@@ -131,7 +135,7 @@ struct kbq_region {
 
 	uint32_t event_seq;  /* stack: bumped (release) after any socket event */
 	uint8_t  pad1[KBQ_CACHELINE - 4];
-	uint32_t sleepers;   /* app: epoll/poll waiters about to sleep or asleep (seq_cst) */
+	uint32_t sleepers;   /* app: sum of waiter[].sleeping (seq_cst): 0 = skip the scan */
 	uint8_t  pad2[KBQ_CACHELINE - 4];
 
 	uint64_t bell_summary; /* app: bit w set when bell[w] gained a bit; stack swaps 0 */
@@ -140,7 +144,16 @@ struct kbq_region {
 
 	/* Sockets KB_ACCEL matched that stayed on the kernel, by reason. */
 	uint64_t fallback[8]; /* app: KBQ_FB_*; kbstackd sums them for kbstat */
+
+	struct kbq_waiter {
+		uint32_t used;     /* app: claimed (CAS 0 → 1); its eventfd is registered */
+		uint32_t sleeping; /* app: threads about to sleep or asleep on it (seq_cst) */
+		uint32_t pending;  /* stack sets 1 and writes the eventfd; app clears after draining */
+		uint32_t pad;
+	} waiter[64];      /* KBQ_NWAITERS */
 };
+
+#define KBQ_NWAITERS 64
 
 enum {
 	KBQ_FB_NO_SLOT = 0,  /* all KBQ_NSOCKS slots of the context in use */
@@ -182,7 +195,7 @@ _Static_assert(sizeof(struct kbq_sock) % KBQ_CACHELINE == 0, "kbq_sock: whole li
 _Static_assert(offsetof(struct kbq_region, event_seq) == 64, "kbq_region: event line");
 _Static_assert(offsetof(struct kbq_region, sleepers) == 128, "kbq_region: sleepers line");
 _Static_assert(offsetof(struct kbq_region, bell_summary) == 192, "kbq_region: bells");
-_Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64,
+_Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * 64,
 	       "kbq_region size");
 
 /* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */
@@ -190,9 +203,10 @@ _Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64,
 #define KBQ_HELLO_MAGIC 0x4b42484cu /* "KBHL" */
 
 enum {
-	KBQ_HELLO_NEW = 1,   /* a new context; the app's eventfd rides along (SCM_RIGHTS) */
+	KBQ_HELLO_NEW = 1,   /* a new context; waiter[0]'s eventfd rides along (SCM_RIGHTS) */
 	KBQ_HELLO_JOIN,      /* join context arg (liveness only); answered */
 	KBQ_HELLO_PID,       /* this connection now speaks for process arg; not answered */
+	KBQ_HELLO_WAITER,    /* the eventfd riding along wakes waiter[arg]; answered */
 };
 
 /*

@@ -112,7 +112,9 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int efd)
 	c->uid = p->uid;
 	c->r = r;
 	c->memfd = fd;
-	c->efd = efd;
+	for (int i = 0; i < KBQ_NWAITERS; i++)
+		c->wfd[i] = -1;
+	c->wfd[0] = efd;
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
 	return c;
@@ -136,7 +138,9 @@ static void ctx_destroy(struct kbs_ctx *c)
 		}
 	munmap(c->r, KBQ_REGION_SIZE);
 	close(c->memfd);
-	close(c->efd);
+	for (int i = 0; i < KBQ_NWAITERS; i++)
+		if (c->wfd[i] >= 0)
+			close(c->wfd[i]);
 	free(c);
 }
 
@@ -182,6 +186,19 @@ static int proc_hello(struct kbs_proc *p)
 		goto drop;
 	if (n != sizeof(h) || h.magic != KBQ_HELLO_MAGIC)
 		goto drop;
+	if (p->ctx && h.op == KBQ_HELLO_WAITER) {
+		/* A thread or epoll instance of this context registers the
+		 * eventfd that wakes it; a re-used entry replaces the old fd. */
+		if (efd < 0 || h.arg >= KBQ_NWAITERS || kbq_fd_is(efd, "eventfd") != 1) {
+			ctl_reply(p, -EINVAL, 0, 0, -1);
+			goto drop;
+		}
+		if (p->ctx->wfd[h.arg] >= 0)
+			close(p->ctx->wfd[h.arg]);
+		p->ctx->wfd[h.arg] = efd;
+		ctl_reply(p, 0, p->ctx->id, 0, -1);
+		return 0;
+	}
 	if (p->ctx) {
 		/* After fork the child takes over the connection its parent
 		 * opened: from now on its death is this connection's hang-up. */

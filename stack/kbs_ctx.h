@@ -46,7 +46,7 @@ struct kbs_ctx {
 	uid_t uid;             /* the creator's uid */
 	struct kbq_region *r;
 	int memfd;
-	int efd;               /* the app's eventfd: written to wake sleepers */
+	int wfd[KBQ_NWAITERS]; /* each waiter's eventfd, -1 none: written to wake it */
 	unsigned nprocs;
 	bool event;            /* a socket event happened this loop iteration */
 	struct kbs_ctx *next;

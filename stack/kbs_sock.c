@@ -654,16 +654,25 @@ void kbs_ctxs_wake(void)
 {
 	struct kbs_ctx *c;
 	uint64_t one = 1;
+	unsigned i;
 
 	for (c = kbs_ctxs; c; c = c->next) {
 		if (!c->event)
 			continue;
 		c->event = false;
-		/* seq_cst: the app increments sleepers, then rereads event_seq;
-		 * we bump event_seq, then read sleepers. One of us sees the other. */
+		/* seq_cst: a waiter raises sleeping and sleepers, then rereads
+		 * event_seq; we bump event_seq, then read them. One of us sees the
+		 * other. pending: one write per sleep, whatever the events. */
 		__atomic_fetch_add(&c->r->event_seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST))
-			(void)!write(c->efd, &one, sizeof(one));
+		if (!__atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST))
+			continue;
+		for (i = 0; i < KBQ_NWAITERS; i++) {
+			struct kbq_waiter *w = &c->r->waiter[i];
+
+			if (c->wfd[i] >= 0 && __atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST) &&
+			    !__atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST))
+				(void)!write(c->wfd[i], &one, sizeof(one));
+		}
 	}
 }
 

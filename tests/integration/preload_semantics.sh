@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# preload_semantics.sh — socket semantics under LD_PRELOAD=libkbpreload.so,
+# one scenario of kbtest_semantics at a time (tests/servers/kbtest_semantics.c):
+#   rcvtimeo, eintr, epoll_two_sets, epoll_ctl_from_thread, oneshot_et,
+#   rdhup_hup, epoll_fork, nonblock_connect, fionread_peek, dup_close,
+#   select_mixed.
+# Each runs twice:
+#   kernel  the program without the preload in the client namespace, its
+#           peer connecting to 198.18.0.2 there: Linux's answers, which
+#           validate the scenario itself;
+#   kb      the program under the preload in the server namespace, served by
+#           kbstackd (af_xdp) at 198.18.0.1; its peer is the same program
+#           without the preload in the client namespace (198.18.0.2).
+# The two sides step through a scenario over two FIFOs, not the connection
+# under test. Every "ok - "/"FAIL - " line the program prints becomes a
+# check line here; a non-zero exit without a FAIL line is a failure too.
+# Layout: kbstackd on core 1; both sides on core 0.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/kb.sh"
+need_root
+lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
+prog=${KBTEST_SEMANTICS:-$src/build/tests/kbtest_semantics}
+
+tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
+eval "$tb"
+log=$(mktemp)
+work=$(mktemp -d)
+peer=
+cleanup() {
+	[ -n "$peer" ] && kill -KILL "$peer" 2>/dev/null && wait "$peer" 2>/dev/null
+	stop_kbstackd
+	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
+	rm -rf "$log" "$work"
+}
+trap cleanup EXIT
+stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+	--ip=198.18.0.1/24 --core=1
+
+# run MODE SCENARIO PORT [KB_ACCEL]: one scenario with its peer; its lines
+# become checks named "MODE SCENARIO: ...".
+run() {
+	local mode=$1 sc=$2 port=$3 accel=${4:-listen:$3} d=$work/$1-$2 rc line nfail=0 npass=0
+	local host=198.18.0.1 opts
+	mkdir -p "$d" && mkfifo "$d/cmd" "$d/ack"
+	opts=(--ctl "$d" --port "$port" --target 198.18.0.2 --closed-port 9 --peer-port 9100)
+	[ "$mode" = kernel ] && host=198.18.0.2
+	ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 25 \
+		"$prog" peer --ctl "$d" --host "$host" --port "$port" >"$d/peer" 2>&1 &
+	peer=$!
+	if [ "$mode" = kb ]; then
+		ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL="$accel" LD_PRELOAD="$lib" \
+			taskset -c 0 timeout -k 1 20 "$prog" "$sc" "${opts[@]}" >"$d/out" 2>"$d/err"
+	else
+		ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 20 \
+			"$prog" "$sc" "${opts[@]}" >"$d/out" 2>"$d/err"
+	fi
+	rc=$?
+	# The peer leaves on "quit"; if the side under test died first, the
+	# FIFOs close and it leaves too. Otherwise it is killed.
+	wait_for 3 sh -c "! kill -0 $peer 2>/dev/null" || kill -KILL "$peer" 2>/dev/null
+	wait "$peer" 2>/dev/null
+	peer=
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) ok "$mode $sc: ${line#ok - }"; npass=$((npass + 1)) ;;
+		"FAIL - "*) bad "$mode $sc: ${line#FAIL - }"; nfail=$((nfail + 1)) ;;
+		esac
+	done <"$d/out"
+	if [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then
+		case $rc in 124|137) bad "$mode $sc: timed out (exit $rc)" ;;
+		*) bad "$mode $sc: exited with status $rc" ;; esac
+	elif [ "$rc" = 0 ] && [ "$npass" = 0 ]; then
+		bad "$mode $sc: no check ran"
+	fi
+	if [ "$rc" != 0 ]; then
+		[ -s "$d/err" ] && sed 's/^/    stderr: /' "$d/err" | head -20
+		[ -s "$d/peer" ] && sed 's/^/    peer: /' "$d/peer" | head -20
+	fi
+	rm -rf "$d"
+}
+
+scenarios=(rcvtimeo eintr epoll_two_sets epoll_ctl_from_thread oneshot_et rdhup_hup
+	   epoll_fork nonblock_connect fionread_peek dup_close select_mixed)
+i=0
+for sc in "${scenarios[@]}"; do
+	run kernel "$sc" $((8080 + i))
+	i=$((i + 1))
+done
+i=0
+for sc in "${scenarios[@]}"; do
+	if [ "$sc" = nonblock_connect ]; then
+		run kb "$sc" $((8080 + i)) connect:198.18.0.2/32
+	else
+		run kb "$sc" $((8080 + i))
+	fi
+	i=$((i + 1))
+done
+
+# Every program under the preload has exited: kbstackd holds nothing for them.
+if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$'"; then
+	ok "afterwards kbstackd holds no socket"
+else
+	bad "afterwards kbstackd still holds $(kbstat_of "$stack" sockets) sockets"
+fi
+if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"; then
+	ok "afterwards kbstackd has no context"
+else
+	bad "afterwards kbstackd still has $(kbstat_of "$stack" contexts) contexts"
+fi
+finish
