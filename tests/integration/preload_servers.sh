@@ -164,6 +164,20 @@ out=$(cx curl -sS --http0.9 --max-time 5 http://198.18.0.1:8080/ 2>&1 | head -c 
 check_eq "the forked child serves after its parent exited" "$out" "child $child"
 stop_server "forked server"
 
+# exec: the new image is preloaded too; an inherited accelerated listener is
+# just its kernel socket there (the old image's context is gone with its
+# control connection, so kbstackd refuses the port instead of black-holing).
+kb python3 -u "$here/exec_server.py" 8080 >"$srvlog" 2>&1 &
+srv=$!
+wait_for 10 grep -q '^ready' "$srvlog"
+check "after exec the program is still preloaded" grep -qx preloaded "$srvlog"
+check "after exec the inherited listener is non-blocking (documented)" grep -qx nonblocking "$srvlog"
+out=$(ip netns exec "$KB_TB_SNS" curl -sS --http0.9 --max-time 5 http://127.0.0.1:8080/ 2>&1)
+check_eq "after exec the inherited listener accepts on the kernel path" "$out" exec
+cx curl -s --max-time 5 -o /dev/null http://198.18.0.1:8080/
+check_eq "after exec kbstackd refuses the port at once (curl exit 7)" "$?" 7
+stop_server "exec'd server"
+
 # A port another application already serves on kbstackd: the second
 # listener is refused there, stays on the kernel, says so, and is counted.
 listener='import socket, time
