@@ -440,6 +440,8 @@ static void kbp_on_fork_child(void)
 	kbp.ctl = kbp_fork_ctl;
 	kbp_fork_ctl = -1;
 	kbp.pid = getpid();
+	/* waiter 0's eventfd is the parent's: a child claims entries of its own. */
+	kbp.w0_taken = 1;
 	kbp_fork_child();
 	if (kbp.ctl < 0)
 		return;

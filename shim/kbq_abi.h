@@ -45,6 +45,7 @@
 #define KBQ_NSOCKS   1024u         /* socket slots per context */
 #define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
 #define KBQ_ACCEPTQ  256u          /* pending connections per listener */
+#define KBQ_NWAITERS 256           /* sleepers with an eventfd of their own */
 #define KBQ_CACHELINE 64
 
 /* kbq_sock.state — written by kbstackd, except FREE → OPEN by the app (CAS) */
@@ -150,10 +151,8 @@ struct kbq_region {
 		uint32_t sleeping; /* app: threads about to sleep or asleep on it (seq_cst) */
 		uint32_t pending;  /* stack sets 1 and writes the eventfd; app clears after draining */
 		uint32_t pad;
-	} waiter[64];      /* KBQ_NWAITERS */
+	} waiter[KBQ_NWAITERS];
 };
-
-#define KBQ_NWAITERS 64
 
 enum {
 	KBQ_FB_NO_SLOT = 0,  /* all KBQ_NSOCKS slots of the context in use */
@@ -195,7 +194,7 @@ _Static_assert(sizeof(struct kbq_sock) % KBQ_CACHELINE == 0, "kbq_sock: whole li
 _Static_assert(offsetof(struct kbq_region, event_seq) == 64, "kbq_region: event line");
 _Static_assert(offsetof(struct kbq_region, sleepers) == 128, "kbq_region: sleepers line");
 _Static_assert(offsetof(struct kbq_region, bell_summary) == 192, "kbq_region: bells");
-_Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * 64,
+_Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS,
 	       "kbq_region size");
 
 /* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# apache.sh [MPM...] — Debian's Apache httpd, unmodified, started with
+# `LD_PRELOAD=libkbpreload.so apachectl start` in the server namespace of
+# the test bed and served through kbstackd, for each MPM (event, worker,
+# prefork): static files of 64 B, 10 KiB, 1 MiB and 100 MiB byte-exact with
+# EnableSendfile On and Off; the same server on 127.0.0.1 (kernel path);
+# 64 keep-alive connections under wrk without errors; `apachectl graceful`
+# then serving again; `apachectl stop` leaving no process, socket or
+# context behind. Apache runs its children as www-data.
+# Layout: kbstackd core 1; Apache and the clients core 0.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/kb.sh"
+need_root
+lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
+mpms=("$@")
+[ ${#mpms[@]} -gt 0 ] || mpms=(event worker prefork)
+
+tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
+eval "$tb"
+log=$(mktemp)
+top=$(mktemp -d /tmp/kbapache.XXXXXX)
+cleanup() {
+	[ -f "$top/run/httpd.pid" ] && kill "$(cat "$top/run/httpd.pid")" 2>/dev/null
+	stop_kbstackd
+	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
+	rm -rf "$log" "$top"
+}
+trap cleanup EXIT
+stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+	--ip=198.18.0.1/24 --core=1
+
+mkdir -p "$top/conf" "$top/www" "$top/run" "$top/logs"
+sizes=(64 10240 1048576 104857600)
+for n in "${sizes[@]}"; do head -c "$n" /dev/urandom >"$top/www/f$n"; done
+chmod -R a+rX "$top"
+chown -R www-data "$top/logs" "$top/run"
+
+# apachectl reads $APACHE_CONFDIR/envvars and apache2.conf
+cat >"$top/conf/envvars" <<EOV
+export APACHE_RUN_USER=www-data APACHE_RUN_GROUP=www-data
+export APACHE_PID_FILE=$top/run/httpd.pid APACHE_RUN_DIR=$top/run
+export APACHE_LOCK_DIR=$top/run APACHE_LOG_DIR=$top/logs LANG=C
+EOV
+conf() { # MPM SENDFILE
+	cat >"$top/conf/apache2.conf" <<EOC
+ServerRoot /etc/apache2
+ServerName kbtest
+PidFile \${APACHE_PID_FILE}
+Listen 8080
+LoadModule mpm_$1_module /usr/lib/apache2/modules/mod_mpm_$1.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+User \${APACHE_RUN_USER}
+Group \${APACHE_RUN_GROUP}
+ErrorLog $top/logs/error.log
+LogLevel warn
+DocumentRoot $top/www
+<Directory $top/www>
+  Require all granted
+</Directory>
+EnableSendfile $2
+KeepAlive On
+MaxKeepAliveRequests 0
+EOC
+	# event/worker: 4 x 25 threads, more than wrk's 64 connections (with
+	# fewer, event MPM closes connections it has no worker for)
+	[ "$1" != prefork ] && echo "StartServers 4" >>"$top/conf/apache2.conf"
+	# prefork: one connection per process; keep-alive clients need that many
+	[ "$1" = prefork ] && printf '%s\n' "StartServers 80" "MinSpareServers 80" \
+		"MaxSpareServers 100" "MaxRequestWorkers 120" >>"$top/conf/apache2.conf"
+}
+ctl() { # apachectl ACTION, preloaded, in the server namespace
+	ip netns exec "$KB_TB_SNS" env APACHE_CONFDIR="$top/conf" KB_STACK="$stack" \
+		KB_ACCEL=listen:8080 LD_PRELOAD="$lib" taskset -c 0 apachectl "$1"
+}
+cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
+# The parent (pid file) and its children.
+apache_pids() {
+	local p
+	p=$(cat "$top/run/httpd.pid" 2>/dev/null) || return 0
+	echo "$p"
+	pgrep -P "$p"
+}
+none_alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+
+bodies() { # NAME
+	local n bad_sizes=""
+	for n in "${sizes[@]}"; do
+		[ "$(cx curl -sS --max-time 60 "http://198.18.0.1:8080/f$n" | sha256sum)" = \
+		  "$(sha256sum <"$top/www/f$n")" ] || bad_sizes+=" $n"
+	done
+	if [ -z "$bad_sizes" ]; then ok "$1: ${sizes[*]} bytes byte-exact";
+	else bad "$1: wrong body for sizes:$bad_sizes"; fi
+}
+
+for mpm in "${mpms[@]}"; do
+	for sf in On Off; do
+		[ "$mpm" != event ] && [ "$sf" = Off ] && continue
+		name="$mpm MPM, EnableSendfile $sf"
+		conf "$mpm" "$sf"
+		: >"$top/logs/error.log"
+		if ! ctl start || ! wait_for 10 cx curl -s -o /dev/null http://198.18.0.1:8080/f64; then
+			bad "$name: apachectl start"; sed 's/^/    /' "$top/logs/error.log"; continue
+		fi
+		ok "$name: started with LD_PRELOAD=libkbpreload.so apachectl start"
+		bodies "$name"
+		got=$(ip netns exec "$KB_TB_SNS" curl -s --max-time 10 http://127.0.0.1:8080/f1048576 | sha256sum)
+		check_eq "$name: also serves 127.0.0.1 (kernel path)" "$got" "$(sha256sum <"$top/www/f1048576")"
+		out=$(cx wrk -t1 -c64 -d3s http://198.18.0.1:8080/f64 2>&1)
+		if grep -q 'requests in' <<<"$out" && ! grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
+			ok "$name: wrk, 64 keep-alive connections, no errors ($(awk '/Requests\/sec/{print $2}' <<<"$out") req/s)"
+		else
+			bad "$name: wrk:"; sed 's/^/    /' <<<"$out"
+		fi
+		if [ "$sf" = On ]; then
+			ctl graceful
+			sleep 1
+			check "$name: serves after apachectl graceful" \
+				sh -c "[ \"\$(ip netns exec $KB_TB_CNS curl -s --max-time 10 http://198.18.0.1:8080/f10240 | sha256sum)\" = \"\$(sha256sum <$top/www/f10240)\" ]"
+		fi
+		pids=$(apache_pids)
+		ctl stop
+		# shellcheck disable=SC2086
+		check "$name: apachectl stop leaves no Apache process ($(echo $pids | wc -w) were running)" \
+			wait_for 10 none_alive $pids
+		check "$name: kbstackd holds no socket or context for it" \
+			wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$' && KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"
+		if grep -qE '\[(error|crit|alert|emerg)\]' "$top/logs/error.log"; then
+			bad "$name: errors in Apache's log:"; grep -E '\[(error|crit|alert|emerg)\]' "$top/logs/error.log" | head -5 | sed 's/^/    /'
+		else
+			ok "$name: no error in Apache's log"
+		fi
+	done
+done
+finish
