@@ -517,7 +517,13 @@ static void kbs_op_close(struct kbs_sock *s)
 				kbs_sock_abort(&s->ctx->s[slot], ECONNABORTED);
 			}
 		}
-		kbs_sock_free(s); /* tcp_close of a listener frees it at once */
+		if (s->pcb) {
+			struct tcp_pcb *lpcb = s->pcb;
+
+			kbs_detach_pcb(s);
+			tcp_close(lpcb); /* a listener's PCB is freed at once */
+		}
+		kbs_sock_free(s);
 		return;
 	}
 	if (!s->pcb) {

@@ -178,6 +178,27 @@ cx curl -s --max-time 5 -o /dev/null http://198.18.0.1:8080/
 check_eq "after exec kbstackd refuses the port at once (curl exit 7)" "$?" 7
 stop_server "exec'd server"
 
+# A listener the program closes itself frees its port in kbstackd: the same
+# program listens again on it, through kbstackd, and serves.
+relisten='import socket
+for i in range(2):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 8083)); s.listen(8)
+    if i == 0:
+        s.close(); continue
+    print("ready", flush=True)
+    c, _ = s.accept(); c.recv(100); c.sendall(b"again\n"); c.close()'
+ACCEL=listen:8083 kb python3 -c "$relisten" >"$srvlog" 2>&1 &
+srv=$!
+wait_for 10 grep -q ready "$srvlog"
+check "listen, close, listen again: accelerated the second time" \
+	sh -c "! grep -q 'cannot accelerate' '$srvlog'"
+out=$(cx curl -s --http0.9 --max-time 5 http://198.18.0.1:8083/)
+check_eq "... and it serves through kbstackd" "$out" again
+wait "$srv" 2>/dev/null
+srv=
+
 # A port another application already serves on kbstackd: the second
 # listener is refused there, stays on the kernel, says so, and is counted.
 listener='import socket, time
