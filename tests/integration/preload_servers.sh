@@ -62,7 +62,8 @@ start_server() { # NAME CMD...
 
 stop_server() { # NAME
 	kill -TERM "$srv" 2>/dev/null
-	wait "$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null # (not our child when it was forked by the server)
+	wait_for 5 sh -c "! kill -0 $srv 2>/dev/null"
 	srv=
 	# kbstackd publishes these counters every 128 ms
 	if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$'"; then
