@@ -108,6 +108,7 @@ struct kbp_sock {
 	bool shut_wr;
 	bool err_taken;        /* SO_ERROR reported the error once */
 	unsigned fork_gen;     /* kbp_fork_child's visit mark */
+	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with */
 	sa_family_t family;    /* AF_INET or AF_INET6 (addresses shown v4-mapped) */
 	int kfd;               /* the kernel socket behind the fd (listeners: kernel path) */
 	uint32_t rcvtimeo_ms;  /* 0 = none */

@@ -178,6 +178,22 @@ static int cannot_accelerate(int reason, int err, const char *what)
 	return 0;
 }
 
+/* Options set on the socket before listen() that Linux passes on to the
+ * connections it accepts (servers set TCP_NODELAY once, on the listener). */
+static uint32_t listen_inherit(int fd)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+	uint32_t f = 0;
+
+	if (libc_getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0 && v)
+		f |= KBQ_OPT_F_NODELAY;
+	l = sizeof(v);
+	if (libc_getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l) == 0 && v)
+		f |= KBQ_OPT_F_KEEPALIVE;
+	return f;
+}
+
 int kbp_listen(int fd, int backlog)
 {
 	union {
@@ -223,7 +239,8 @@ int kbp_listen(int fd, int backlog)
 	fl = libc_fcntl(fd, F_GETFL);
 	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
 	libc_fcntl(fd, F_SETFL, (fl < 0 ? 0 : fl) | O_NONBLOCK);
-	rc = req_call(s, KBQ_OP_LISTEN, port, (uint32_t)(backlog > 0 ? backlog : 1), 0);
+	s->inherit = listen_inherit(fd);
+	rc = req_call(s, KBQ_OP_LISTEN, port, (uint32_t)(backlog > 0 ? backlog : 1), s->inherit);
 	if (rc) {
 		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		libc_fcntl(fd, F_SETFL, fl < 0 ? 0 : fl);
@@ -281,6 +298,14 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 		return -e;
 	}
 	s->nonblock = flags & SOCK_NONBLOCK;
+	if (l->inherit) { /* getsockopt on the new fd reads what it inherited */
+		int one = 1;
+
+		if (l->inherit & KBQ_OPT_F_NODELAY)
+			libc_setsockopt(kfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (l->inherit & KBQ_OPT_F_KEEPALIVE)
+			libc_setsockopt(kfd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	}
 	addr_out(l->family, q->raddr, q->rport, a, len);
 	kbp_fd_set(kfd, s);
 	return kfd;
@@ -695,8 +720,17 @@ int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v
 			s->sndtimeo_ms = ms;
 		return 0;
 	}
-	if (s->listener)
+	if (s->listener) {
+		uint32_t bit = level == IPPROTO_TCP && opt == TCP_NODELAY ? KBQ_OPT_F_NODELAY :
+			       level == SOL_SOCKET && opt == SO_KEEPALIVE ? KBQ_OPT_F_KEEPALIVE : 0;
+
+		if (bit) {
+			s->inherit = iv ? s->inherit | bit : s->inherit & ~bit;
+			setopt_post(s, bit == KBQ_OPT_F_NODELAY ? KBQ_OPT_NODELAY : KBQ_OPT_KEEPALIVE,
+				    iv != 0);
+		}
 		return 0;
+	}
 	if (level == IPPROTO_TCP && opt == TCP_NODELAY)
 		setopt_post(s, KBQ_OPT_NODELAY, iv != 0);
 	else if (level == SOL_SOCKET && opt == SO_KEEPALIVE)

@@ -62,12 +62,16 @@ enum {
 /* kbq_sock.req_op — control operations, app → stack */
 enum {
 	KBQ_OP_NONE = 0,
-	KBQ_OP_LISTEN,       /* arg0 = port (host order), arg1 = backlog */
+	KBQ_OP_LISTEN,       /* arg0 = port (host order), arg1 = backlog, arg2 = KBQ_OPT_F_* */
 	KBQ_OP_CONNECT,      /* arg0 = IPv4 (network order), arg1 = port, arg2 = local port or 0 */
 	KBQ_OP_CLOSE,        /* the app dropped its last reference */
 	KBQ_OP_SHUT_WR,      /* FIN after the tx ring drains */
 	KBQ_OP_SETOPT,       /* arg0 = KBQ_OPT_*, arg1 = value */
 };
+
+/* Options a listener passes on to the connections it accepts (as Linux). */
+#define KBQ_OPT_F_NODELAY   0x1u
+#define KBQ_OPT_F_KEEPALIVE 0x2u
 
 enum {
 	KBQ_OPT_NODELAY = 1,

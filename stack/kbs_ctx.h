@@ -32,6 +32,7 @@ struct kbs_sock {
 	bool fin_sent;         /* our FIN is queued (tcp_shutdown or tcp_close) */
 	bool close_called;     /* tcp_close done; free once all tx is acknowledged */
 	bool shut_wr;          /* SHUT_WR requested */
+	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with */
 };
 
 struct kbs_proc {

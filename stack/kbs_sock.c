@@ -214,6 +214,10 @@ static err_t kbs_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	q->rx_tail = q->rx_head = q->tx_tail = q->tx_head = 0;
 	kbs_sock_addrs(s, pcb);
 	kbs_flow_attach(s, pcb);
+	if (l->inherit & KBQ_OPT_F_NODELAY)
+		tcp_nagle_disable(pcb);
+	if (l->inherit & KBQ_OPT_F_KEEPALIVE)
+		ip_set_option(pcb, SOF_KEEPALIVE);
 	STORE(&q->state, KBQ_S_ESTABLISHED);
 	lq->aq[tail % KBQ_ACCEPTQ] = (uint32_t)slot;
 	STORE(&lq->aq_tail, tail + 1); /* pairs with the acceptor's acquire load */
@@ -435,7 +439,8 @@ static void kbs_rx_credit(struct kbs_sock *s)
 
 /* ---- control requests ------------------------------------------------ */
 
-static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog)
+static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
+			 uint32_t inherit)
 {
 	struct tcp_pcb *pcb, *lpcb;
 	err_t err;
@@ -459,6 +464,7 @@ static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog)
 	}
 	s->pcb = lpcb;
 	s->listening = true;
+	s->inherit = inherit;
 	tcp_arg(lpcb, s);
 	tcp_accept(lpcb, kbs_on_accept);
 	kbs_sock_addrs(s, lpcb);
@@ -543,8 +549,14 @@ static void kbs_op_close(struct kbs_sock *s)
 static void kbs_op_setopt(struct kbs_sock *s, uint32_t opt, uint32_t val)
 {
 	struct tcp_pcb *pcb = s->pcb;
+	uint32_t bit = opt == KBQ_OPT_NODELAY ? KBQ_OPT_F_NODELAY :
+		       opt == KBQ_OPT_KEEPALIVE ? KBQ_OPT_F_KEEPALIVE : 0;
 
-	if (!pcb || s->listening)
+	if (s->listening) { /* for the connections it accepts from now on */
+		s->inherit = val ? s->inherit | bit : s->inherit & ~bit;
+		return;
+	}
+	if (!pcb)
 		return;
 	switch (opt) {
 	case KBQ_OPT_NODELAY:
@@ -582,7 +594,7 @@ static void kbs_sock_request(struct kbs_sock *s)
 		return;
 	switch (op) {
 	case KBQ_OP_LISTEN:
-		rc = kbs_op_listen(s, a0, a1);
+		rc = kbs_op_listen(s, a0, a1, a2);
 		break;
 	case KBQ_OP_CONNECT:
 		rc = kbs_op_connect(s, a0, a1, a2);
