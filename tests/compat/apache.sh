@@ -107,6 +107,14 @@ for mpm in "${mpms[@]}"; do
 		fi
 		ok "$name: started with LD_PRELOAD=libkbpreload.so apachectl start"
 		bodies "$name"
+		# 50 requests for 10 KiB on one keep-alive connection: Apache sets
+		# TCP_NODELAY on its listener only; without Linux's inheritance
+		# each response's last segment would wait ~40 ms for a delayed ACK.
+		args=()
+		for _ in $(seq 50); do args+=(-o /dev/null http://198.18.0.1:8080/f10240); done
+		t=$(cx curl -s --max-time 20 -w '%{time_total}\n' "${args[@]}" | awk '{ s += $1 } END { print s }')
+		check "$name: 50 keep-alive 10 KiB responses in ${t}s (< 1 s: TCP_NODELAY inherited)" \
+			awk -v t="$t" 'BEGIN { exit !(t > 0 && t < 1.0) }'
 		got=$(ip netns exec "$KB_TB_SNS" curl -s --max-time 10 http://127.0.0.1:8080/f1048576 | sha256sum)
 		check_eq "$name: also serves 127.0.0.1 (kernel path)" "$got" "$(sha256sum <"$top/www/f1048576")"
 		out=$(cx wrk -t1 -c64 -d3s http://198.18.0.1:8080/f64 2>&1)
