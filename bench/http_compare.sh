@@ -73,7 +73,7 @@ esac
 
 # Start the server on CORE, with the preload when $1 is kb; pid in hpid.
 server_start() { # kernel|kb CORE
-	local pre=()
+	local pre=(env)
 	[ "$1" = kb ] && pre=(env KB_STACK="$stack" KB_ACCEL=listen:8080 LD_PRELOAD="$lib")
 	case $server in
 	kbtest)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # flask.sh — a Flask application (tests/compat/flaskapp: template, static
-# files, POST body, streamed chunked response), unmodified, under
+# files, POST body and form, streamed chunked response), unmodified, under
 # LD_PRELOAD=libkbpreload.so, served through kbstackd on the test bed by:
 # the Werkzeug development server (threaded: poll/select), gunicorn with
 # sync workers (forked), and gunicorn gthread. Every body is checked by
@@ -16,25 +16,18 @@ lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
 py=/usr/bin/python3
 app=$here/flaskapp
 
-tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
-eval "$tb"
-log=$(mktemp)
 tmp=$(mktemp -d /tmp/kbflask.XXXXXX)
 srv=
-cleanup() {
+test_cleanup() {
 	[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }
-	stop_kbstackd
-	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
-	rm -rf "$log" "$tmp"
+	rm -rf "$tmp"
 }
-trap cleanup EXIT
-stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
-start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
-	--ip=198.18.0.1/24 --core=1
+bed_up
 
 mkdir -p "$tmp/static"
 for n in 64 10240 1048576; do head -c "$n" /dev/urandom >"$tmp/static/f$n"; done
 head -c 1048576 /dev/urandom >"$tmp/post"
+head -c 76800 /dev/urandom | base64 -w 0 >"$tmp/form" # 100 KiB of text
 chmod -R a+rX "$tmp"
 cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
 kb() {
@@ -61,6 +54,9 @@ serve_checks() { # NAME
 		http://198.18.0.1:8080/echo)
 	check_eq "$1: 1 MiB POST body received intact" "$got" \
 		"1048576 $(sha256sum <"$tmp/post" | cut -d' ' -f1)"
+	got=$(cx curl -s --max-time 30 --data-urlencode "text@$tmp/form" http://198.18.0.1:8080/form)
+	check_eq "$1: 100 KiB form field POSTed intact" "$got" \
+		"$(wc -c <"$tmp/form") $(sha256sum <"$tmp/form" | cut -d' ' -f1)"
 	got=$(cx curl -s --max-time 30 -D "$tmp/hdr" http://198.18.0.1:8080/stream/256 | sha256sum | cut -d' ' -f1)
 	check_eq "$1: streamed response (1 MiB) byte-exact" "$got" "$stream_sha"
 	check "$1: ... sent chunked" grep -qi '^transfer-encoding: chunked' "$tmp/hdr"

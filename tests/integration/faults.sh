@@ -15,21 +15,13 @@ lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
 httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 hostile=${KBTEST_HOSTILE:-$src/build/tests/kbtest_hostile}
 
-tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
-eval "$tb"
-log=$(mktemp)
 www=$(mktemp -d)
 srv=
-cleanup() {
+test_cleanup() {
 	[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }
-	stop_kbstackd
-	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
-	rm -rf "$log" "$www"
+	rm -rf "$www"
 }
-trap cleanup EXIT
-stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
-start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
-	--ip=198.18.0.1/24 --core=1
+bed_up
 head -c 1048576 /dev/urandom >"$www/f1m"
 chmod -R a+rX "$www"
 want=$(sha256sum <"$www/f1m")

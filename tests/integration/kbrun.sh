@@ -9,21 +9,13 @@ need_root
 kbrun=${KBRUN:-$src/build/kbrun}
 httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 
-tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
-eval "$tb"
-log=$(mktemp)
 tmp=$(mktemp -d)
 srv=
-cleanup() {
+test_cleanup() {
 	[ -n "$srv" ] && { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; }
-	stop_kbstackd
-	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
-	rm -rf "$log" "$tmp"
+	rm -rf "$tmp"
 }
-trap cleanup EXIT
-stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
-start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
-	--ip=198.18.0.1/24 --core=1
+bed_up
 echo hello >"$tmp/f"
 sx() { exec ip netns exec "$KB_TB_SNS" "$@"; }
 

@@ -18,21 +18,13 @@ need_root
 lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
 httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 
-tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
-eval "$tb"
-log=$(mktemp)
 www=$(mktemp -d)
 srv=
-cleanup() {
+test_cleanup() {
 	[ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
-	stop_kbstackd
-	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
-	rm -rf "$log" "$www"
+	rm -rf "$www" "${srvlog:-}"
 }
-trap cleanup EXIT
-stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
-start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
-	--ip=198.18.0.1/24 --core=1
+bed_up
 
 sizes=(0 1 1024 65536 1048576 16777216)
 for n in "${sizes[@]}"; do head -c "$n" /dev/urandom >"$www/f$n"; done
@@ -46,7 +38,6 @@ kb() {
 		LD_PRELOAD="$lib" taskset -c 0 "$@"
 }
 srvlog=$(mktemp)
-trap 'cleanup; rm -f "$srvlog"' EXIT
 
 start_server() { # NAME CMD...
 	local name=$1; shift

@@ -35,3 +35,24 @@ start_kbstackd() {
 	fi
 	ok "kbstackd running ($*, pid $pid)"
 }
+
+# bed_up: a test bed and kbstackd on its server end (af_xdp, core 1). Sets
+# KB_TB_*, stack and log; on exit runs the test's own test_cleanup (if it
+# defines one), stops kbstackd and removes the bed.
+bed_up() {
+	local tb
+	tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
+	eval "$tb"
+	log=$(mktemp)
+	stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+	trap bed_down EXIT
+	start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+		--ip=198.18.0.1/24 --core=1
+}
+
+bed_down() {
+	declare -F test_cleanup >/dev/null && test_cleanup
+	stop_kbstackd
+	"$src/scripts/testbed" down "$KB_TB_ID" 2>/dev/null
+	rm -f "$log"
+}

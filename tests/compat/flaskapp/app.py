@@ -25,6 +25,12 @@ def echo():
     return "%d %s\n" % (len(body), hashlib.sha256(body).hexdigest())
 
 
+@app.route("/form", methods=["POST"])
+def form():
+    text = request.form.get("text", "")
+    return "%d %s\n" % (len(text), hashlib.sha256(text.encode()).hexdigest())
+
+
 def stream_chunk(i):
     return (b"%08d" % i) * 512  # 4 KiB, deterministic
 
