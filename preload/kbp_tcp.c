@@ -422,14 +422,18 @@ static size_t iov_len(const struct iovec *iov, int n)
 	return t;
 }
 
-/* Copy n bytes from the ring at head into iov, starting skip bytes in. */
-static void ring_to_iov(const uint8_t *ring, uint32_t head, const struct iovec *iov,
-			int cnt, size_t skip, size_t n)
+/*
+ * Copy n bytes between the ring (from index idx) and iov, starting skip
+ * bytes into iov: out of the ring when to_iov, into it otherwise.
+ */
+static void ring_iov_copy(uint8_t *ring, uint32_t idx, const struct iovec *iov, int cnt,
+			  size_t skip, size_t n, bool to_iov)
 {
 	int i;
 
 	for (i = 0; i < cnt && n; i++) {
 		size_t l = iov[i].iov_len;
+		uint8_t *base = (uint8_t *)iov[i].iov_base;
 		uint32_t k;
 
 		if (skip >= l) {
@@ -437,30 +441,11 @@ static void ring_to_iov(const uint8_t *ring, uint32_t head, const struct iovec *
 			continue;
 		}
 		k = (uint32_t)(l - skip < n ? l - skip : n);
-		kbq_ring_get(ring, head, (uint8_t *)iov[i].iov_base + skip, k);
-		head += k;
-		n -= k;
-		skip = 0;
-	}
-}
-
-/* Copy n bytes of iov, starting skip bytes in, into the ring at tail. */
-static void ring_from_iov(uint8_t *ring, uint32_t tail, const struct iovec *iov, int cnt,
-			  size_t skip, size_t n)
-{
-	int i;
-
-	for (i = 0; i < cnt && n; i++) {
-		size_t l = iov[i].iov_len;
-		uint32_t k;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		k = (uint32_t)(l - skip < n ? l - skip : n);
-		kbq_ring_put(ring, tail, (const uint8_t *)iov[i].iov_base + skip, k);
-		tail += k;
+		if (to_iov)
+			kbq_ring_get(ring, idx, base + skip, k);
+		else
+			kbq_ring_put(ring, idx, base + skip, k);
+		idx += k;
 		n -= k;
 		skip = 0;
 	}
@@ -515,7 +500,7 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 			size_t n = avail < want - got ? avail : want - got;
 
 			/* after what earlier rounds of MSG_WAITALL filled */
-			ring_to_iov(kbq_rx_data(kbp.r, s->slot), head, iov, iovcnt, got, n);
+			ring_iov_copy(kbq_rx_data(kbp.r, s->slot), head, iov, iovcnt, got, n, true);
 			if (flags & MSG_PEEK)
 				return (ssize_t)n;
 			STORE(&q->rx_head, head + (uint32_t)n); /* frees ring space */
@@ -591,7 +576,7 @@ ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		n = kbq_ring_free(tail, LOAD(&q->tx_head));
 		if (n > len - sent)
 			n = (uint32_t)(len - sent);
-		ring_from_iov(kbq_tx_data(kbp.r, s->slot), tail, iov, iovcnt, sent, n);
+		ring_iov_copy(kbq_tx_data(kbp.r, s->slot), tail, iov, iovcnt, sent, n, false);
 		STORE(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
 		kbq_bell(kbp.r, s->slot);
 		sent += n;
