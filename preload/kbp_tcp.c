@@ -478,6 +478,16 @@ static int sock_error(struct kbp_sock *s)
 	return e > 0 ? e : ECONNRESET;
 }
 
+/* The pending error, reported once (by a call or by SO_ERROR) as in Linux;
+ * 0 once it was taken. */
+static int sock_error_take(struct kbp_sock *s)
+{
+	if (s->err_taken)
+		return 0;
+	s->err_taken = true;
+	return sock_error(s);
+}
+
 ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
@@ -512,8 +522,11 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		}
 		ev = LOAD(&q->ev);
 		st = LOAD(&q->state);
-		if (ev & KBQ_EV_ERR)
-			return got ? (ssize_t)got : -sock_error(s);
+		if (ev & KBQ_EV_ERR) {
+			int e = got ? 0 : sock_error_take(s);
+
+			return e ? -e : (ssize_t)got; /* after the error: end of file */
+		}
 		if ((ev & KBQ_EV_RDHUP) || st == KBQ_S_CLOSED)
 			return (ssize_t)got;
 		if (st == KBQ_S_OPEN)
@@ -541,7 +554,8 @@ static int tx_wait(struct kbp_sock *s, int flags)
 	uint32_t st = LOAD(&q->state), ev = LOAD(&q->ev);
 
 	if (ev & KBQ_EV_ERR)
-		return send_error(s, flags, (ev & KBQ_EV_WRDONE) ? EPIPE : sock_error(s));
+		return send_error(s, flags, (ev & KBQ_EV_WRDONE) ? EPIPE
+					    : (sock_error_take(s) ?: EPIPE));
 	if (s->shut_wr || (ev & KBQ_EV_WRDONE) || st == KBQ_S_CLOSED)
 		return send_error(s, flags, EPIPE);
 	if (st == KBQ_S_OPEN || s->listener)
@@ -666,10 +680,8 @@ int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, sock
 		struct kbq_sock *q = kbp_q(s);
 		int e = 0;
 
-		if ((LOAD(&q->ev) & KBQ_EV_ERR) && !s->err_taken) {
-			e = sock_error(s);
-			s->err_taken = true;
-		}
+		if (LOAD(&q->ev) & KBQ_EV_ERR)
+			e = sock_error_take(s);
 		*(int *)v = e;
 		*l = sizeof(int);
 		return 0;
