@@ -91,6 +91,8 @@ void kbs_stats_state(uint32_t state)
 
 void kbs_stats_close(void)
 {
+	char *slash;
+
 	if (kbs_stats_fd < 0)
 		return;
 	kbs_stats_private = *kbs_stats;
@@ -99,4 +101,10 @@ void kbs_stats_close(void)
 	unlink(kbs_stats_path);
 	close(kbs_stats_fd);
 	kbs_stats_fd = -1;
+	/* The directory too, if nothing else lives there (the control socket
+	 * is gone by now): per-run directories must not pile up. */
+	if ((slash = strrchr(kbs_stats_path, '/')) && slash != kbs_stats_path) {
+		*slash = '\0';
+		rmdir(kbs_stats_path);
+	}
 }

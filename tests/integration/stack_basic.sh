@@ -113,6 +113,7 @@ check "no hugepage file left" \
 	sh -c "! ls /dev/hugepages 2>/dev/null | grep -q '^kbs$pid_was'"
 check "no EAL runtime directory left" test ! -e "/var/run/dpdk/kbs$pid_was"
 check "stats file removed" test ! -e "$stack.stats"
+check "its directory removed" test ! -e "$(dirname "$stack")"
 
 # A killed kbstackd leaves files behind; the test bed's down removes them.
 start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="$dev" --ip=198.18.0.1/24 --core=1
