@@ -127,8 +127,7 @@ for mpm in "${mpms[@]}"; do
 		# shellcheck disable=SC2086
 		check "$name: apachectl stop leaves no Apache process ($(echo $pids | wc -w) were running)" \
 			wait_for 10 none_alive $pids
-		check "$name: kbstackd holds no socket or context for it" \
-			wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$' && KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"
+		check_stack_empty "$name stopped"
 		if grep -qE '\[(error|crit|alert|emerg)\]' "$top/logs/error.log"; then
 			bad "$name: errors in Apache's log:"; grep -E '\[(error|crit|alert|emerg)\]' "$top/logs/error.log" | head -5 | sed 's/^/    /'
 		else

@@ -81,8 +81,7 @@ run() { # NAME CMD...
 	ok "$name started under the preload"
 	serve_checks "$name"
 	kill -TERM "$srv"; wait "$srv" 2>/dev/null; srv=
-	check "$name stopped: kbstackd holds no socket or context for it" \
-		wait_for 10 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$' && KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"
+	check_stack_empty "$name stopped"
 }
 
 run "Werkzeug development server (threaded)" $py app.py 8080

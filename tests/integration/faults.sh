@@ -52,10 +52,11 @@ check "the hostile application ran ($(cat "$log.h"))" grep -q scribbles "$log.h"
 check_eq "while it scribbled: every fetch of the good server byte-exact ($total)" "$good" "$total"
 check "kbstackd alive after the hostile application" alive
 check "the hostile application's context is freed after it exits" \
-	wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +1\$'"
+	wait_for 5 kbstat_is "$stack" contexts 1
 check "the good server still serves" serves
 
 # 2. An application killed with open connections.
+only_good_server_left() { kbstat_is "$stack" contexts 1 && kbstat_is "$stack" sockets 1; }
 ACCEL=listen:8082 kb "$httpd" --port 8082 --root "$www" >/dev/null 2>&1 &
 victim=$!
 wait_for 10 cx curl -s -o /dev/null http://198.18.0.1:8082/f1m
@@ -84,7 +85,7 @@ PY
 wait "$victim" 2>/dev/null
 check_eq "SIGKILLed server: all 10 of its open connections ended (reset) at the client" "$out" 10
 check "its slots and context are freed" \
-	wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +1\$' && KB_STACK=$stack $kbstat | grep -qE '^sockets +1\$'"
+	wait_for 5 only_good_server_left
 check "kbstackd alive after the killed server" alive
 
 # 3. Malformed frames.

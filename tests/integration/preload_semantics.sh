@@ -99,14 +99,5 @@ for sc in "${scenarios[@]}"; do
 done
 
 # Every program under the preload has exited: kbstackd holds nothing for them.
-if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$'"; then
-	ok "afterwards kbstackd holds no socket"
-else
-	bad "afterwards kbstackd still holds $(kbstat_of "$stack" sockets) sockets"
-fi
-if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"; then
-	ok "afterwards kbstackd has no context"
-else
-	bad "afterwards kbstackd still has $(kbstat_of "$stack" contexts) contexts"
-fi
+check_stack_empty "afterwards (every program under the preload has exited)"
 finish

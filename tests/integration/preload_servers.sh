@@ -56,17 +56,7 @@ stop_server() { # NAME
 	wait "$srv" 2>/dev/null # (not our child when it was forked by the server)
 	wait_for 5 sh -c "! kill -0 $srv 2>/dev/null"
 	srv=
-	# kbstackd publishes these counters every 128 ms
-	if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^sockets +0\$'"; then
-		ok "$1 stopped: kbstackd holds no socket for it"
-	else
-		bad "$1 stopped but kbstackd still holds $(kbstat_of "$stack" sockets) sockets"
-	fi
-	if wait_for 5 sh -c "KB_STACK=$stack $kbstat | grep -qE '^contexts +0\$'"; then
-		ok "$1 stopped: its context is gone"
-	else
-		bad "$1 stopped but kbstackd still has $(kbstat_of "$stack" contexts) contexts"
-	fi
+	check_stack_empty "$1 stopped"
 }
 
 bodies() { # NAME

@@ -11,6 +11,17 @@ pid=
 # kbstat_of STACK NAME: one counter's value
 kbstat_of() { KB_STACK=$1 "$kbstat" | awk -v k="$2" '$1 == k { print $2 }'; }
 kbstat_mac() { KB_STACK=$1 "$kbstat" | sed -n 's/.* mac \([0-9a-f:]*\) .*/\1/p'; }
+# kbstat_is STACK NAME VALUE: that counter has that value now. Sampled
+# counters (contexts, sockets) are published every 128 ms: use wait_for.
+kbstat_is() { [ "$(kbstat_of "$1" "$2")" = "$3" ]; }
+
+# check_stack_empty WHAT: kbstackd ($stack) ends up holding no socket and no
+# context (after the programs of WHAT have gone).
+check_stack_empty() {
+	check "$1: kbstackd holds no socket for it" wait_for 10 kbstat_is "$stack" sockets 0
+	check "$1: ... and no context" wait_for 10 kbstat_is "$stack" contexts 0
+}
+
 kb_running() { KB_STACK=$1 "$kbstat" 2>/dev/null | grep -q ' state running '; }
 
 # stop_kbstackd: SIGTERM, then SIGKILL after 5 s (cleanup paths)
