@@ -523,13 +523,7 @@ static void kbs_op_close(struct kbs_sock *s)
 				kbs_sock_abort(&s->ctx->s[slot], ECONNABORTED);
 			}
 		}
-		if (s->pcb) {
-			struct tcp_pcb *lpcb = s->pcb;
-
-			kbs_detach_pcb(s);
-			tcp_close(lpcb); /* a listener's PCB is freed at once */
-		}
-		kbs_sock_free(s);
+		kbs_sock_abort(s, 0); /* closes the listener's PCB, frees the slot */
 		return;
 	}
 	if (!s->pcb) {
