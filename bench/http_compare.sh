@@ -64,7 +64,14 @@ DocumentRoot $www
 </Directory>
 KeepAlive On
 MaxKeepAliveRequests 0
-StartServers 4
+# Each child has a worker for every wrk connection: with fewer, event MPM
+# closes keep-alive connections when its workers are all busy (wrk counts
+# read errors, on the kernel path as on kb).
+StartServers 2
+ThreadsPerChild 64
+MaxRequestWorkers 128
+MinSpareThreads 64
+MaxSpareThreads 128
 EOC
 	;;
 flask) paths=("") ;;

@@ -4,8 +4,7 @@
 # the test bed and served through kbstackd, for each MPM (event, worker,
 # prefork): static files of 64 B, 10 KiB, 1 MiB and 100 MiB byte-exact with
 # EnableSendfile On and Off; the same server on 127.0.0.1 (kernel path);
-# 32 keep-alive connections under wrk without errors (at 64, event MPM
-# occasionally closes one, on the kernel path too); `apachectl graceful`
+# 32 keep-alive connections under wrk without errors; `apachectl graceful`
 # then serving again; `apachectl stop` leaving no process, socket or
 # context behind. Apache runs its children as www-data.
 # Layout: kbstackd core 1; Apache and the clients core 0.
@@ -49,7 +48,7 @@ TypesConfig /etc/mime.types
 User \${APACHE_RUN_USER}
 Group \${APACHE_RUN_GROUP}
 ErrorLog $top/logs/error.log
-LogLevel warn
+LogLevel warn mpm_$1:debug
 DocumentRoot $top/www
 <Directory $top/www>
   Require all granted
@@ -58,9 +57,14 @@ EnableSendfile $2
 KeepAlive On
 MaxKeepAliveRequests 0
 EOC
-	# event/worker: 4 x 25 threads, more than wrk's 64 connections (with
-	# fewer, event MPM closes connections it has no worker for)
-	[ "$1" != prefork ] && echo "StartServers 4" >>"$top/conf/apache2.conf"
+	# event/worker: each child has a worker for every wrk connection. With
+	# fewer, event MPM closes keep-alive connections when its workers are
+	# all busy ("All workers busy" at LogLevel debug) and wrk counts read
+	# errors — on the kernel path too (seen on loopback at 64 connections
+	# with 25 threads per child).
+	[ "$1" != prefork ] && printf '%s\n' "StartServers 2" "ThreadsPerChild 64" \
+		"MaxRequestWorkers 128" "MinSpareThreads 64" "MaxSpareThreads 128" \
+		>>"$top/conf/apache2.conf"
 	# prefork: one connection per process; keep-alive clients need that many
 	[ "$1" = prefork ] && printf '%s\n' "StartServers 80" "MinSpareServers 80" \
 		"MaxSpareServers 100" "MaxRequestWorkers 120" >>"$top/conf/apache2.conf"
@@ -115,6 +119,9 @@ for mpm in "${mpms[@]}"; do
 			ok "$name: wrk, 32 keep-alive connections, no errors ($(awk '/Requests\/sec/{print $2}' <<<"$out") req/s)"
 		else
 			bad "$name: wrk:"; sed 's/^/    /' <<<"$out"
+			echo "    Apache's own closes (debug log):"
+			grep -E 'busy|keep-alive|Too many' "$top/logs/error.log" | head -5 | sed 's/^/    /'
+			echo "    kbstackd's counters:"; KB_STACK=$stack "$kbstat" | sed 's/^/    /'
 		fi
 		if [ "$sf" = On ]; then
 			ctl graceful
