@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 1u
+#define KBQ_STATS_VERSION 2u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -59,7 +59,17 @@ enum {
 	X(sockets,         "socket slots in use, all contexts")                \
 	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
 	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
-	X(fallback_refused, "sockets left on the kernel: kbstackd refused")
+	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
+	X(tcp_accepted,    "connections queued for an application's accept")  \
+	X(tcp_accept_reset,"connections reset at once: accept queue full or no slot") \
+	X(tcp_connected,   "connections an application opened (connect)")     \
+	X(tcp_connect_failed, "connects refused or timed out")                \
+	X(tcp_closed,      "connections the application closed (FIN after its data)") \
+	X(tcp_closed_exit, "sockets closed for a process that exited or was killed") \
+	X(tcp_reset_unread,"connections reset at close: unread data, as Linux does") \
+	X(tcp_reset_peer,  "reset by the peer (RST received)")                \
+	X(tcp_aborted,     "aborted by lwIP: retransmissions or keepalive gave up") \
+	X(tcp_rx_full,     "times a segment waited: the app's rx ring was full")
 
 struct kbq_stats_counters {
 #define KBQ_STATS_FIELD(name, help) uint64_t name;
@@ -83,9 +93,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 28 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 38 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 28 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 38 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -37,6 +37,7 @@ static int ctl_ep = -1;
 static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint32_t ctl_stack_ip;
 static uint32_t ctl_next_ctx = 1;
+static unsigned ctl_orphans; /* contexts with no process, still sending */
 
 int kbs_ctl_open(const char *path, uint32_t stack_ip)
 {
@@ -144,16 +145,55 @@ static void ctx_destroy(struct kbs_ctx *c)
 	free(c);
 }
 
+/*
+ * The context's last process is gone. Its sockets are closed as that
+ * process's exit would close them; the region stays mapped (lwIP sends
+ * straight from its tx rings) until every connection has finished.
+ */
+static void ctx_orphan(struct kbs_ctx *c)
+{
+	for (int i = 0; i < KBQ_NWAITERS; i++)
+		if (c->wfd[i] >= 0) {
+			close(c->wfd[i]);
+			c->wfd[i] = -1;
+		}
+	if (kbs_ctx_close_all(c)) {
+		ctx_destroy(c);
+		return;
+	}
+	c->orphan = true;
+	ctl_orphans++;
+}
+
 static void proc_gone(struct kbs_proc *p)
 {
 	epoll_ctl(ctl_ep, EPOLL_CTL_DEL, p->fd, NULL);
 	close(p->fd);
 	if (p->ctx) {
-		kbs_ctx_proc_gone(p->ctx, p->pid);
-		if (--p->ctx->nprocs == 0)
-			ctx_destroy(p->ctx);
+		struct kbs_ctx *c = p->ctx;
+
+		if (--c->nprocs)
+			kbs_ctx_proc_gone(c, p->pid);
+		else
+			ctx_orphan(c);
 	}
 	free(p);
+}
+
+/* Orphaned contexts whose connections have all finished go. */
+static void ctx_reap(void)
+{
+	struct kbs_ctx *c, *next;
+
+	if (!ctl_orphans)
+		return;
+	for (c = kbs_ctxs; c; c = next) {
+		next = c->next;
+		if (c->orphan && kbs_ctx_idle(c)) {
+			ctl_orphans--;
+			ctx_destroy(c);
+		}
+	}
 }
 
 static struct kbs_ctx *ctx_find(uint32_t id)
@@ -161,7 +201,7 @@ static struct kbs_ctx *ctx_find(uint32_t id)
 	struct kbs_ctx *c;
 
 	for (c = kbs_ctxs; c; c = c->next)
-		if (c->id == id)
+		if (c->id == id && !c->orphan)
 			return c;
 	return NULL;
 }
@@ -283,6 +323,7 @@ void kbs_ctl_poll(void)
 
 	if (ctl_ep < 0)
 		return;
+	ctx_reap();
 	n = epoll_wait(ctl_ep, evs, 32, 0);
 	for (i = 0; i < n; i++) {
 		struct kbs_proc *p = evs[i].data.ptr;
@@ -309,4 +350,5 @@ void kbs_ctl_close(void)
 		unlink(ctl_path);
 	}
 	ctl_ep = ctl_lfd = -1;
+	ctl_orphans = 0;
 }

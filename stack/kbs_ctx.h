@@ -49,6 +49,7 @@ struct kbs_ctx {
 	int memfd;
 	int wfd[KBQ_NWAITERS]; /* each waiter's eventfd, -1 none: written to wake it */
 	unsigned nprocs;
+	bool orphan;           /* no process left: sending what they queued */
 	bool event;            /* a socket event happened this loop iteration */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];
@@ -64,10 +65,18 @@ unsigned kbs_ctxs_service(void);
 /* End of a loop iteration: publish events, wake sleeping applications. */
 void kbs_ctxs_wake(void);
 
-/* A process of ctx died: reset the sockets only it held. */
+/* A process of ctx died: close the sockets only it held, as its exit
+ * would have on Linux (queued data still goes out, then FIN). */
 void kbs_ctx_proc_gone(struct kbs_ctx *ctx, pid_t pid);
 
-/* Reset every socket of ctx (its last process is gone). */
+/* The last process of ctx is gone: close every socket likewise. True when
+ * nothing is left to send, so the region can go at once. */
+bool kbs_ctx_close_all(struct kbs_ctx *ctx);
+
+/* No slot of ctx in use (an orphaned context has finished sending). */
+bool kbs_ctx_idle(const struct kbs_ctx *ctx);
+
+/* Reset every socket of ctx (kbstackd is stopping). */
 void kbs_ctx_reset_all(struct kbs_ctx *ctx);
 
 /* Counters for kbstat: contexts; slots in use; fallbacks by KBQ_FB_*. */

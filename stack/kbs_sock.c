@@ -25,6 +25,7 @@
 
 #include "kbq_ring.h"
 #include "kbs_ctx.h"
+#include "kbs_stats.h"
 
 struct kbs_ctx *kbs_ctxs;
 
@@ -196,6 +197,7 @@ static err_t kbs_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	head = LOAD(&lq->aq_head);
 	if (tail - head >= KBQ_ACCEPTQ || (slot = kbs_slot_claim(l->ctx)) < 0) {
 		tcp_abort(pcb); /* backlog full or no slot: RST, like a full queue */
+		KBS_STAT_ADD(tcp_accept_reset, 1);
 		return ERR_ABRT;
 	}
 	s = &l->ctx->s[slot];
@@ -221,6 +223,7 @@ static err_t kbs_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	STORE(&q->state, KBQ_S_ESTABLISHED);
 	lq->aq[tail % KBQ_ACCEPTQ] = (uint32_t)slot;
 	STORE(&lq->aq_tail, tail + 1); /* pairs with the acceptor's acquire load */
+	KBS_STAT_ADD(tcp_accepted, 1);
 	kbs_event(l);
 	return ERR_OK;
 }
@@ -257,8 +260,10 @@ static err_t kbs_on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t e
 		kbs_sock_abort(s, EPROTO);
 		return ERR_ABRT;
 	}
-	if (p->tot_len > kbq_ring_free(tail, head))
+	if (p->tot_len > kbq_ring_free(tail, head)) {
+		KBS_STAT_ADD(tcp_rx_full, 1);
 		return ERR_MEM; /* lwIP keeps it and offers it again */
+	}
 	for (b = p; b; b = b->next) {
 		kbq_ring_put(kbq_rx_data(s->ctx->r, s->slot), tail, b->payload, b->len);
 		tail += b->len;
@@ -310,13 +315,24 @@ static void kbs_on_err(void *arg, err_t err)
 		e = err == ERR_RST ? ECONNREFUSED : (err == ERR_ABRT ? ETIMEDOUT : e);
 		if (s->done_seq != LOAD(&q->req_seq))
 			kbs_req_done(s, LOAD(&q->req_seq), -e);
+		KBS_STAT_ADD(tcp_connect_failed, 1);
+	} else if (err == ERR_RST) {
+		KBS_STAT_ADD(tcp_reset_peer, 1);
+	} else if (err != ERR_CLSD) {
+		KBS_STAT_ADD(tcp_aborted, 1);
 	}
 	if (s->closing) {
 		kbs_sock_free(s);
 		return;
 	}
-	q->so_error = e;
-	__atomic_fetch_or(&q->ev, KBQ_EV_ERR | KBQ_EV_RDHUP, __ATOMIC_RELEASE);
+	if (err == ERR_CLSD) {
+		/* Not an error: both FINs are through after the app shut down
+		 * its side only. Reads drain the ring then see EOF; writes EPIPE. */
+		__atomic_fetch_or(&q->ev, KBQ_EV_RDHUP | KBQ_EV_WRDONE, __ATOMIC_RELEASE);
+	} else {
+		q->so_error = e;
+		__atomic_fetch_or(&q->ev, KBQ_EV_ERR | KBQ_EV_RDHUP, __ATOMIC_RELEASE);
+	}
 	STORE(&q->state, KBQ_S_CLOSED);
 	kbs_event(s);
 }
@@ -331,6 +347,7 @@ static err_t kbs_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	q = qs(s);
 	kbs_sock_addrs(s, pcb);
 	STORE(&q->state, KBQ_S_ESTABLISHED);
+	KBS_STAT_ADD(tcp_connected, 1);
 	kbs_req_done(s, LOAD(&q->req_seq), 0);
 	kbs_tx_push(s);
 	return ERR_OK;
@@ -499,6 +516,7 @@ static int kbs_op_connect(struct kbs_sock *s, uint32_t ip, uint32_t port, uint32
 		kbs_detach_pcb(s);
 		tcp_abort(pcb);
 		STORE(&q->state, KBQ_S_OPEN);
+		KBS_STAT_ADD(tcp_connect_failed, 1);
 		return -kbs_errno(err);
 	}
 	kbs_sock_addrs(s, pcb);
@@ -532,9 +550,12 @@ static void kbs_op_close(struct kbs_sock *s)
 	}
 	/* Unread data at close, or no connection yet: reset, as Linux does. */
 	if (q->rx_tail != LOAD(&q->rx_head) || s->pcb->state == SYN_SENT) {
+		if (s->pcb->state != SYN_SENT)
+			KBS_STAT_ADD(tcp_reset_unread, 1);
 		kbs_sock_abort(s, ECONNRESET);
 		return;
 	}
+	KBS_STAT_ADD(tcp_closed, 1);
 	kbs_rx_credit(s); /* a full window lets tcp_close send FIN, not RST */
 	if (s->pcb)
 		kbs_tx_push(s);
@@ -688,6 +709,18 @@ void kbs_ctxs_wake(void)
 	}
 }
 
+/*
+ * What a process's exit does to a socket it held, as Linux closes a dead
+ * process's descriptors: a listener stops (connections still queued are
+ * reset); a connection sends what the application had queued, then FIN
+ * (RST if it left data unread). Data a write() accepted is never dropped.
+ */
+static void kbs_sock_exit_close(struct kbs_sock *s)
+{
+	KBS_STAT_ADD(tcp_closed_exit, 1);
+	kbs_op_close(s);
+}
+
 void kbs_ctx_proc_gone(struct kbs_ctx *c, pid_t pid)
 {
 	uint32_t i;
@@ -701,9 +734,36 @@ void kbs_ctx_proc_gone(struct kbs_ctx *c, pid_t pid)
 			continue;
 		if (q->owner != (uint32_t)pid || (LOAD(&q->flags) & KBQ_F_SHARED))
 			continue;
-		s->closing = true;
-		kbs_sock_abort(s, ECONNRESET);
+		kbs_sock_exit_close(s);
 	}
+}
+
+bool kbs_ctx_close_all(struct kbs_ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < KBQ_NSOCKS; i++) {
+		struct kbq_sock *q = kbq_sock_at(c->r, i);
+		struct kbs_sock *s = &c->s[i];
+
+		if (LOAD(&q->state) == KBQ_S_FREE)
+			continue;
+		if (!s->ctx) /* claimed by the app, never used: nothing to close */
+			STORE(&q->state, KBQ_S_FREE);
+		else if (!s->closing)
+			kbs_sock_exit_close(s);
+	}
+	return kbs_ctx_idle(c);
+}
+
+bool kbs_ctx_idle(const struct kbs_ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < KBQ_NSOCKS; i++)
+		if (LOAD(&kbq_sock_at(c->r, i)->state) != KBQ_S_FREE)
+			return false;
+	return true;
 }
 
 void kbs_ctx_reset_all(struct kbs_ctx *c)

@@ -123,6 +123,8 @@ for mpm in "${mpms[@]}"; do
 			grep -E 'busy|keep-alive|Too many' "$top/logs/error.log" | head -5 | sed 's/^/    /'
 			echo "    kbstackd's counters:"; KB_STACK=$stack "$kbstat" | sed 's/^/    /'
 		fi
+		check_eq "$name: kbstackd reset no connection (accept queue, lwIP aborts)" \
+			"$(kbstat_of "$stack" tcp_accept_reset) $(kbstat_of "$stack" tcp_aborted)" "0 0"
 		if [ "$sf" = On ]; then
 			ctl graceful
 			sleep 1

@@ -2,8 +2,11 @@
 # faults.sh — kbstackd against misbehaving applications and bad frames:
 #   - an application scribbling on its own shared region (kbtest_hostile)
 #     while a well-behaved server keeps serving byte-exact;
-#   - an application killed with open connections: its flows are reset and
-#     its slots and context freed;
+#   - an application killed with open connections: they end at the client
+#     (as on Linux: what it had queued, then FIN) and its slots and context
+#     are freed;
+#   - an application that writes and exits at once (closing, or killed):
+#     every byte its writes accepted reaches the client, then FIN;
 #   - malformed frames (truncated, bad lengths, bad offsets, random bytes)
 #     dropped without harm.
 # kbstackd must be alive and serving after each. Layout: kbstackd core 1.
@@ -83,10 +86,69 @@ print(ended)
 PY
 )
 wait "$victim" 2>/dev/null
-check_eq "SIGKILLed server: all 10 of its open connections ended (reset) at the client" "$out" 10
+check_eq "SIGKILLed server: all 10 of its open connections ended at the client" "$out" 10
 check "its slots and context are freed" \
 	wait_for 5 only_good_server_left
 check "kbstackd alive after the killed server" alive
+
+# 2b. An application that writes, then exits at once (closing first, or
+# killed without closing): as on Linux, every byte a write() accepted is
+# still delivered, then FIN. The client reads all but the last 256 KiB,
+# then the rest (most of it still queued in kbstackd) only after the exit.
+for how in close-exit sigkill; do
+	closed0=$(kbstat_of "$stack" tcp_closed_exit)
+	ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL=listen:8083 LD_PRELOAD="$lib" \
+		taskset -c 0 python3 - "$how" <<'PY' &
+import os, signal, socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 8083)); l.listen(1)
+c, _ = l.accept()
+c.sendall(bytes(range(256)) * 12288)     # 3 MiB; the last of it still queued
+if sys.argv[1] == "sigkill":
+    os.kill(os.getpid(), signal.SIGKILL)
+c.close()
+os._exit(0)
+PY
+	victim=$!
+	got=$(cx timeout 30 python3 - "$victim" <<'PY'
+import hashlib, os, socket, sys, time
+for _ in range(100):
+    try:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # the rest waits in kb
+        s.settimeout(10)
+        s.connect(("198.18.0.1", 8083)); break
+    except OSError:
+        time.sleep(0.1)
+h, n = hashlib.sha256(), 0
+first = 3145728 - 262144  # all but 256 KiB, so the server's sendall can end
+while n < first:
+    b = s.recv(min(65536, first - n))
+    h.update(b); n += len(b)
+while os.path.exists("/proc/" + sys.argv[1]) and open("/proc/%s/stat" % sys.argv[1]).read().split()[2] != "Z":
+    time.sleep(0.05)      # the server has gone before we read a byte
+time.sleep(0.2)
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        h.update(b); n += len(b)
+    print(n, h.hexdigest(), "eof")
+except OSError as e:
+    print(n, h.hexdigest(), type(e).__name__)
+PY
+)
+	wait "$victim" 2>/dev/null
+	check_eq "$how after writing 3 MiB: the client reads every byte, then EOF" "$got" \
+		"3145728 $(python3 -c 'import hashlib; print(hashlib.sha256(bytes(range(256)) * 12288).hexdigest())') eof"
+	if [ "$how" = sigkill ]; then
+		check "sigkill: kbstackd closed its sockets for it (tcp_closed_exit +2: listener, connection)" \
+			test "$(kbstat_of "$stack" tcp_closed_exit)" -eq $((closed0 + 2))
+	fi
+	check "$how: its slots and context are freed once all is sent" wait_for 5 only_good_server_left
+done
 
 # 3. Malformed frames.
 mac=$(kbstat_mac "$stack")

@@ -132,7 +132,7 @@ start_server "tcp_semantics server" python3 -u "$here/tcp_semantics.py" server 8
 out=$(cx timeout 30 python3 "$here/tcp_semantics.py" client 198.18.0.1 8080)
 check "client side: half-close and reset behave (${out//$'\n'/; })" test $? = 0
 sleep 0.5
-for want in "server H ok 300000" "server S ok" "server C ok"; do
+for want in "server H ok 300000" "server S ok" "server L ok" "server C ok"; do
 	check "server side: $want" grep -qx "$want" "$srvlog"
 done
 stop_server "tcp_semantics server"

@@ -10,6 +10,9 @@ The first byte a client sends picks the scenario:
      still sends, and the server receives it
   R  server closes with unread data: the client sees a reset
   C  client resets (SO_LINGER 0): the server's read sees ECONNRESET
+  L  client closes first; the server reads to EOF, shuts down its side
+     (both FINs are through), then reads EOF again — not an error — and
+     a write fails with EPIPE (Apache's lingering close does this)
 The server prints one line per scenario ("server H ok 300000" …) on stdout.
 """
 import socket
@@ -43,6 +46,19 @@ def serve_one(c):
         elif cmd == b"R":
             time.sleep(0.2)  # the client's 100 bytes are unread: close resets
             print("server R closing", flush=True)
+        elif cmd == b"L":
+            data = recv_all(c)
+            c.shutdown(socket.SHUT_WR)
+            time.sleep(0.3)  # the client's ACK of our FIN has arrived
+            again = c.recv(10)
+            try:
+                c.send(b"late")
+                late = "write accepted"
+            except BrokenPipeError:
+                late = "EPIPE"
+            good = len(data) == 1000 and again == b"" and late == "EPIPE"
+            print("server L %s" % ("ok" if good else "bad: %d bytes, then %r, %s" %
+                                   (len(data), again, late)), flush=True)
         elif cmd == b"C":
             try:
                 data = c.recv(10)
@@ -102,6 +118,16 @@ def client(host, port):
     except ConnectionResetError:
         print("client R ok")
     s.close()
+
+    # L: we close first; the server finishes its side after
+    s = conn()
+    s.sendall(b"L" + b"z" * 1000)
+    s.shutdown(socket.SHUT_WR)
+    got = recv_all(s)
+    s.close()
+    print("client L", "ok" if got == b"" else "bad %r" % got)
+    ok &= got == b""
+    time.sleep(0.5)
 
     # C: we reset
     s = conn()
