@@ -190,6 +190,9 @@ syscalls() { # LAYOUT
 		$NF == "total" { total = $4; next }
 		$NF ~ /^(read|readv|write|writev|sendfile|sendfile64|recvfrom|recvmsg|sendto|sendmsg|epoll_wait|epoll_pwait|epoll_pwait2|epoll_ctl|poll|ppoll|select|pselect6|accept|accept4)$/ { net += $4 }
 		END { printf "%.3f in all, %.3f network (%d requests)", total / n, net / n, n }' "$out"
+	# the largest contributors, per request
+	awk -v n="$reqs" '$NF != "total" && $NF != "syscall" && $4 ~ /^[0-9]+$/ { print $4 / n, $NF }' "$out" |
+		sort -rg | head -8 | awk '{ printf "%s%s %.2f", (NR > 1 ? ", " : "; top: "), $2, $1 }' 
 	rm -f "$out"
 }
 

@@ -217,8 +217,15 @@ int kbp_listen(int fd, int backlog)
 		if (a.v4.sin_addr.s_addr != htonl(INADDR_ANY))
 			return 0; /* bound to one kernel address: the kernel's socket */
 	} else if (a.sa.sa_family == AF_INET6) {
+		int v6only = 0;
+		socklen_t ol = sizeof(v6only);
+
 		port = ntohs(a.v6.sin6_port);
 		if (!IN6_IS_ADDR_UNSPECIFIED(&a.v6.sin6_addr))
+			return 0;
+		/* IPV6_V6ONLY: no IPv4 ever reaches it, and kb serves IPv4 only
+		 * (the server's AF_INET socket on the same port is kb's). */
+		if (libc_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) == 0 && v6only)
 			return 0;
 	} else {
 		return 0;

@@ -199,6 +199,28 @@ check "kbstat counts it (fallback_refused)" 	wait_for 3 sh -c "KB_STACK=$stack $
 kill "$l1" "$l2"; wait "$l1" "$l2" 2>/dev/null
 rm -f "$srvlog.2"
 
+# An IPv6-only listener and an IPv4 one on the same port (nginx's
+# `listen [::]:80 ipv6only=on; listen 80;`): the IPv4 socket is kb's, the
+# IPv6-only one stays the kernel's (no IPv4 can reach it), nothing refused.
+dual='import select, socket
+s6 = socket.socket(socket.AF_INET6)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s6.bind(("::", 8084)); s6.listen(8)
+s4 = socket.socket()
+s4.bind(("0.0.0.0", 8084)); s4.listen(8)
+print("ready", flush=True)
+r, _, _ = select.select([s6, s4], [], [], 20)
+c, _ = r[0].accept(); c.recv(100)
+c.sendall(b"v4\n" if r[0] is s4 else b"v6\n"); c.close()'
+ACCEL=listen:8084 kb python3 -c "$dual" >"$srvlog" 2>&1 &
+srv=$!
+wait_for 10 grep -q ready "$srvlog"
+out=$(cx curl -s --http0.9 --max-time 5 http://198.18.0.1:8084/)
+check_eq "IPv6-only and IPv4 listeners on one port: kbstackd's connection reaches the IPv4 one" "$out" v4
+check "... and neither was refused" sh -c "! grep -q 'cannot accelerate' '$srvlog'"
+wait "$srv" 2>/dev/null
+srv=
+
 # A client under the preload connects out through kbstackd. The server
 # namespace's kernel has no address: only kbstackd can reach 198.18.0.2.
 ip netns exec "$KB_TB_CNS" python3 -m http.server 9000 --bind 198.18.0.2 --directory "$www" \
