@@ -504,9 +504,10 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		uint32_t seq = event_seq();
 		int n = ep_scan(ep, ev, max), m, items = __atomic_load_n(&ep->n, __ATOMIC_ACQUIRE);
 
-		/* Kernel fds too, without waiting; while accelerated sockets keep
-		 * us busy, only every 8th call (no system call in steady state). */
-		if (items && n < max && (n == 0 || ++ep->kcheck % 8 == 0)) {
+		/* Kernel fds too: while accelerated sockets keep us busy, every
+		 * 8th call, without waiting (no system call in steady state).
+		 * With nothing ready, the sleep below reports them at once. */
+		if (items && n && n < max && ++ep->kcheck % 8 == 0) {
 			m = libc_epoll_wait(epfd, ev + n, max - n, 0);
 			if (m > 0) {
 				n += ep_filter(ev + n, m, &efd);
@@ -514,8 +515,17 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 					efd_drain(&ep->w);
 			}
 		}
-		if (n || (timeout_ms == 0 && items))
+		if (n)
 			return n;
+		if (timeout_ms == 0) { /* a poll: the kernel's fds, no waiting */
+			m = libc_epoll_pwait(epfd, ev, max, 0, mask);
+			if (m < 0)
+				return -errno;
+			m = ep_filter(ev, m, &efd);
+			if (efd && ep->w.idx >= 0)
+				efd_drain(&ep->w);
+			return m;
+		}
 		/* Spin only when an accelerated fd may become ready. */
 		while (items && now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
 			cpu_relax();
@@ -525,8 +535,7 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 			return 0;
 		if (!sleep_begin(&ep->w, seq))
 			continue;
-		m = libc_epoll_pwait(epfd, ev, max, sleep_ms(&ep->w, timeout_ms == 0 ? 0 :
-							      ms_left(deadline)), mask);
+		m = libc_epoll_pwait(epfd, ev, max, sleep_ms(&ep->w, ms_left(deadline)), mask);
 		if (m < 0) {
 			int e = errno;
 
@@ -537,7 +546,7 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		sleep_end(&ep->w, efd);
 		if (m < max)
 			m += ep_scan(ep, ev + m, max - m);
-		if (m || timeout_ms == 0)
+		if (m)
 			return m;
 	}
 }

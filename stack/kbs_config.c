@@ -55,8 +55,9 @@ static const struct kbs_setting kbs_settings[] = {
 	{ "KB_MBUFS", "mbufs", "an integer from 2047 to 4194303",
 	  "mbufs in the packet pool (default 16383)", parse_mbufs },
 	{ "KB_POLL", "poll", "busy or adaptive",
-	  "idle policy: busy polls always; adaptive (default) spins "
-	  KBS_STR(KBS_SPIN_US) " us after the last packet, then sleeps in steps of "
+	  "idle policy: busy polls always; adaptive (default) polls "
+	  KBS_STR(KBS_SPIN_US) " us after the last packet, yielding the core to "
+	  "other runnable threads between polls, then sleeps in steps of "
 	  "at most " KBS_STR(KBS_SLEEP_MAX_US) " us", parse_poll },
 	{ "KB_EAL", "eal", "extra DPDK EAL arguments, space-separated (at most 511 bytes)",
 	  "appended to kbstackd's own EAL arguments", parse_eal },

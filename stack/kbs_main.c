@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,8 +124,14 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 			KBS_STAT_ADD(idle_cycles, now - prev);
 		}
 		prev = now;
-		if (n || poll == KBS_POLL_BUSY || now - last_work < spin)
+		if (n || poll == KBS_POLL_BUSY)
 			continue;
+		if (now - last_work < spin) {
+			/* Still polling, but a thread sharing this core (the
+			 * application, in small layouts) runs first if it can. */
+			sched_yield();
+			continue;
+		}
 		kbs_sleep_us(step);
 		step = step * 2 > KBS_SLEEP_MAX_US ? KBS_SLEEP_MAX_US : step * 2;
 		prev = rte_rdtsc();
