@@ -92,6 +92,7 @@ int kbp_ctl_waiter(uint32_t idx, int efd);
 struct kbp_waiter {
 	int idx;
 	int efd;
+	bool et;  /* in an epoll set edge-triggered: never read, only re-armed */
 };
 
 /* ---- process-local socket objects and the fd table ---- */

@@ -55,7 +55,7 @@ static uint32_t event_seq(void)
 
 static pthread_once_t kbp_tw_once = PTHREAD_ONCE_INIT;
 static pthread_key_t kbp_tw_key;
-static __thread struct kbp_waiter kbp_tw = { -2, -1 }; /* -2: not chosen yet */
+static __thread struct kbp_waiter kbp_tw = { -2, -1, false }; /* -2: not chosen yet */
 static __thread pid_t kbp_tw_pid;
 
 /* Claim a waiter entry, make its eventfd and hand it to kbstackd. */
@@ -153,7 +153,10 @@ static void efd_drain(struct kbp_waiter *w)
 {
 	uint64_t v;
 
-	(void)libc_read(w->efd, &v, sizeof(v));
+	/* Edge-triggered in epoll, each write is a new event whatever the
+	 * count: no read needed (the count cannot reach 2^64 - 1 in practice). */
+	if (!w->et)
+		(void)libc_read(w->efd, &v, sizeof(v));
 	__atomic_store_n(&kbp.r->waiter[w->idx].pending, 0, __ATOMIC_SEQ_CST);
 }
 
@@ -300,10 +303,11 @@ bool kbp_epoll_is(int epfd)
 static struct kbp_ep *ep_create(int epfd)
 {
 	struct kbp_ep *ep = calloc(1, sizeof(*ep));
-	struct epoll_event e = { .events = EPOLLIN, .data.u64 = KBP_EFD_MARK };
+	struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.u64 = KBP_EFD_MARK };
 
 	if (!ep)
 		return NULL;
+	ep->w.et = true;
 	if (waiter_new(&ep->w) || libc_epoll_ctl(epfd, EPOLL_CTL_ADD, ep->w.efd, &e)) {
 		/* Without a waiter of its own the instance still works: its
 		 * sleeps last at most a millisecond. */
