@@ -43,6 +43,7 @@ static int slot_claim(void)
 						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
 		q->ev = 0;
+		memset(q->wmask, 0, sizeof(q->wmask));
 		q->so_error = 0;
 		q->flags = 0;
 		q->owner = (uint32_t)getpid();

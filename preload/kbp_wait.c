@@ -117,10 +117,16 @@ static void tw_key(void)
 	pthread_key_create(&kbp_tw_key, tw_exit);
 }
 
+/* getpid() without a system call once attached (kbp.pid follows forks). */
+static pid_t self_pid(void)
+{
+	return __atomic_load_n(&kbp.r, __ATOMIC_ACQUIRE) && kbp.pid ? kbp.pid : getpid();
+}
+
 /* This thread's waiter (poll, select, accept). idx -1: none to be had. */
 static struct kbp_waiter *thread_waiter(void)
 {
-	pid_t pid = getpid();
+	pid_t pid = self_pid();
 
 	if (kbp_tw.idx == -2 || kbp_tw_pid != pid) {
 		/* A forked child's thread does not share its parent's eventfd. */
@@ -168,6 +174,23 @@ static void sleep_end(struct kbp_waiter *w, bool efd_ready)
 	__atomic_fetch_sub(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
 	if (efd_ready)
 		efd_drain(w);
+}
+
+/* Waiter idx wants (or no longer wants) s's events: kbstackd wakes a
+ * waiter only for sockets whose wmask has its bit. Set before the waiter
+ * reads event_seq (seq_cst); a stale bit costs a spurious wake-up only. */
+static void interest(struct kbp_sock *s, int idx, bool on)
+{
+	uint64_t *word, bit;
+
+	if (!s || idx < 0 || !kbp.r)
+		return;
+	word = &kbp_q(s)->wmask[idx / 64];
+	bit = 1ull << (idx % 64);
+	if (on)
+		__atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_and(word, ~bit, __ATOMIC_SEQ_CST);
 }
 
 /* Sleep timeout: without a waiter entry, wake every millisecond to look. */
@@ -227,18 +250,9 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 	}
 }
 
-int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
-	     short kevents, int timeout_ms)
+static int wait_efd(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
+		    short kevents, uint64_t deadline)
 {
-	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
-
-	while (now_us() < spin_end) {
-		if (ready(s))
-			return 0;
-		cpu_relax();
-	}
-	if (kfd < 0)
-		return futex_wait(s, ready, deadline);
 	for (;;) {
 		struct kbp_waiter *w = thread_waiter();
 		struct pollfd p[2] = { { w->efd, POLLIN, 0 }, { kfd, kevents, 0 } };
@@ -260,6 +274,26 @@ int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	}
 }
 
+int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
+	     short kevents, int timeout_ms)
+{
+	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+	int rc, idx;
+
+	while (now_us() < spin_end) {
+		if (ready(s))
+			return 0;
+		cpu_relax();
+	}
+	if (kfd < 0)
+		return futex_wait(s, ready, deadline);
+	idx = thread_waiter()->idx;
+	interest(s, idx, true);
+	rc = wait_efd(s, ready, kfd, kevents, deadline);
+	interest(s, idx, false);
+	return rc;
+}
+
 /* ---- epoll ------------------------------------------------------------- */
 
 struct kbp_ep_item {
@@ -275,6 +309,7 @@ struct kbp_ep {
 	int kind;              /* KBP_K_EPOLL */
 	int epfd;
 	struct kbp_waiter w;   /* this instance's eventfd, in its kernel epoll set */
+	pid_t pid;             /* the process that made it (a fork child shares w) */
 	pthread_mutex_t lock;
 	struct kbp_ep_item *it;
 	int n, cap;
@@ -316,6 +351,7 @@ static struct kbp_ep *ep_create(int epfd)
 	}
 	ep->kind = KBP_K_EPOLL;
 	ep->epfd = epfd;
+	ep->pid = self_pid();
 	pthread_mutex_init(&ep->lock, NULL);
 	pthread_mutex_lock(&kbp_eps_lock);
 	ep->link = kbp_eps;
@@ -323,6 +359,23 @@ static struct kbp_ep *ep_create(int epfd)
 	pthread_mutex_unlock(&kbp_eps_lock);
 	kbp_fd_set(epfd, ep);
 	return ep;
+}
+
+/* s leaves ep's interest, unless ep (and its waiter) came from the parent
+ * through fork: the parent may still wait on s with that same waiter, and
+ * a bit left set costs a spurious wake-up at most. */
+static void ep_uninterest(const struct kbp_ep *ep, struct kbp_sock *s)
+{
+	if (ep->pid == self_pid())
+		interest(s, ep->w.idx, false);
+}
+
+static bool ep_holds(const struct kbp_ep *ep, const struct kbp_sock *s)
+{
+	for (int i = 0; i < ep->n; i++)
+		if (ep->it[i].s == s)
+			return true;
+	return false;
 }
 
 static int ep_find(struct kbp_ep *ep, int fd)
@@ -384,6 +437,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			ep->cap = cap;
 		}
 		ep->it[ep->n] = (struct kbp_ep_item){ s, fd, ev->events, ev->data, ~0ull, false };
+		interest(s, ep->w.idx, true);
 		__atomic_store_n(&ep->n, ep->n + 1, __ATOMIC_RELEASE);
 		break;
 	case EPOLL_CTL_MOD:
@@ -403,6 +457,8 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		ep->it[i] = ep->it[ep->n - 1];
 		__atomic_store_n(&ep->n, ep->n - 1, __ATOMIC_RELEASE);
+		if (!ep_holds(ep, s)) /* no dup of it left in the set */
+			ep_uninterest(ep, s);
 		break;
 	default:
 		rc = -EINVAL;
@@ -569,6 +625,7 @@ void kbp_epoll_forget(struct kbp_sock *s)
 			else
 				i++;
 		}
+		ep_uninterest(ep, s);
 		pthread_mutex_unlock(&ep->lock);
 	}
 	pthread_mutex_unlock(&kbp_eps_lock);
@@ -635,15 +692,16 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 
 	if (!k)
 		return -ENOMEM;
+	w = thread_waiter();
 	for (i = 0; i < n; i++) {
 		struct kbp_sock *s = kbp_sock_get(p[i].fd);
 
 		k[i] = p[i];
 		k[i].revents = 0;
+		interest(s, w->idx, true);
 		if (s && !s->listener)
 			k[i].fd = -1; /* the placeholder socket says nothing */
 	}
-	w = thread_waiter();
 	k[n] = (struct pollfd){ w->efd, POLLIN, 0 };
 	for (i = 0; i < n; i++)
 		nk += k[i].fd >= 0;
@@ -681,6 +739,8 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 		if ((rc = poll_merge(p, n, k, true)))
 			break;
 	}
+	for (i = 0; i < n; i++)
+		interest(kbp_sock_get(p[i].fd), w->idx, false);
 	if (k != stackbuf)
 		free(k);
 	return rc;

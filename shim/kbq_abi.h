@@ -27,10 +27,14 @@
  *     poll or epoll set it waits on: one per epoll instance, one per thread
  *     for poll, select and accept. Its eventfd was handed to kbstackd once
  *     (WAITER message) and it has a waiter[] entry; before sleeping it
- *     counts itself in waiter[i].sleeping and in sleepers. At the end of a
- *     loop iteration that had events, kbstackd writes the eventfd of every
- *     sleeping waiter once (pending) until that waiter drains it. No two
- *     waiters share an eventfd, so none can swallow another's wake-up.
+ *     counts itself in waiter[i].sleeping and in sleepers. It has set its
+ *     bit in the wmask of every socket it waits on before reading event_seq.
+ *     At the end of a loop iteration, kbstackd bumps event_seq, then writes
+ *     the eventfd of each sleeping waiter whose bit is set in a socket that
+ *     had an event (every sleeping waiter if too many sockets had one), once
+ *     (pending) until that waiter re-arms it. No two waiters share an
+ *     eventfd, so none can swallow another's wake-up; a waiter never woken
+ *     for sockets it does not wait on (a listener thread while workers read).
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
 #ifndef KBQ_ABI_H
@@ -39,7 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KBQ_ABI_VERSION 1u
+#define KBQ_ABI_VERSION 2u
 #define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
 
 #define KBQ_NSOCKS   1024u         /* socket slots per context */
@@ -110,7 +114,12 @@ struct kbq_sock {
 	uint32_t listener;   /* stack: for accepted sockets, the listener's slot */
 	uint32_t wake_seq;   /* stack: bumped (seq_cst) after every event; futex word */
 	uint32_t waiters;    /* app: threads blocked on wake_seq (seq_cst) */
-	uint8_t  pad0[2 * KBQ_CACHELINE - 84];
+	uint32_t pad_w;
+	/* app: bit i = waiter[i] wants this socket's events (an epoll set
+	 * holding it, a thread in poll/select/accept on it); seq_cst, set
+	 * before the waiter reads event_seq. kbstackd wakes only these. */
+	uint64_t wmask[KBQ_NWAITERS / 64];
+	uint8_t  pad0[2 * KBQ_CACHELINE - 120];
 
 	/* --- accept queue (listeners): slot numbers of new connections --- */
 	uint32_t aq_tail;    /* stack: next entry to fill, release after aq[] */
@@ -189,6 +198,8 @@ static inline uint8_t *kbq_tx_data(void *region, uint32_t slot)
 _Static_assert((KBQ_RING & (KBQ_RING - 1)) == 0, "ring size: a power of two");
 _Static_assert((KBQ_ACCEPTQ & (KBQ_ACCEPTQ - 1)) == 0, "accept queue: a power of two");
 _Static_assert(KBQ_NSOCKS % 64 == 0, "doorbell words");
+_Static_assert(KBQ_NWAITERS % 64 == 0, "waiter mask words");
+_Static_assert(offsetof(struct kbq_sock, wmask) == 88, "kbq_sock: waiter mask");
 _Static_assert(KBQ_NSOCKS / 64 <= 64, "one summary bit per doorbell word");
 _Static_assert(offsetof(struct kbq_sock, aq_tail) == 128, "kbq_sock: control lines");
 _Static_assert(offsetof(struct kbq_sock, aq_head) == 192, "kbq_sock: accept head");

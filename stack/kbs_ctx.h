@@ -19,6 +19,9 @@
 struct tcp_pcb;
 struct kbs_ctx;
 
+/* Sockets with events remembered per loop iteration for targeted wake-ups. */
+#define KBS_EVQ 256
+
 /* One socket slot, kbstackd's side. */
 struct kbs_sock {
 	struct kbs_ctx *ctx;
@@ -32,6 +35,7 @@ struct kbs_sock {
 	bool fin_sent;         /* our FIN is queued (tcp_shutdown or tcp_close) */
 	bool close_called;     /* tcp_close done; free once all tx is acknowledged */
 	bool shut_wr;          /* SHUT_WR requested */
+	bool in_evq;           /* listed in ctx->evq this loop iteration */
 	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with */
 };
 
@@ -51,6 +55,8 @@ struct kbs_ctx {
 	unsigned nprocs;
 	bool orphan;           /* no process left: sending what they queued */
 	bool event;            /* a socket event happened this loop iteration */
+	uint32_t nev;          /* sockets with an event this iteration (evq) */
+	uint32_t evq[KBS_EVQ]; /* their slots; beyond KBS_EVQ, wake every sleeper */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];
 };

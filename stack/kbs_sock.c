@@ -48,6 +48,14 @@ static void kbs_event(struct kbs_sock *s)
 	struct kbq_sock *q = qs(s);
 
 	s->ctx->event = true;
+	if (!s->in_evq) {
+		struct kbs_ctx *c = s->ctx;
+
+		s->in_evq = true;
+		if (c->nev < KBS_EVQ)
+			c->evq[c->nev] = s->slot;
+		c->nev++;
+	}
 	__atomic_fetch_add(&q->wake_seq, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&q->waiters, __ATOMIC_SEQ_CST))
 		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
@@ -210,6 +218,7 @@ static err_t kbs_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	q->ev = 0;
 	q->so_error = 0;
 	q->refs = 0;
+	memset(q->wmask, 0, sizeof(q->wmask));
 	q->owner = 0;
 	q->flags = 0;
 	q->listener = l->slot;
@@ -683,25 +692,49 @@ unsigned kbs_ctxs_service(void)
 	return served;
 }
 
+/* The waiters to wake for this iteration's events: the union of the
+ * event sockets' masks, read after event_seq was bumped. */
+static void kbs_wake_mask(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64])
+{
+	uint32_t i, k;
+
+	for (k = 0; k < KBQ_NWAITERS / 64; k++)
+		m[k] = c->nev > KBS_EVQ ? ~0ull : 0;
+	for (i = 0; i < c->nev && i < KBS_EVQ; i++) {
+		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
+
+		c->s[c->evq[i]].in_evq = false;
+		for (k = 0; k < KBQ_NWAITERS / 64; k++)
+			m[k] |= __atomic_load_n(&q->wmask[k], __ATOMIC_SEQ_CST);
+	}
+	if (c->nev > KBS_EVQ) /* the flags of the slots not listed */
+		for (i = 0; i < KBQ_NSOCKS; i++)
+			c->s[i].in_evq = false;
+	c->nev = 0;
+}
+
 void kbs_ctxs_wake(void)
 {
 	struct kbs_ctx *c;
-	uint64_t one = 1;
+	uint64_t one = 1, m[KBQ_NWAITERS / 64];
 	unsigned i;
 
 	for (c = kbs_ctxs; c; c = c->next) {
 		if (!c->event)
 			continue;
 		c->event = false;
-		/* seq_cst: a waiter raises sleeping and sleepers, then rereads
-		 * event_seq; we bump event_seq, then read them. One of us sees the
-		 * other. pending: one write per sleep, whatever the events. */
+		/* seq_cst: a waiter sets its wmask bits, raises sleeping and
+		 * sleepers, then rereads event_seq; we bump event_seq, then read
+		 * them. One of us sees the other. pending: one write per sleep. */
 		__atomic_fetch_add(&c->r->event_seq, 1, __ATOMIC_SEQ_CST);
+		kbs_wake_mask(c, m);
 		if (!__atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST))
 			continue;
 		for (i = 0; i < KBQ_NWAITERS; i++) {
 			struct kbq_waiter *w = &c->r->waiter[i];
 
+			if (!(m[i / 64] & (1ull << (i % 64))))
+				continue;
 			if (c->wfd[i] >= 0 && __atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST) &&
 			    !__atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST))
 				(void)!write(c->wfd[i], &one, sizeof(one));
