@@ -114,6 +114,7 @@ struct kbp_sock {
 	int kfd;               /* the kernel socket behind the fd (listeners: kernel path) */
 	uint32_t rcvtimeo_ms;  /* 0 = none */
 	uint32_t sndtimeo_ms;
+	uint32_t close_gen;    /* listener being closed: its slot's gen before */
 	pthread_mutex_t lock;  /* one control request at a time */
 };
 

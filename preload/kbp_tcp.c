@@ -646,15 +646,27 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 
 /* ---- close, shutdown, options, names ---------------------------------- */
 
+static bool listener_gone(struct kbp_sock *s)
+{
+	return LOAD(&kbp_q(s)->gen) != s->close_gen;
+}
+
 void kbp_sock_put(struct kbp_sock *s)
 {
 	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	kbp_epoll_forget(s);
 	if (__atomic_sub_fetch(&kbp_q(s)->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		s->close_gen = LOAD(&kbp_q(s)->gen);
 		pthread_mutex_lock(&s->lock);
 		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		pthread_mutex_unlock(&s->lock);
+		/* As in Linux, a listener's port is free once close() returns:
+		 * the program may listen on it again at once (kbstackd serves
+		 * requests of different slots in slot order, not post order).
+		 * Bounded: a kbstackd that has gone cannot hold us. */
+		if (s->listener)
+			(void)kbp_wait(s, listener_gone, -1, 0, 1000);
 	}
 	pthread_mutex_destroy(&s->lock);
 	free(s);

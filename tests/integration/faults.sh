@@ -140,7 +140,7 @@ except OSError as e:
     print(n, h.hexdigest(), type(e).__name__)
 PY
 )
-	wait "$victim" 2>/dev/null
+	reap 10 "$victim"
 	check_eq "$how after writing 3 MiB: the client reads every byte, then EOF" "$got" \
 		"3145728 $(python3 -c 'import hashlib; print(hashlib.sha256(bytes(range(256)) * 12288).hexdigest())') eof"
 	if [ "$how" = sigkill ]; then

@@ -59,8 +59,7 @@ run() {
 	rc=$?
 	# The peer leaves on "quit"; if the side under test died first, the
 	# FIFOs close and it leaves too. Otherwise it is killed.
-	wait_for 3 sh -c "! kill -0 $peer 2>/dev/null" || kill -KILL "$peer" 2>/dev/null
-	wait "$peer" 2>/dev/null
+	reap 3 "$peer"
 	peer=
 	while IFS= read -r line; do
 		case $line in

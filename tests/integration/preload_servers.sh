@@ -41,6 +41,7 @@ srvlog=$(mktemp)
 
 start_server() { # NAME CMD...
 	local name=$1; shift
+	: >"$srvlog" # (an earlier server's "ready" must not count)
 	kb "$@" >"$srvlog" 2>&1 &
 	srv=$!
 	if wait_for 10 grep -q -e '^ready' -e '^Serving HTTP' "$srvlog" &&
@@ -138,6 +139,7 @@ done
 stop_server "tcp_semantics server"
 
 # A forked child's listener outlives its parent.
+: >"$srvlog"
 (kb python3 -u "$here/fork_server.py" 8080 >"$srvlog" 2>&1)
 wait_for 10 grep -q '^ready' "$srvlog"
 child=$(sed -n 's/^parent [0-9]* exits, child \([0-9]*\) serves/\1/p' "$srvlog")
@@ -149,6 +151,7 @@ stop_server "forked server"
 # exec: the new image is preloaded too; an inherited accelerated listener is
 # just its kernel socket there (the old image's context is gone with its
 # control connection, so kbstackd refuses the port instead of black-holing).
+: >"$srvlog"
 kb python3 -u "$here/exec_server.py" 8080 >"$srvlog" 2>&1 &
 srv=$!
 wait_for 10 grep -q '^ready' "$srvlog"
@@ -171,6 +174,7 @@ for i in range(2):
         s.close(); continue
     print("ready", flush=True)
     c, _ = s.accept(); c.recv(100); c.sendall(b"again\n"); c.close()'
+: >"$srvlog"
 ACCEL=listen:8083 kb python3 -c "$relisten" >"$srvlog" 2>&1 &
 srv=$!
 wait_for 10 grep -q ready "$srvlog"
@@ -178,7 +182,7 @@ check "listen, close, listen again: accelerated the second time" \
 	sh -c "! grep -q 'cannot accelerate' '$srvlog'"
 out=$(cx curl -s --http0.9 --max-time 5 http://198.18.0.1:8083/)
 check_eq "... and it serves through kbstackd" "$out" again
-wait "$srv" 2>/dev/null
+reap 10 "$srv"
 srv=
 
 # A port another application already serves on kbstackd: the second
@@ -188,9 +192,11 @@ s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 s.bind(("0.0.0.0", 8081)); s.listen(8)
 print("ready", flush=True); time.sleep(60)'
+: >"$srvlog"
 ACCEL=listen:8081 kb python3 -c "$listener" >"$srvlog" 2>&1 &
 l1=$!
 wait_for 10 grep -q ready "$srvlog"
+: >"$srvlog.2"
 ACCEL=listen:8081 kb python3 -c "$listener" >"$srvlog.2" 2>&1 &
 l2=$!
 wait_for 10 grep -q ready "$srvlog.2"
@@ -212,13 +218,14 @@ print("ready", flush=True)
 r, _, _ = select.select([s6, s4], [], [], 20)
 c, _ = r[0].accept(); c.recv(100)
 c.sendall(b"v4\n" if r[0] is s4 else b"v6\n"); c.close()'
+: >"$srvlog"
 ACCEL=listen:8084 kb python3 -c "$dual" >"$srvlog" 2>&1 &
 srv=$!
 wait_for 10 grep -q ready "$srvlog"
 out=$(cx curl -s --http0.9 --max-time 5 http://198.18.0.1:8084/)
 check_eq "IPv6-only and IPv4 listeners on one port: kbstackd's connection reaches the IPv4 one" "$out" v4
 check "... and neither was refused" sh -c "! grep -q 'cannot accelerate' '$srvlog'"
-wait "$srv" 2>/dev/null
+reap 25 "$srv"
 srv=
 
 # A client under the preload connects out through kbstackd. The server

@@ -40,3 +40,12 @@ wait_for() {
 		sleep 0.1
 	done
 }
+
+# reap SECONDS PID: wait for a child that should exit by itself; after
+# SECONDS kill it (a test must fail, never hang). 1 if it had to be killed.
+reap() {
+	local rc=0
+	wait_for "$1" sh -c "! kill -0 $2 2>/dev/null" || { kill -KILL "$2" 2>/dev/null; rc=1; }
+	wait "$2" 2>/dev/null
+	return $rc
+}
