@@ -67,4 +67,36 @@ static inline void kbq_bell(struct kbq_region *r, uint32_t s)
 	__atomic_fetch_or(&r->bell_summary, 1ull << ((s / 64) % 64), __ATOMIC_RELEASE);
 }
 
+/*
+ * kbstackd's side: swap the summary, then each word it names, and call
+ * fn(arg, slot) for every slot rung since the last sweep. A summary bit may
+ * name an empty word (its bits were taken by the previous sweep): harmless.
+ * Returns the number of slots served.
+ */
+static inline unsigned kbq_bell_sweep(struct kbq_region *r, void (*fn)(void *arg, uint32_t s),
+				      void *arg)
+{
+	/* Acquire pairs with the release fetch_or in kbq_bell(). */
+	uint64_t sum = __atomic_exchange_n(&r->bell_summary, 0, __ATOMIC_ACQUIRE);
+	unsigned served = 0;
+
+	while (sum) {
+		unsigned w = (unsigned)__builtin_ctzll(sum);
+		uint64_t bits;
+
+		sum &= sum - 1;
+		if (w >= KBQ_NSOCKS / 64)
+			continue;
+		bits = __atomic_exchange_n(&r->bell[w], 0, __ATOMIC_ACQUIRE);
+		while (bits) {
+			unsigned b = (unsigned)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			fn(arg, w * 64 + b);
+			served++;
+		}
+	}
+	return served;
+}
+
 #endif /* KBQ_RING_H */

@@ -663,32 +663,18 @@ static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 	}
 }
 
+static void kbs_sock_rung(void *ctx, uint32_t slot)
+{
+	kbs_sock_service(ctx, slot);
+}
+
 unsigned kbs_ctxs_service(void)
 {
 	struct kbs_ctx *c;
 	unsigned served = 0;
 
-	for (c = kbs_ctxs; c; c = c->next) {
-		/* Acquire pairs with the app's release fetch_or in kbq_bell(). */
-		uint64_t sum = __atomic_exchange_n(&c->r->bell_summary, 0, __ATOMIC_ACQUIRE);
-
-		while (sum) {
-			unsigned w = (unsigned)__builtin_ctzll(sum);
-			uint64_t bits;
-
-			sum &= sum - 1;
-			if (w >= KBQ_NSOCKS / 64)
-				continue;
-			bits = __atomic_exchange_n(&c->r->bell[w], 0, __ATOMIC_ACQUIRE);
-			while (bits) {
-				unsigned b = (unsigned)__builtin_ctzll(bits);
-
-				bits &= bits - 1;
-				kbs_sock_service(c, w * 64 + b);
-				served++;
-			}
-		}
-	}
+	for (c = kbs_ctxs; c; c = c->next)
+		served += kbq_bell_sweep(c->r, kbs_sock_rung, c);
 	return served;
 }
 
