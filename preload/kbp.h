@@ -118,6 +118,9 @@ struct kbp_sock {
 	pthread_mutex_t lock;  /* one control request at a time */
 };
 
+/* A process-local socket object for slot (not yet in the fd table). */
+struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener);
+
 struct kbp_ep;
 
 /* The fd table: on every interposed call's path, so the lookup is inline. */

@@ -55,7 +55,7 @@ static int slot_claim(void)
 	return -ENOBUFS;
 }
 
-static struct kbp_sock *sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener)
+struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener)
 {
 	struct kbp_sock *s = calloc(1, sizeof(*s));
 
@@ -237,7 +237,7 @@ int kbp_listen(int fd, int backlog)
 		return cannot_accelerate(-1, -ENETDOWN, "listen");
 	if ((slot = slot_claim()) < 0)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "listen");
-	s = sock_new((uint32_t)slot, fd, a.sa.sa_family, true);
+	s = kbp_sock_new((uint32_t)slot, fd, a.sa.sa_family, true);
 	if (!s) {
 		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
 		return cannot_accelerate(KBQ_FB_NO_MEM, -ENOMEM, "listen");
@@ -295,7 +295,7 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	__atomic_store_n(&q->owner, (uint32_t)getpid(), __ATOMIC_RELAXED);
 	__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
 	kfd = libc_socket(l->family, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
-	if (kfd < 0 || kfd >= kbp_fd_max() || !(s = sock_new(slot, kfd, l->family, false))) {
+	if (kfd < 0 || kfd >= kbp_fd_max() || !(s = kbp_sock_new(slot, kfd, l->family, false))) {
 		int e = kfd < 0 ? errno : EMFILE;
 		struct kbp_sock tmp = { .slot = slot };
 
@@ -393,7 +393,7 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 		lport = ntohs(me.sa.sa_family == AF_INET6 ? me.v6.sin6_port : me.v4.sin_port);
 	if ((slot = slot_claim()) < 0)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "connect") ?: 1;
-	s = sock_new((uint32_t)slot, fd, a->sa_family, false);
+	s = kbp_sock_new((uint32_t)slot, fd, a->sa_family, false);
 	if (!s) {
 		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
 		return -ENOMEM;

@@ -234,21 +234,15 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 
 /* ---- the application's objects ----------------------------------------- */
 
-/* As sock_new() in kbp_tcp.c, with a placeholder kernel socket as its fd,
- * entered in the fd table. */
+/* kbp_sock_new() with a placeholder kernel socket as its fd, entered in
+ * the fd table. */
 static struct kbp_sock *mk_sock(uint32_t slot, int kfd, sa_family_t family, bool listener)
 {
-	struct kbp_sock *s = calloc(1, sizeof(*s));
+	struct kbp_sock *s;
 
-	assert_non_null(s);
 	assert_true(kfd >= 0 && kfd < kbp_fd_max());
-	s->kind = KBP_K_SOCK;
-	s->refs = 1;
-	s->slot = slot;
-	s->kfd = kfd;
-	s->family = family;
-	s->listener = listener;
-	pthread_mutex_init(&s->lock, NULL);
+	s = kbp_sock_new(slot, kfd, family, listener);
+	assert_non_null(s);
 	assert_null(kbp_fd_get(kfd));
 	kbp_fd_set(kfd, s);
 	return s;
