@@ -12,7 +12,6 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
 need_root
-lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
 mpms=("$@")
 [ ${#mpms[@]} -gt 0 ] || mpms=(event worker prefork)
 

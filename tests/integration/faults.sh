@@ -14,8 +14,6 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
 need_root
-lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
-httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 hostile=${KBTEST_HOSTILE:-$src/build/tests/kbtest_hostile}
 
 www=$(mktemp -d)

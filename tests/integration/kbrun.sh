@@ -6,8 +6,6 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
 need_root
-kbrun=${KBRUN:-$src/build/kbrun}
-httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 
 tmp=$(mktemp -d)
 srv=

@@ -8,8 +8,6 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
-lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
-httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 
 dir=$(mktemp -d)
 srv=

@@ -19,7 +19,6 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
 need_root
-lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
 prog=${KBTEST_SEMANTICS:-$src/build/tests/kbtest_semantics}
 
 tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }

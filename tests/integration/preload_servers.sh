@@ -15,8 +15,6 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
 need_root
-lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
-httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
 
 www=$(mktemp -d)
 srv=

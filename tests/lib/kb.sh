@@ -1,11 +1,15 @@
 # tests/lib/kb.sh — kbstackd helpers for kb's shell tests (sources check.sh).
-# Sets src, kbstackd, kbstat (from KB_SRC/KBSTACKD/KBSTAT when CTest gives
+# Sets src, kbstackd, kbstat, lib, httpd, kbrun (from KB_SRC, KBSTACKD, KBSTAT,
+# KBPRELOAD, KBTEST_HTTPD, KBRUN when CTest gives
 # them). kbstackd's pid goes in $pid so a test's cleanup can kill it.
 
 . "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 src=${KB_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 kbstackd=${KBSTACKD:-$src/build/stack/kbstackd}
 kbstat=${KBSTAT:-$src/build/stack/kbstat}
+lib=${KBPRELOAD:-$src/build/preload/libkbpreload.so}
+httpd=${KBTEST_HTTPD:-$src/build/tests/kbtest_httpd}
+kbrun=${KBRUN:-$src/build/kbrun}
 pid=
 
 # kbstat_of STACK NAME: one counter's value
