@@ -678,34 +678,47 @@ unsigned kbs_ctxs_service(void)
 	return served;
 }
 
-/* The waiters to wake for this iteration's events: the union of the
- * event sockets' masks, read after event_seq was bumped. */
-static void kbs_wake_mask(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64])
+/* Forget this iteration's event sockets; with want, m gets the union of
+ * their waiter masks (read after event_seq was bumped). */
+static void kbs_evq_take(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64], bool want)
 {
+	bool all = c->nev > KBS_EVQ;
 	uint32_t i, k;
 
 	for (k = 0; k < KBQ_NWAITERS / 64; k++)
-		m[k] = c->nev > KBS_EVQ ? ~0ull : 0;
+		m[k] = all ? ~0ull : 0;
 	for (i = 0; i < c->nev && i < KBS_EVQ; i++) {
 		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
 
 		c->s[c->evq[i]].in_evq = false;
-		for (k = 0; k < KBQ_NWAITERS / 64; k++)
+		for (k = 0; want && !all && k < KBQ_NWAITERS / 64; k++)
 			m[k] |= __atomic_load_n(&q->wmask[k], __ATOMIC_SEQ_CST);
 	}
-	if (c->nev > KBS_EVQ) /* the flags of the slots not listed */
+	if (all) /* the flags of the slots not listed */
 		for (i = 0; i < KBQ_NSOCKS; i++)
 			c->s[i].in_evq = false;
 	c->nev = 0;
 }
 
+static void kbs_waiter_wake(struct kbs_ctx *c, unsigned i)
+{
+	struct kbq_waiter *w = &c->r->waiter[i];
+	uint64_t one = 1;
+
+	if (c->wfd[i] >= 0 && __atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST) &&
+	    !__atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST))
+		(void)!write(c->wfd[i], &one, sizeof(one));
+}
+
 void kbs_ctxs_wake(void)
 {
 	struct kbs_ctx *c;
-	uint64_t one = 1, m[KBQ_NWAITERS / 64];
-	unsigned i;
+	uint64_t m[KBQ_NWAITERS / 64];
+	unsigned k;
 
 	for (c = kbs_ctxs; c; c = c->next) {
+		bool sleepers;
+
 		if (!c->event)
 			continue;
 		c->event = false;
@@ -713,18 +726,15 @@ void kbs_ctxs_wake(void)
 		 * sleepers, then rereads event_seq; we bump event_seq, then read
 		 * them. One of us sees the other. pending: one write per sleep. */
 		__atomic_fetch_add(&c->r->event_seq, 1, __ATOMIC_SEQ_CST);
-		kbs_wake_mask(c, m);
-		if (!__atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST))
-			continue;
-		for (i = 0; i < KBQ_NWAITERS; i++) {
-			struct kbq_waiter *w = &c->r->waiter[i];
+		sleepers = __atomic_load_n(&c->r->sleepers, __ATOMIC_SEQ_CST) != 0;
+		kbs_evq_take(c, m, sleepers);
+		for (k = 0; sleepers && k < KBQ_NWAITERS / 64; k++)
+			while (m[k]) {
+				unsigned b = (unsigned)__builtin_ctzll(m[k]);
 
-			if (!(m[i / 64] & (1ull << (i % 64))))
-				continue;
-			if (c->wfd[i] >= 0 && __atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST) &&
-			    !__atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST))
-				(void)!write(c->wfd[i], &one, sizeof(one));
-		}
+				m[k] &= m[k] - 1;
+				kbs_waiter_wake(c, k * 64 + b);
+			}
 	}
 }
 
