@@ -189,7 +189,10 @@ static void ctx_reap(void)
 		return;
 	for (c = kbs_ctxs; c; c = next) {
 		next = c->next;
-		if (c->orphan && kbs_ctx_idle(c)) {
+		if (!c->orphan || !c->freed)
+			continue;
+		c->freed = false; /* scan its slots only after a slot was freed */
+		if (kbs_ctx_idle(c)) {
 			ctl_orphans--;
 			ctx_destroy(c);
 		}

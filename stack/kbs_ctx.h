@@ -54,6 +54,7 @@ struct kbs_ctx {
 	int wfd[KBQ_NWAITERS]; /* each waiter's eventfd, -1 none: written to wake it */
 	unsigned nprocs;
 	bool orphan;           /* no process left: sending what they queued */
+	bool freed;            /* orphan: a slot was freed since the last look */
 	bool event;            /* a socket event happened this loop iteration */
 	uint32_t nev;          /* sockets with an event this iteration (evq) */
 	uint32_t evq[KBS_EVQ]; /* their slots; beyond KBS_EVQ, wake every sleeper */

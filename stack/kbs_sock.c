@@ -110,6 +110,8 @@ static void kbs_sock_free(struct kbs_sock *s)
 	kbs_detach_pcb(s);
 	q->gen++;
 	STORE(&q->state, KBQ_S_FREE);
+	if (s->ctx->orphan)
+		s->ctx->freed = true; /* kbs_ctl looks whether it has finished */
 	s->listening = s->closing = s->fin_sent = s->shut_wr = s->close_called = false;
 	kbs_event(s);
 }
