@@ -202,8 +202,9 @@ static void config_read(void)
 	kbp_cfg.log = 1;
 	/* No spin by default: a thread spinning on a core it shares (with the
 	 * client, kbstackd or its own sibling threads) delays the very work
-	 * it waits for; measured 1.3-3x slower on shared cores. Spin pays
-	 * only for threads that own their core. */
+	 * it waits for (kbtest, server sharing kbstackd's core, 1 connection:
+	 * 0.22x of the kernel with 50 us, 1.42x with 0). Spin pays only for
+	 * threads that own their core. */
 	kbp_cfg.spin_us = 0;
 	snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "/run/kb/kbstackd.sock");
 	if ((v = getenv("KB_LOG")) && *v)

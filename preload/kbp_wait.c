@@ -543,6 +543,22 @@ static int ep_filter(struct epoll_event *ev, int n, bool *efd)
 	return k;
 }
 
+/* The kernel's ready fds of ep's set, without waiting; our eventfd's entry
+ * dropped (and re-armed). -errno on failure. */
+static int ep_kernel_now(struct kbp_ep *ep, struct epoll_event *ev, int max,
+			 const sigset_t *mask)
+{
+	bool efd;
+	int m = libc_epoll_pwait(ep->epfd, ev, max, 0, mask);
+
+	if (m < 0)
+		return -errno;
+	m = ep_filter(ev, m, &efd);
+	if (efd && ep->w.idx >= 0)
+		efd_drain(&ep->w);
+	return m;
+}
+
 int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		   const sigset_t *mask)
 {
@@ -567,25 +583,13 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		/* Kernel fds too: while accelerated sockets keep us busy, every
 		 * 8th call, without waiting (no system call in steady state).
 		 * With nothing ready, the sleep below reports them at once. */
-		if (items && n && n < max && ++ep->kcheck % 8 == 0) {
-			m = libc_epoll_wait(epfd, ev + n, max - n, 0);
-			if (m > 0) {
-				n += ep_filter(ev + n, m, &efd);
-				if (efd && ep->w.idx >= 0)
-					efd_drain(&ep->w);
-			}
-		}
+		if (items && n && n < max && ++ep->kcheck % 8 == 0 &&
+		    (m = ep_kernel_now(ep, ev + n, max - n, mask)) > 0)
+			n += m;
 		if (n)
 			return n;
-		if (timeout_ms == 0) { /* a poll: the kernel's fds, no waiting */
-			m = libc_epoll_pwait(epfd, ev, max, 0, mask);
-			if (m < 0)
-				return -errno;
-			m = ep_filter(ev, m, &efd);
-			if (efd && ep->w.idx >= 0)
-				efd_drain(&ep->w);
-			return m;
-		}
+		if (timeout_ms == 0) /* a poll: the kernel's fds, no waiting */
+			return ep_kernel_now(ep, ev, max, mask);
 		/* Spin only when an accelerated fd may become ready. */
 		while (items && now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
 			cpu_relax();
@@ -618,14 +622,19 @@ void kbp_epoll_forget(struct kbp_sock *s)
 
 	pthread_mutex_lock(&kbp_eps_lock);
 	for (ep = kbp_eps; ep; ep = ep->link) {
+		bool held = false;
+
 		pthread_mutex_lock(&ep->lock);
 		for (i = 0; i < ep->n;) {
-			if (ep->it[i].s == s)
+			if (ep->it[i].s == s) {
 				ep->it[i] = ep->it[--ep->n];
-			else
+				held = true;
+			} else {
 				i++;
+			}
 		}
-		ep_uninterest(ep, s);
+		if (held)
+			ep_uninterest(ep, s);
 		pthread_mutex_unlock(&ep->lock);
 	}
 	pthread_mutex_unlock(&kbp_eps_lock);
