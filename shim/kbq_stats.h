@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 2u
+#define KBQ_STATS_VERSION 3u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -69,7 +69,11 @@ enum {
 	X(tcp_reset_unread,"connections reset at close: unread data, as Linux does") \
 	X(tcp_reset_peer,  "reset by the peer (RST received)")                \
 	X(tcp_aborted,     "aborted by lwIP: retransmissions or keepalive gave up") \
-	X(tcp_rx_full,     "times a segment waited: the app's rx ring was full")
+	X(tcp_rx_full,     "times a segment waited: the app's rx ring was full") \
+	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
+	X(ctx_reset_accept,"contexts cut off: an accept-queue head beyond its tail") \
+	X(ctx_reset_request, "contexts cut off: a request on a closed or connecting slot") \
+	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone")
 
 struct kbq_stats_counters {
 #define KBQ_STATS_FIELD(name, help) uint64_t name;
@@ -93,9 +97,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 38 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 42 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 38 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 42 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -116,6 +116,7 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int efd)
 	for (int i = 0; i < KBQ_NWAITERS; i++)
 		c->wfd[i] = -1;
 	c->wfd[0] = efd;
+	kbs_life_ctx_init(c);
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
 	return c;
@@ -189,10 +190,7 @@ static void ctx_reap(void)
 		return;
 	for (c = kbs_ctxs; c; c = next) {
 		next = c->next;
-		if (!c->orphan || !c->freed)
-			continue;
-		c->freed = false; /* scan its slots only after a slot was freed */
-		if (kbs_ctx_idle(c)) {
+		if (c->orphan && kbs_ctx_idle(c)) {
 			ctl_orphans--;
 			ctx_destroy(c);
 		}

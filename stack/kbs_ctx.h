@@ -1,11 +1,17 @@
 /*
  * kbs_ctx.h — kbstackd's private view of application contexts: one per
- * shared region, with the lwIP PCB of every socket slot and what kbstackd
- * has already done with the slot's indices. Nothing here lives in shared
- * memory; the region is only ever read through checked loads.
+ * shared region, with every socket slot's lifecycle, its lwIP PCB and
+ * private copies of every index and state kbstackd publishes. Nothing here
+ * lives in shared memory: the region is written to publish and read only
+ * for what the application writes, once per use, then validated.
  *
- * kbs_ctl.c: the control socket (attach, join, liveness).
- * kbs_sock.c: socket slots ↔ lwIP raw API (the data path).
+ * Layers, each calling only itself or below:
+ *   kbs_req.c    application requests (doorbells): listen, connect, close…
+ *   kbs_tcp.c    lwIP callbacks and the data path (rings ↔ PCB)
+ *   kbs_life.c   the slot lifecycle: the one place a slot changes state,
+ *                and the one that knows whether lwIP may free its PCB
+ *   kbs_wake.c   events and wake-ups of sleeping application threads
+ *   kbs_ctl.c    the control socket: contexts, processes, credentials
  */
 #ifndef KBS_CTX_H
 #define KBS_CTX_H
@@ -15,6 +21,7 @@
 #include <sys/types.h>
 
 #include "kbq_abi.h"
+#include "lwip/err.h"
 
 struct tcp_pcb;
 struct kbs_ctx;
@@ -22,21 +29,62 @@ struct kbs_ctx;
 /* Sockets with events remembered per loop iteration for targeted wake-ups. */
 #define KBS_EVQ 256
 
+/*
+ * A slot's lifecycle, kept by kbstackd alone (kbs_life_set is the only
+ * writer). The shared kbq_sock.state is a copy published from it.
+ *
+ *   FREE ──app claims──▶ OPEN ──listen──▶ LISTEN ──close──▶ FREE
+ *     │                   │  ──connect─▶ CONNECTING ─ok─▶ ESTABLISHED
+ *     └──accept (stack)───┼──────────────────────────────▶ ESTABLISHED
+ *                         │            PCB lost (RST, error, both FINs
+ *                         │            then freed) ─▶ CLOSED
+ *   ESTABLISHED/CLOSED/OPEN ──close──▶ DRAINING (data still to send, FIN)
+ *   DRAINING ──all acknowledged or PCB gone──▶ FREE
+ */
+enum kbs_life {
+	KBS_L_FREE = 0,
+	KBS_L_OPEN,
+	KBS_L_LISTEN,
+	KBS_L_CONNECTING,
+	KBS_L_ESTABLISHED,
+	KBS_L_CLOSED,
+	KBS_L_DRAINING,
+	KBS_L_NSTATES
+};
+
+/* Why a context was cut off: it broke the region's contract. */
+enum kbs_viol {
+	KBS_V_NONE = 0,
+	KBS_V_RING,      /* an rx_head or tx_tail outside what the stack published */
+	KBS_V_ACCEPT,    /* an aq_head beyond the accept queue's tail */
+	KBS_V_REQUEST,   /* a request on a slot that cannot take one */
+};
+
 /* One socket slot, kbstackd's side. */
 struct kbs_sock {
 	struct kbs_ctx *ctx;
-	struct tcp_pcb *pcb;   /* NULL when lwIP has no PCB for the slot */
+	struct tcp_pcb *pcb;   /* NULL when lwIP holds no PCB for the slot */
 	uint32_t slot;
-	uint32_t done_seq;     /* last request handled */
-	uint32_t tx_sent;      /* tx bytes handed to tcp_write */
-	uint32_t rx_seen;      /* rx_head last credited to lwIP's window */
-	bool listening;
-	bool closing;          /* the app closed it; free once lwIP is done */
+	uint8_t life;         /* enum kbs_life; kbs_life_set only */
 	bool fin_sent;         /* our FIN is queued (tcp_shutdown or tcp_close) */
-	bool close_called;     /* tcp_close done; free once all tx is acknowledged */
+	bool close_called;     /* tcp_close done */
 	bool shut_wr;          /* SHUT_WR requested */
 	bool in_evq;           /* listed in ctx->evq this loop iteration */
+	bool lost;             /* lwIP dropped the PCB; kbs_life_settle decides */
+	int8_t lost_err;      /* err_t that came with it (ERR_OK: freed silently) */
 	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with */
+	/* Private copies of what kbstackd publishes: never read back. */
+	uint32_t gen;          /* → kbq_sock.gen */
+	uint32_t ev;           /* → kbq_sock.ev */
+	uint32_t done_seq;     /* last request handled (→ done_seq) */
+	uint32_t conn_seq;     /* the connect request in progress */
+	uint32_t rx_tail;      /* bytes put in the rx ring (→ rx_tail) */
+	uint32_t rx_seen;      /* rx_head last credited to lwIP's window */
+	uint32_t tx_sent;      /* tx bytes handed to tcp_write */
+	uint32_t tx_acked;     /* tx bytes the peer acknowledged (→ tx_head) */
+	uint32_t aq_tail;      /* listener: connections queued (→ aq_tail) */
+	uint32_t listener;     /* accepted: its listener's slot */
+	struct kbs_sock *settle_next; /* kbs_life_settle's list */
 };
 
 struct kbs_proc {
@@ -51,11 +99,13 @@ struct kbs_ctx {
 	uid_t uid;             /* the creator's uid */
 	struct kbq_region *r;
 	int memfd;
-	int wfd[KBQ_NWAITERS]; /* each waiter's eventfd, -1 none: written to wake it */
+	int wfd[KBQ_NWAITERS]; /* each waiter's wake socket, -1 none */
 	unsigned nprocs;
+	unsigned nsocks;       /* slots whose life is not FREE */
 	bool orphan;           /* no process left: sending what they queued */
-	bool freed;            /* orphan: a slot was freed since the last look */
 	bool event;            /* a socket event happened this loop iteration */
+	uint8_t broken;       /* enum kbs_viol: cut off, its sockets reset */
+	bool reset_done;       /* ... and that reset has been done */
 	uint32_t nev;          /* sockets with an event this iteration (evq) */
 	uint32_t evq[KBS_EVQ]; /* their slots; beyond KBS_EVQ, wake every sleeper */
 	struct kbs_ctx *next;
@@ -64,13 +114,105 @@ struct kbs_ctx {
 
 extern struct kbs_ctx *kbs_ctxs;
 
-/* --- kbs_sock.c --- */
+static inline struct kbq_sock *kbs_qs(const struct kbs_sock *s)
+{
+	return kbq_sock_at(s->ctx->r, s->slot);
+}
+
+/* --- kbs_life.c --- */
+
+/* Once, after lwIP is up: register the PCB-freed callback. */
+void kbs_life_init(void);
+
+/* Give every slot of a new context its identity (all FREE). */
+void kbs_life_ctx_init(struct kbs_ctx *c);
+
+/* Change s's lifecycle state and publish it. */
+void kbs_life_set(struct kbs_sock *s, enum kbs_life to);
+
+/* s now owns pcb: callbacks are kbs_tcp's (listen: accept only). */
+void kbs_life_attach(struct kbs_sock *s, struct tcp_pcb *pcb);
+
+/* Forget s's PCB without touching it further (lwIP keeps running it). */
+void kbs_life_detach(struct kbs_sock *s);
+
+/* Reset s's flow (RST), or close a listener's PCB; then FREE if the app
+ * had closed it, else CLOSED with err (0: none) for the app to see. */
+void kbs_life_abort(struct kbs_sock *s, int err);
+
+/* The slot goes back to the application: FREE, generation bumped. */
+void kbs_life_free(struct kbs_sock *s);
+
+/* Set events in ev (and so_error first when err) and publish them. */
+void kbs_life_ev(struct kbs_sock *s, uint32_t ev, int err);
+
+/* lwIP dropped s's PCB (error callback or freed): settled later. */
+void kbs_life_lost(struct kbs_sock *s, err_t err);
+
+/* Apply the PCB losses lwIP reported since the last call. Called by the
+ * loop after each entry into lwIP (rx, timers, requests). */
+void kbs_life_settle(void);
+
+/* The context broke the contract: counted, its sockets reset at the next
+ * service, and nothing it asks for is served any more. */
+void kbs_life_violation(struct kbs_ctx *c, enum kbs_viol why);
+
+/* Inside an lwIP callback: the PCB it was called for (NULL outside). */
+struct kbs_cb {
+	struct tcp_pcb *pcb;
+	bool gone;             /* that PCB was freed during the callback */
+};
+extern struct kbs_cb kbs_cb;
+
+static inline struct kbs_cb kbs_cb_enter(struct tcp_pcb *pcb)
+{
+	struct kbs_cb saved = kbs_cb;
+
+	kbs_cb.pcb = pcb;
+	kbs_cb.gone = false;
+	return saved;
+}
+
+/* rc, or ERR_ABRT when the callback's PCB was freed meanwhile. */
+static inline err_t kbs_cb_leave(struct kbs_cb saved, err_t rc)
+{
+	if (kbs_cb.gone)
+		rc = ERR_ABRT; /* lwIP must not touch the PCB again */
+	kbs_cb = saved;
+	return rc;
+}
+
+/* --- kbs_tcp.c --- */
+
+/* Hand queued tx bytes to lwIP, straight from the ring. */
+void kbs_tcp_tx_push(struct kbs_sock *s);
+
+/* Credit lwIP's receive window with what the app consumed. */
+void kbs_tcp_rx_credit(struct kbs_sock *s);
+
+/* Set up a slot the stack claimed for a connection pcb. */
+void kbs_tcp_flow_attach(struct kbs_sock *s, struct tcp_pcb *pcb);
+
+/* Publish pcb's addresses in s's shared slot. */
+void kbs_tcp_addrs(struct kbs_sock *s, struct tcp_pcb *pcb);
+
+/* lwIP's err_t as a positive errno. */
+int kbs_errno(err_t err);
+
+/* lwIP's callbacks, through kbs_life (which tracks the PCB's life). */
+struct pbuf;
+err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err);
+err_t kbs_tcp_on_connected(void *arg, struct tcp_pcb *pcb, err_t err);
+err_t kbs_tcp_on_recv(struct kbs_sock *s, struct tcp_pcb *pcb, struct pbuf *p);
+void kbs_tcp_on_sent(struct kbs_sock *s, uint16_t len);
+
+/* --- kbs_req.c --- */
 
 /* Serve every slot whose doorbell rang, in every context; how many. */
 unsigned kbs_ctxs_service(void);
 
-/* End of a loop iteration: publish events, wake sleeping applications. */
-void kbs_ctxs_wake(void);
+/* Close s as its process's close() would (the app dropped it). */
+void kbs_req_close(struct kbs_sock *s);
 
 /* A process of ctx died: close the sockets only it held, as its exit
  * would have on Linux (queued data still goes out, then FIN). */
@@ -83,11 +225,21 @@ bool kbs_ctx_close_all(struct kbs_ctx *ctx);
 /* No slot of ctx in use (an orphaned context has finished sending). */
 bool kbs_ctx_idle(const struct kbs_ctx *ctx);
 
-/* Reset every socket of ctx (kbstackd is stopping). */
+/* Reset every socket of ctx (kbstackd is stopping, or ctx broke the
+ * contract). */
 void kbs_ctx_reset_all(struct kbs_ctx *ctx);
 
 /* Counters for kbstat: contexts; slots in use; fallbacks by KBQ_FB_*. */
 unsigned kbs_ctxs_count(unsigned *socks, uint64_t fallback[KBQ_FB_NSTAT]);
+
+/* --- kbs_wake.c --- */
+
+/* Something changed on s: wake a thread blocked on it, remember it for
+ * the waiters' wake-up at the end of the iteration. */
+void kbs_wake_event(struct kbs_sock *s);
+
+/* End of a loop iteration: publish events, wake sleeping applications. */
+void kbs_ctxs_wake(void);
 
 /* --- kbs_ctl.c --- */
 

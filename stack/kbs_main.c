@@ -104,10 +104,12 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 		unsigned n = kbs_netif_rx(ni);
 		uint32_t ms = sys_now();
 
-		n += kbs_ctxs_service();
+		kbs_life_settle();
+		n += kbs_ctxs_service(); /* settles too */
 		if (ms != last_ms) {
 			last_ms = ms;
 			sys_check_timeouts();
+			kbs_life_settle();
 			kbs_ctl_poll();
 			kbs_publish(ni->port, ms, prev);
 		}
@@ -192,6 +194,7 @@ int main(int argc, char **argv)
 		goto err_eal;
 	kbs_sys_init();
 	lwip_init();
+	kbs_life_init();
 	if ((rc = kbs_netif_init(&ni, &port, c.ip, c.netmask, c.gw))) {
 		fprintf(stderr, "kbstackd: lwIP netif set-up failed: %s\n", strerror(-rc));
 		goto err_port;

@@ -90,6 +90,10 @@
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
 	kbs_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
 #define LWIP_HOOK_FILENAME        "kbs_hooks.h"
+/* One "ext arg" per PCB: its destroy callback, run inside tcp_free() on
+ * every path that frees a PCB (TIME_WAIT expiry or reuse, PCB shortage,
+ * aborts), is how a socket slot drops its pointer (stack/kbs_life.c). */
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 
 /* ---- checksums: software unless the port offloads (set per netif) ---- */
 #define CHECKSUM_GEN_IP           1

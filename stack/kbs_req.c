@@ -1,0 +1,376 @@
+/*
+ * kbs_req.c — what applications ask of kbstackd through their regions:
+ * the doorbell sweep, the control mailbox of each slot (listen, connect,
+ * shutdown, setsockopt, close), and the closes a process's exit implies.
+ *
+ * A request is read once: req_seq with acquire, then op and arguments,
+ * each into a local that is validated before use. A slot whose state
+ * cannot take a request, or a context that broke the contract, gets
+ * nothing served.
+ */
+#include <errno.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "kbq_atomic.h"
+#include "kbq_ring.h"
+#include "kbs_ctx.h"
+#include "kbs_stats.h"
+
+struct kbs_ctx *kbs_ctxs;
+
+static void kbs_req_done(struct kbs_sock *s, uint32_t seq, int rc)
+{
+	struct kbq_sock *q = kbs_qs(s);
+
+	kbq_st(&q->done_rc, rc);
+	kbq_st_rel(&q->done_seq, seq); /* after done_rc; pairs with the app's acquire */
+	s->done_seq = seq;
+	kbs_wake_event(s);
+}
+
+static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
+			 uint32_t inherit)
+{
+	struct tcp_pcb *pcb, *lpcb;
+	err_t err;
+
+	if (s->life != KBS_L_OPEN || !port || port > 0xffff)
+		return -EINVAL;
+	pcb = tcp_new();
+	if (!pcb)
+		return -ENOBUFS;
+	ip_set_option(pcb, SOF_REUSEADDR);
+	err = tcp_bind(pcb, IP4_ADDR_ANY, (u16_t)port);
+	if (err != ERR_OK) {
+		tcp_close(pcb);
+		return -kbs_errno(err);
+	}
+	backlog = backlog == 0 ? 1 : (backlog > 255 ? 255 : backlog);
+	lpcb = tcp_listen_with_backlog_and_err(pcb, (u8_t)backlog, &err);
+	if (!lpcb) {
+		tcp_close(pcb);
+		return -kbs_errno(err);
+	}
+	s->inherit = inherit & (KBQ_OPT_F_NODELAY | KBQ_OPT_F_KEEPALIVE);
+	s->aq_tail = 0;
+	kbq_st(&kbs_qs(s)->aq_tail, 0);
+	kbq_st(&kbs_qs(s)->aq_head, 0);
+	kbs_life_attach(s, lpcb);
+	kbs_tcp_addrs(s, lpcb);
+	kbs_life_set(s, KBS_L_LISTEN);
+	return 0;
+}
+
+/* 1 when the request completes later (connect in progress). */
+static int kbs_op_connect(struct kbs_sock *s, uint32_t seq, uint32_t ip, uint32_t port,
+			  uint32_t lport)
+{
+	struct tcp_pcb *pcb;
+	ip_addr_t dst;
+	err_t err;
+
+	if (s->life != KBS_L_OPEN || !port || port > 0xffff || lport > 0xffff)
+		return -EISCONN;
+	pcb = tcp_new();
+	if (!pcb)
+		return -ENOBUFS;
+	if (lport && (err = tcp_bind(pcb, IP4_ADDR_ANY, (u16_t)lport)) != ERR_OK) {
+		tcp_close(pcb);
+		return -kbs_errno(err);
+	}
+	ip_addr_set_ip4_u32(&dst, ip);
+	kbs_tcp_flow_attach(s, pcb);
+	s->conn_seq = seq;
+	kbs_life_set(s, KBS_L_CONNECTING);
+	err = tcp_connect(pcb, &dst, (u16_t)port, kbs_tcp_on_connected);
+	if (err != ERR_OK) {
+		kbs_life_detach(s);
+		tcp_abort(pcb);
+		kbs_life_set(s, KBS_L_OPEN);
+		KBS_STAT_ADD(tcp_connect_failed, 1);
+		return -kbs_errno(err);
+	}
+	kbs_tcp_addrs(s, pcb);
+	return 1;
+}
+
+/* A listener's connections queued but never accepted: reset them. The
+ * entries are the application's to overwrite, so each is checked to be a
+ * connection of this listener before it is touched. */
+static void kbs_listener_drop_queue(struct kbs_sock *l)
+{
+	struct kbq_sock *q = kbs_qs(l);
+	uint32_t head = kbq_ld_acq(&q->aq_head), i, n = l->aq_tail - head;
+
+	if (n > KBQ_ACCEPTQ)
+		return;
+	for (i = 0; i < n; i++) {
+		uint32_t slot = kbq_ld(&q->aq[(head + i) % KBQ_ACCEPTQ]);
+		struct kbs_sock *s;
+
+		if (slot >= KBQ_NSOCKS)
+			continue;
+		s = &l->ctx->s[slot];
+		if (s->life == KBS_L_ESTABLISHED && s->listener == l->slot) {
+			kbs_life_set(s, KBS_L_DRAINING);
+			kbs_life_abort(s, ECONNABORTED);
+		}
+	}
+}
+
+void kbs_req_close(struct kbs_sock *s)
+{
+	struct kbq_sock *q = kbs_qs(s);
+	uint32_t head;
+
+	switch (s->life) {
+	case KBS_L_LISTEN:
+		kbs_listener_drop_queue(s);
+		kbs_life_abort(s, 0); /* closes the listener's PCB, frees the slot */
+		return;
+	case KBS_L_OPEN:
+	case KBS_L_CLOSED:
+		if (!s->pcb) {
+			kbs_life_free(s);
+			return;
+		}
+		break;
+	case KBS_L_CONNECTING:
+		kbs_life_set(s, KBS_L_DRAINING);
+		kbs_life_abort(s, 0); /* no connection yet: reset, as Linux does */
+		return;
+	case KBS_L_ESTABLISHED:
+		break;
+	default: /* FREE, DRAINING: nothing to close */
+		return;
+	}
+	kbs_life_set(s, KBS_L_DRAINING);
+	if (!s->pcb) {
+		kbs_life_free(s);
+		return;
+	}
+	/* Unread data at close: reset, as Linux does. */
+	head = kbq_ld_acq(&q->rx_head);
+	if (head != s->rx_tail) {
+		KBS_STAT_ADD(tcp_reset_unread, 1);
+		kbs_life_abort(s, ECONNRESET);
+		return;
+	}
+	KBS_STAT_ADD(tcp_closed, 1);
+	kbs_tcp_rx_credit(s); /* a full window lets tcp_close send FIN, not RST */
+	if (s->pcb)
+		kbs_tcp_tx_push(s);
+}
+
+static void kbs_op_setopt(struct kbs_sock *s, uint32_t opt, uint32_t val)
+{
+	struct tcp_pcb *pcb = s->pcb;
+	uint32_t bit = opt == KBQ_OPT_NODELAY ? KBQ_OPT_F_NODELAY :
+		       opt == KBQ_OPT_KEEPALIVE ? KBQ_OPT_F_KEEPALIVE : 0;
+
+	if (s->life == KBS_L_LISTEN) { /* for the connections it accepts from now on */
+		s->inherit = val ? s->inherit | bit : s->inherit & ~bit;
+		return;
+	}
+	if (!pcb)
+		return;
+	switch (opt) {
+	case KBQ_OPT_NODELAY:
+		if (val)
+			tcp_nagle_disable(pcb);
+		else
+			tcp_nagle_enable(pcb);
+		break;
+	case KBQ_OPT_KEEPALIVE:
+		if (val)
+			ip_set_option(pcb, SOF_KEEPALIVE);
+		else
+			ip_reset_option(pcb, SOF_KEEPALIVE);
+		break;
+	case KBQ_OPT_KEEPIDLE: /* seconds, as Linux's TCP_KEEPIDLE (max 32767) */
+		pcb->keep_idle = (val > 32767 ? 32767 : val) * 1000;
+		break;
+	case KBQ_OPT_KEEPINTVL:
+		pcb->keep_intvl = (val > 32767 ? 32767 : val) * 1000;
+		break;
+	case KBQ_OPT_KEEPCNT:
+		pcb->keep_cnt = val > 127 ? 127 : val;
+		break;
+	}
+}
+
+static void kbs_sock_request(struct kbs_sock *s)
+{
+	struct kbq_sock *q = kbs_qs(s);
+	uint32_t seq = kbq_ld_acq(&q->req_seq); /* pairs with the app's release */
+	uint32_t op, a0, a1, a2;
+	int rc = 0;
+
+	if (seq == s->done_seq)
+		return;
+	if (s->life == KBS_L_DRAINING || s->life == KBS_L_CONNECTING) {
+		/* closed already, or its connect not answered: no request */
+		kbs_life_violation(s->ctx, KBS_V_REQUEST);
+		return;
+	}
+	op = kbq_ld(&q->req_op);
+	a0 = kbq_ld(&q->req_arg[0]);
+	a1 = kbq_ld(&q->req_arg[1]);
+	a2 = kbq_ld(&q->req_arg[2]);
+	switch (op) {
+	case KBQ_OP_LISTEN:
+		rc = kbs_op_listen(s, a0, a1, a2);
+		break;
+	case KBQ_OP_CONNECT:
+		rc = kbs_op_connect(s, seq, a0, a1, a2);
+		if (rc == 1) { /* answered by kbs_tcp_on_connected or kbs_life */
+			s->done_seq = seq;
+			return;
+		}
+		break;
+	case KBQ_OP_SHUT_WR:
+		s->shut_wr = true;
+		kbs_tcp_tx_push(s);
+		break;
+	case KBQ_OP_SETOPT:
+		kbs_op_setopt(s, a0, a1);
+		break;
+	case KBQ_OP_CLOSE:
+		s->done_seq = seq;
+		kbs_req_close(s); /* the slot may be free after this */
+		return;
+	default:
+		rc = -EINVAL;
+	}
+	kbs_req_done(s, seq, rc);
+}
+
+static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
+{
+	struct kbs_sock *s = &c->s[slot];
+
+	if (c->broken)
+		return;
+	if (s->life == KBS_L_FREE) {
+		/* The application claims a slot with a CAS of the shared state;
+		 * anything but FREE there now is that claim. */
+		if (kbq_ld_acq(&kbs_qs(s)->state) == KBQ_S_FREE)
+			return;
+		s->done_seq = kbq_ld(&kbs_qs(s)->done_seq);
+		s->ev = 0;
+		s->fin_sent = s->close_called = s->shut_wr = false;
+		kbs_life_set(s, KBS_L_OPEN);
+	}
+	kbs_sock_request(s);
+	if (s->pcb && (s->life == KBS_L_ESTABLISHED || s->life == KBS_L_DRAINING)) {
+		kbs_tcp_rx_credit(s);
+		if (s->pcb)
+			kbs_tcp_tx_push(s);
+	}
+}
+
+static void kbs_sock_rung(void *ctx, uint32_t slot)
+{
+	kbs_sock_service(ctx, slot);
+}
+
+unsigned kbs_ctxs_service(void)
+{
+	struct kbs_ctx *c;
+	unsigned served = 0;
+
+	for (c = kbs_ctxs; c; c = c->next) {
+		if (c->broken && !c->reset_done) {
+			c->reset_done = true;
+			kbs_ctx_reset_all(c);
+		}
+		served += kbq_bell_sweep(c->r, kbs_sock_rung, c);
+	}
+	kbs_life_settle();
+	return served;
+}
+
+/*
+ * What a process's exit does to a socket it held, as Linux closes a dead
+ * process's descriptors: a listener stops (connections still queued are
+ * reset); a connection sends what the application had queued, then FIN
+ * (RST if it left data unread). Data a write() accepted is never dropped.
+ */
+static void kbs_sock_exit_close(struct kbs_sock *s)
+{
+	KBS_STAT_ADD(tcp_closed_exit, 1);
+	kbs_req_close(s);
+}
+
+void kbs_ctx_proc_gone(struct kbs_ctx *c, pid_t pid)
+{
+	uint32_t i;
+
+	for (i = 0; i < KBQ_NSOCKS; i++) {
+		struct kbq_sock *q = kbq_sock_at(c->r, i);
+		struct kbs_sock *s = &c->s[i];
+
+		if (s->life == KBS_L_FREE || s->life == KBS_L_DRAINING)
+			continue;
+		/* Application-written: it can only choose among its own sockets. */
+		if (kbq_ld(&q->owner) != (uint32_t)pid || (kbq_ld(&q->flags) & KBQ_F_SHARED))
+			continue;
+		kbs_sock_exit_close(s);
+	}
+	kbs_life_settle();
+}
+
+bool kbs_ctx_close_all(struct kbs_ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < KBQ_NSOCKS; i++) {
+		struct kbs_sock *s = &c->s[i];
+
+		if (s->life == KBS_L_FREE) {
+			/* claimed by the app, never used: nothing to close */
+			uint32_t st = KBQ_S_OPEN;
+
+			kbq_cas(&kbs_qs(s)->state, &st, KBQ_S_FREE);
+		} else if (s->life != KBS_L_DRAINING) {
+			kbs_sock_exit_close(s);
+		}
+	}
+	kbs_life_settle();
+	return kbs_ctx_idle(c);
+}
+
+bool kbs_ctx_idle(const struct kbs_ctx *c)
+{
+	return c->nsocks == 0;
+}
+
+void kbs_ctx_reset_all(struct kbs_ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < KBQ_NSOCKS; i++)
+		if (c->s[i].life != KBS_L_FREE)
+			kbs_life_abort(&c->s[i], ECONNRESET);
+	kbs_life_settle();
+}
+
+unsigned kbs_ctxs_count(unsigned *socks, uint64_t fallback[KBQ_FB_NSTAT])
+{
+	struct kbs_ctx *c;
+	unsigned n = 0, i;
+
+	*socks = 0;
+	for (i = 0; i < KBQ_FB_NSTAT; i++)
+		fallback[i] = 0;
+	for (c = kbs_ctxs; c; c = c->next) {
+		n++;
+		/* Application-written: summed for display only, never trusted. */
+		for (i = 0; i < KBQ_FB_NSTAT; i++)
+			fallback[i] += kbq_ld(&c->r->fallback[i]);
+		*socks += c->nsocks;
+	}
+	return n;
+}

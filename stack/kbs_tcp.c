@@ -1,0 +1,316 @@
+/*
+ * kbs_tcp.c — lwIP's callbacks and the data path between a slot's rings
+ * and its PCB. Runs on the stack core only; every state change goes
+ * through kbs_life, every application-written index is read once and
+ * checked against kbstackd's private copies before use.
+ *
+ * Flow control end to end:
+ *   rx: lwIP's window is the rx ring's free space. recv copies into the
+ *       ring; tcp_recved() credits the window only as the app consumes.
+ *   tx: tcp_write() points into the tx ring without copying; the ring space
+ *       is released to the app (tx_head) when the peer acknowledges it, so
+ *       a slot whose PCB still has unacknowledged data is never freed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "lwip/ip4_addr.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "kbq_atomic.h"
+#include "kbq_ring.h"
+#include "kbs_ctx.h"
+#include "kbs_stats.h"
+
+int kbs_errno(err_t err)
+{
+	switch (err) {
+	case ERR_OK:    return 0;
+	case ERR_MEM:   return ENOMEM;
+	case ERR_BUF:   return ENOBUFS;
+	case ERR_TIMEOUT: return ETIMEDOUT;
+	case ERR_RTE:   return EHOSTUNREACH;
+	case ERR_INPROGRESS: return EINPROGRESS;
+	case ERR_VAL:   return EINVAL;
+	case ERR_WOULDBLOCK: return EWOULDBLOCK;
+	case ERR_USE:   return EADDRINUSE;
+	case ERR_ALREADY: return EALREADY;
+	case ERR_ISCONN: return EISCONN;
+	case ERR_CONN:  return ENOTCONN;
+	case ERR_IF:    return ENETDOWN;
+	case ERR_ABRT:  return ECONNABORTED;
+	case ERR_RST:   return ECONNRESET;
+	case ERR_CLSD:  return ENOTCONN;
+	case ERR_ARG:   return EINVAL;
+	default:        return EIO;
+	}
+}
+
+void kbs_tcp_addrs(struct kbs_sock *s, struct tcp_pcb *pcb)
+{
+	struct kbq_sock *q = kbs_qs(s);
+
+	kbq_st(&q->laddr, ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip)));
+	kbq_st(&q->raddr, ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
+	kbq_st(&q->lport, lwip_htons(pcb->local_port));
+	kbq_st(&q->rport, lwip_htons(pcb->remote_port));
+}
+
+/* Fresh indices for a flow starting on s. */
+static void kbs_tcp_rings_reset(struct kbs_sock *s)
+{
+	struct kbq_sock *q = kbs_qs(s);
+
+	s->rx_tail = s->rx_seen = s->tx_sent = s->tx_acked = 0;
+	kbq_st(&q->rx_tail, 0);
+	kbq_st(&q->rx_head, 0);
+	kbq_st(&q->tx_tail, 0);
+	kbq_st(&q->tx_head, 0);
+}
+
+void kbs_tcp_flow_attach(struct kbs_sock *s, struct tcp_pcb *pcb)
+{
+	kbs_tcp_rings_reset(s);
+	s->ev = 0;
+	kbq_st(&kbs_qs(s)->ev, 0);
+	kbq_st(&kbs_qs(s)->so_error, 0);
+	kbs_life_attach(s, pcb);
+}
+
+/* Claim a slot for an incoming connection: free in kbstackd's view and
+ * not claimed by the application (the shared word is where both race). */
+static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < KBQ_NSOCKS; i++) {
+		struct kbq_sock *q = kbq_sock_at(c->r, i);
+		uint32_t want = KBQ_S_FREE;
+
+		if (c->s[i].life == KBS_L_FREE && kbq_ld(&q->state) == KBQ_S_FREE &&
+		    kbq_cas(&q->state, &want, KBQ_S_STACK))
+			return &c->s[i];
+	}
+	return NULL;
+}
+
+err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct kbs_sock *l = arg, *s;
+	struct kbq_sock *lq, *q;
+	uint32_t head;
+
+	if (!l || err != ERR_OK || !pcb)
+		return ERR_VAL;
+	lq = kbs_qs(l);
+	head = kbq_ld_acq(&lq->aq_head); /* once; pairs with the acceptor's CAS */
+	if (l->aq_tail - head > KBQ_ACCEPTQ) {
+		kbs_life_violation(l->ctx, KBS_V_ACCEPT);
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	if (l->ctx->broken || l->aq_tail - head == KBQ_ACCEPTQ ||
+	    !(s = kbs_slot_claim(l->ctx))) {
+		tcp_abort(pcb); /* backlog full or no slot: RST, like a full queue */
+		KBS_STAT_ADD(tcp_accept_reset, 1);
+		return ERR_ABRT;
+	}
+	q = kbs_qs(s);
+	s->done_seq = kbq_ld_acq(&q->req_seq); /* no request pending on it yet */
+	kbq_st(&q->done_seq, s->done_seq);
+	kbq_st(&q->refs, 0);
+	memset(q->wmask, 0, sizeof(q->wmask));
+	kbq_st(&q->owner, 0);
+	kbq_st(&q->flags, 0);
+	s->listener = l->slot;
+	kbq_st(&q->listener, l->slot);
+	s->fin_sent = s->close_called = s->shut_wr = false;
+	kbs_tcp_addrs(s, pcb);
+	kbs_tcp_flow_attach(s, pcb);
+	if (l->inherit & KBQ_OPT_F_NODELAY)
+		tcp_nagle_disable(pcb);
+	if (l->inherit & KBQ_OPT_F_KEEPALIVE)
+		ip_set_option(pcb, SOF_KEEPALIVE);
+	kbs_life_set(s, KBS_L_ESTABLISHED);
+	kbq_st(&lq->aq[l->aq_tail % KBQ_ACCEPTQ], s->slot);
+	l->aq_tail++;
+	kbq_st_rel(&lq->aq_tail, l->aq_tail); /* pairs with the acceptor's acquire */
+	KBS_STAT_ADD(tcp_accepted, 1);
+	kbs_wake_event(l);
+	return ERR_OK;
+}
+
+/* The application's rx_head, read once: within [rx_seen, rx_tail], or the
+ * context broke the contract (false). */
+static bool kbs_rx_head(struct kbs_sock *s, uint32_t *head)
+{
+	uint32_t h = kbq_ld_acq(&kbs_qs(s)->rx_head); /* pairs with the reader's release */
+
+	if (h - s->rx_seen > s->rx_tail - s->rx_seen) {
+		kbs_life_violation(s->ctx, KBS_V_RING);
+		kbs_life_abort(s, EPROTO);
+		return false;
+	}
+	*head = h;
+	return true;
+}
+
+err_t kbs_tcp_on_recv(struct kbs_sock *s, struct tcp_pcb *pcb, struct pbuf *p)
+{
+	struct kbq_sock *q = kbs_qs(s);
+	uint32_t head, tail;
+	struct pbuf *b;
+
+	if (!p) { /* FIN */
+		kbs_life_ev(s, KBQ_EV_RDHUP, 0);
+		return ERR_OK;
+	}
+	if (s->life != KBS_L_ESTABLISHED) { /* closed by the app: discard */
+		tcp_recved(pcb, p->tot_len);
+		pbuf_free(p);
+		return ERR_OK;
+	}
+	if (!kbs_rx_head(s, &head)) {
+		pbuf_free(p);
+		return ERR_OK; /* the abort marked the callback's PCB gone */
+	}
+	if (p->tot_len > kbq_ring_free(s->rx_tail, head)) {
+		KBS_STAT_ADD(tcp_rx_full, 1);
+		return ERR_MEM; /* lwIP keeps it and offers it again */
+	}
+	tail = s->rx_tail;
+	for (b = p; b; b = b->next) {
+		kbq_ring_put(kbq_rx_data(s->ctx->r, s->slot), tail, b->payload, b->len);
+		tail += b->len;
+	}
+	s->rx_tail = tail;
+	kbq_st_rel(&q->rx_tail, tail); /* after the bytes; pairs with the reader */
+	pbuf_free(p);
+	kbs_wake_event(s);
+	return ERR_OK;
+}
+
+/* The app closed s and everything it queued is acknowledged: the PCB no
+ * longer points into the ring, the slot can go back. */
+static bool kbs_close_done(const struct kbs_sock *s)
+{
+	return s->life == KBS_L_DRAINING && s->close_called && s->tx_acked == s->tx_sent;
+}
+
+void kbs_tcp_on_sent(struct kbs_sock *s, u16_t len)
+{
+	if (len > s->tx_sent - s->tx_acked)
+		len = (u16_t)(s->tx_sent - s->tx_acked); /* lwIP counts only our bytes */
+	s->tx_acked += len;
+	kbq_st_rel(&kbs_qs(s)->tx_head, s->tx_acked); /* space released to the app */
+	kbs_wake_event(s);
+	if (kbs_close_done(s)) {
+		kbs_life_free(s); /* detaches: lwIP finishes the close alone */
+		return;
+	}
+	kbs_tcp_tx_push(s);
+}
+
+err_t kbs_tcp_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct kbs_sock *s = arg;
+	struct kbq_sock *q;
+	struct kbs_cb saved;
+
+	if (!s || s->life != KBS_L_CONNECTING)
+		return ERR_VAL;
+	saved = kbs_cb_enter(pcb);
+	q = kbs_qs(s);
+	kbs_tcp_addrs(s, pcb);
+	kbs_life_set(s, KBS_L_ESTABLISHED);
+	KBS_STAT_ADD(tcp_connected, 1);
+	kbq_st(&q->done_rc, 0);
+	kbq_st_rel(&q->done_seq, s->conn_seq); /* after done_rc */
+	s->done_seq = s->conn_seq;
+	kbs_wake_event(s);
+	kbs_tcp_tx_push(s);
+	return kbs_cb_leave(saved, ERR_OK);
+}
+
+/* The application's tx_tail, read once: at most a ring ahead of what was
+ * acknowledged and not behind what was sent, or the context broke the
+ * contract (false). */
+static bool kbs_tx_tail(struct kbs_sock *s, uint32_t *tail)
+{
+	uint32_t t = kbq_ld_acq(&kbs_qs(s)->tx_tail); /* pairs with the writer's release */
+
+	if (t - s->tx_acked > KBQ_RING || t - s->tx_sent > t - s->tx_acked) {
+		kbs_life_violation(s->ctx, KBS_V_RING);
+		kbs_life_abort(s, EPROTO);
+		return false;
+	}
+	*tail = t;
+	return true;
+}
+
+void kbs_tcp_tx_push(struct kbs_sock *s)
+{
+	struct tcp_pcb *pcb = s->pcb;
+	uint32_t tail, pending;
+	bool wrote = false;
+
+	if (!pcb || pcb->state < ESTABLISHED || pcb->state == LISTEN)
+		return;
+	if (!kbs_tx_tail(s, &tail))
+		return;
+	pending = tail - s->tx_sent;
+	/* At most a ring's worth, 64 KiB at a time: a bounded loop. */
+	while (pending && !s->fin_sent && !s->close_called) {
+		uint32_t n = kbq_ring_contig(s->tx_sent, pending);
+		u16_t room = tcp_sndbuf(pcb);
+
+		if (n > room)
+			n = room;
+		if (n > 0xffff)
+			n = 0xffff;
+		if (!n || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 2)
+			break;
+		if (tcp_write(pcb, kbq_tx_data(s->ctx->r, s->slot) + (s->tx_sent & (KBQ_RING - 1)),
+			      (u16_t)n, n < pending ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK)
+			break;
+		s->tx_sent += n;
+		pending -= n;
+		wrote = true;
+	}
+	if (!pending && s->life == KBS_L_DRAINING && !s->close_called) {
+		/* tcp_close also after a shutdown: it arms lwIP's FIN_WAIT_2
+		 * timeout, so a peer that never closes cannot pin the PCB. It
+		 * may free the PCB at once (the destroy callback then tells). */
+		if (tcp_close(pcb) == ERR_OK)
+			s->close_called = s->fin_sent = true;
+		if (!s->pcb)
+			return;
+	} else if (!pending && s->shut_wr && !s->fin_sent && tcp_shutdown(pcb, 0, 1) == ERR_OK) {
+		s->fin_sent = true;
+		kbs_life_ev(s, KBQ_EV_WRDONE, 0);
+	}
+	if (kbs_close_done(s)) {
+		tcp_output(pcb);
+		kbs_life_free(s);
+		return;
+	}
+	if (wrote || s->fin_sent)
+		tcp_output(pcb);
+}
+
+void kbs_tcp_rx_credit(struct kbs_sock *s)
+{
+	uint32_t head, n;
+
+	if (!kbs_rx_head(s, &head) || head == s->rx_seen)
+		return;
+	n = head - s->rx_seen; /* at most a ring: at most five rounds */
+	s->rx_seen = head;
+	while (n && s->pcb) {
+		u16_t k = n > 0xffff ? 0xffff : (u16_t)n;
+
+		tcp_recved(s->pcb, k);
+		n -= k;
+	}
+}

@@ -1,0 +1,97 @@
+/*
+ * kbs_wake.c — telling applications that something happened: a socket's
+ * futex word for a thread blocked on it, and at the end of each loop
+ * iteration the wake sockets of the waiters (epoll sets, threads in poll,
+ * select, accept) that sleep and want one of the sockets that had events.
+ * No system call unless somebody sleeps.
+ */
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kbq_atomic.h"
+#include "kbs_ctx.h"
+#include "kbs_stats.h"
+
+/*
+ * Something changed on the socket. seq_cst pairs with the app's waiters++
+ * then wake_seq load (kbp_wait): one side always sees the other, so a
+ * thread never sleeps through an event; the futex call happens only when
+ * a thread is blocked on this socket.
+ */
+void kbs_wake_event(struct kbs_sock *s)
+{
+	struct kbq_sock *q = kbs_qs(s);
+	struct kbs_ctx *c = s->ctx;
+
+	c->event = true;
+	if (!s->in_evq) {
+		s->in_evq = true;
+		if (c->nev < KBS_EVQ)
+			c->evq[c->nev] = s->slot;
+		c->nev++;
+	}
+	kbq_add_sc(&q->wake_seq, 1);
+	if (kbq_ld_sc(&q->waiters))
+		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Forget this iteration's event sockets; with want, m gets the union of
+ * their waiter masks (read after event_seq was bumped). */
+static void kbs_evq_take(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64], bool want)
+{
+	bool all = c->nev > KBS_EVQ;
+	uint32_t i, k;
+
+	for (k = 0; k < KBQ_NWAITERS / 64; k++)
+		m[k] = all ? ~0ull : 0;
+	for (i = 0; i < c->nev && i < KBS_EVQ; i++) {
+		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
+
+		c->s[c->evq[i]].in_evq = false;
+		for (k = 0; want && !all && k < KBQ_NWAITERS / 64; k++)
+			m[k] |= kbq_ld_sc(&q->wmask[k]);
+	}
+	if (all) /* the flags of the slots not listed */
+		for (i = 0; i < KBQ_NSOCKS; i++)
+			c->s[i].in_evq = false;
+	c->nev = 0;
+}
+
+static void kbs_waiter_wake(struct kbs_ctx *c, unsigned i)
+{
+	struct kbq_waiter *w = &c->r->waiter[i];
+	uint64_t one = 1;
+
+	if (c->wfd[i] >= 0 && kbq_ld_sc(&w->sleeping) && !kbq_xchg_sc(&w->pending, 1))
+		(void)!write(c->wfd[i], &one, sizeof(one));
+}
+
+void kbs_ctxs_wake(void)
+{
+	struct kbs_ctx *c;
+	uint64_t m[KBQ_NWAITERS / 64];
+	unsigned k;
+
+	for (c = kbs_ctxs; c; c = c->next) {
+		bool sleepers;
+
+		if (!c->event)
+			continue;
+		c->event = false;
+		/* seq_cst: a waiter sets its wmask bits, raises sleeping and
+		 * sleepers, then rereads event_seq; we bump event_seq, then read
+		 * them. One of us sees the other. pending: one write per sleep. */
+		kbq_add_sc(&c->r->event_seq, 1);
+		sleepers = kbq_ld_sc(&c->r->sleepers) != 0;
+		kbs_evq_take(c, m, sleepers);
+		for (k = 0; sleepers && k < KBQ_NWAITERS / 64; k++)
+			while (m[k]) {
+				unsigned b = (unsigned)__builtin_ctzll(m[k]);
+
+				m[k] &= m[k] - 1;
+				kbs_waiter_wake(c, k * 64 + b);
+			}
+	}
+}
