@@ -73,7 +73,8 @@ void kbp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 struct kbp_proc {
 	struct kbq_region *r;  /* NULL until attached */
 	int ctl;               /* control connection */
-	int efd;               /* waiter 0's eventfd, registered at attach */
+	int efd;               /* waiter 0's wake socket (the end it sleeps on) */
+	int kick;              /* ... and its pair's other end, registered at attach */
 	uint32_t w0_taken;     /* waiter 0 given to a thread or epoll (atomic) */
 	uint32_t ctx;
 	pid_t pid;
@@ -85,14 +86,20 @@ extern struct kbp_proc kbp;
 /* Attach if not yet (lazily, at the first accelerated socket). 0 or -errno. */
 int kbp_attach(void);
 
-/* Hand kbstackd the eventfd that wakes waiter idx. 0 or -errno. */
-int kbp_ctl_waiter(uint32_t idx, int efd);
+/* Hand kbstackd the socket that wakes waiter idx. 0 or -errno. */
+int kbp_ctl_waiter(uint32_t idx, int kick);
+
+/* A wake socket pair: sv[0] is slept on, a byte sent on sv[1] (by
+ * kbstackd, or by the application to wake itself) makes it readable. */
+int kbp_wake_pair(int sv[2]);
 
 /* One sleeper identity: a waiter[] entry and its eventfd (idx -1: none). */
 struct kbp_waiter {
 	int idx;
-	int efd;
-	bool et;  /* in an epoll set edge-triggered: never read, only re-armed */
+	int efd;  /* the wake socket's end it sleeps on */
+	int kick; /* the other end: a byte sent here wakes it */
+	bool et;  /* in an epoll set edge-triggered: drained only now and then */
+	unsigned wakes; /* edge-triggered wake-ups since the last drain */
 };
 
 /* ---- process-local socket objects and the fd table ---- */

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/un.h>
@@ -31,7 +30,7 @@ KBP_SYMS_VARIADIC(KBP_LIBC_DEF)
 #undef KBP_LIBC_DEF
 
 struct kbp_config kbp_cfg;
-struct kbp_proc kbp = { .ctl = -1, .efd = -1 };
+struct kbp_proc kbp = { .ctl = -1, .efd = -1, .kick = -1 };
 
 void **kbp_fds;
 int kbp_nfds;
@@ -287,6 +286,11 @@ static int ctl_hello(int fd, uint32_t op, uint32_t arg, int fd_out, struct kbq_w
 
 static pthread_mutex_t kbp_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
+int kbp_wake_pair(int sv[2])
+{
+	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) ? -errno : 0;
+}
+
 int kbp_ctl_waiter(uint32_t idx, int efd)
 {
 	struct kbq_welcome w;
@@ -302,17 +306,15 @@ static int attach_locked(void)
 {
 	struct kbq_welcome w;
 	struct kbq_region *r;
-	int fd, efd, memfd = -1, rc;
+	int fd, sv[2], memfd = -1, rc;
 
 	fd = ctl_connect();
 	if (fd < 0)
 		return fd;
-	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (efd < 0) {
-		rc = -errno;
+	rc = kbp_wake_pair(sv);
+	if (rc)
 		goto err_ctl;
-	}
-	rc = ctl_hello(fd, KBQ_HELLO_NEW, 0, efd, &w, &memfd);
+	rc = ctl_hello(fd, KBQ_HELLO_NEW, 0, sv[1], &w, &memfd);
 	if (rc)
 		goto err_efd;
 	if (memfd < 0 || w.size != KBQ_REGION_SIZE) {
@@ -332,7 +334,8 @@ static int attach_locked(void)
 		goto err_efd;
 	}
 	kbp.ctl = fd;
-	kbp.efd = efd;
+	kbp.efd = sv[0];
+	kbp.kick = sv[1];
 	kbp.ctx = w.ctx;
 	kbp.pid = getpid();
 	__atomic_store_n(&kbp.r, r, __ATOMIC_RELEASE);
@@ -342,7 +345,8 @@ static int attach_locked(void)
 err_efd:
 	if (memfd >= 0)
 		libc_close(memfd);
-	libc_close(efd);
+	libc_close(sv[0]);
+	libc_close(sv[1]);
 err_ctl:
 	libc_close(fd);
 	return rc;
@@ -445,7 +449,7 @@ static void kbp_on_fork_child(void)
 	kbp.ctl = kbp_fork_ctl;
 	kbp_fork_ctl = -1;
 	kbp.pid = getpid();
-	/* waiter 0's eventfd is the parent's: a child claims entries of its own. */
+	/* waiter 0's wake socket is the parent's: a child claims entries of its own. */
 	kbp.w0_taken = 1;
 	kbp_fork_child();
 	if (kbp.ctl < 0)

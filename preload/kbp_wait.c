@@ -6,21 +6,20 @@
  * context's eventfd together with whatever kernel fds it also waits for.
  * A thread blocked on one socket sleeps on that socket's futex word; one
  * waiting for several fds (epoll, poll, select, accept on both paths)
- * sleeps on the context's eventfd. The protocol that keeps a wake-up from
+ * sleeps on the context's wake socket. The protocol that keeps a wake-up from
  * being lost (kbstackd side in kbs_event and kbs_ctxs_wake):
  *   waiter: seq = event_seq; check readiness; sleepers++ (seq_cst);
  *           if event_seq != seq: sleepers--, check again; else sleep.
- *   stack:  publish; event_seq++ (seq_cst); if sleepers: write the eventfd.
- *   after waking: drain the eventfd, then recheck.
+ *   stack:  publish; event_seq++ (seq_cst); if sleepers: send on the wake socket.
+ *   after waking: drain the wake socket, then recheck.
  * Every sleeper of the context wakes on an event and rechecks; the futex
  * keeps blocking reads and writes out of that crowd.
- * The application's epoll fd stays a real kernel epoll: the eventfd is
+ * The application's epoll fd stays a real kernel epoll: the wake socket is
  * registered in it, so kernel fds and accelerated ones wait together.
  */
 #include "kbp.h"
 #include "kbq_ctl.h"
 
-#include <sys/eventfd.h>
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -31,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KBP_EFD_MARK 0x6b62ef0d6b62ef0dull /* epoll data of the eventfd */
+#define KBP_EFD_MARK 0x6b62ef0d6b62ef0dull /* epoll data of the wake socket */
 
 static uint64_t now_us(void)
 {
@@ -51,45 +50,49 @@ static uint32_t event_seq(void)
 	return __atomic_load_n(&kbp.r->event_seq, __ATOMIC_SEQ_CST);
 }
 
-/* ---- waiters: who sleeps on which eventfd ------------------------------ */
+/* ---- waiters: who sleeps on which wake socket ------------------------------ */
 
 static pthread_once_t kbp_tw_once = PTHREAD_ONCE_INIT;
 static pthread_key_t kbp_tw_key;
-static __thread struct kbp_waiter kbp_tw = { -2, -1, false }; /* -2: not chosen yet */
+static __thread struct kbp_waiter kbp_tw = { .idx = -2, .efd = -1, .kick = -1 }; /* -2: not chosen yet */
 static __thread pid_t kbp_tw_pid;
 
-/* Claim a waiter entry, make its eventfd and hand it to kbstackd. */
+/* Claim a waiter entry, make its wake socket pair and hand one end to kbstackd. */
 static int waiter_new(struct kbp_waiter *w)
 {
 	uint32_t i, want;
 
 	w->idx = -1;
-	w->efd = -1;
+	w->efd = w->kick = -1;
+	w->wakes = 0;
 	if (!__atomic_exchange_n(&kbp.w0_taken, 1, __ATOMIC_ACQ_REL)) {
 		w->idx = 0; /* registered at attach */
 		w->efd = kbp.efd;
+		w->kick = kbp.kick;
 		return 0;
 	}
 	for (i = 1; i < KBQ_NWAITERS; i++) {
 		struct kbq_waiter *e = &kbp.r->waiter[i];
-		int efd, rc;
+		int sv[2], rc;
 
 		want = 0;
 		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) ||
 		    !__atomic_compare_exchange_n(&e->used, &want, 1, false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
-		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		rc = efd < 0 ? -errno : kbp_ctl_waiter(i, efd);
+		rc = kbp_wake_pair(sv);
+		if (!rc && (rc = kbp_ctl_waiter(i, sv[1]))) {
+			libc_close(sv[0]);
+			libc_close(sv[1]);
+		}
 		if (rc) {
-			if (efd >= 0)
-				libc_close(efd);
 			__atomic_store_n(&e->used, 0, __ATOMIC_RELEASE);
 			return rc;
 		}
 		__atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);
 		w->idx = (int)i;
-		w->efd = efd;
+		w->efd = sv[0];
+		w->kick = sv[1];
 		return 0;
 	}
 	return -ENOSPC;
@@ -99,10 +102,11 @@ static void waiter_free(struct kbp_waiter *w)
 {
 	if (w->idx > 0 && kbp.r) {
 		libc_close(w->efd);
+		libc_close(w->kick);
 		__atomic_store_n(&kbp.r->waiter[w->idx].used, 0, __ATOMIC_RELEASE);
 	}
 	w->idx = -1;
-	w->efd = -1;
+	w->efd = w->kick = -1;
 }
 
 static void tw_exit(void *arg)
@@ -129,7 +133,7 @@ static struct kbp_waiter *thread_waiter(void)
 	pid_t pid = self_pid();
 
 	if (kbp_tw.idx == -2 || kbp_tw_pid != pid) {
-		/* A forked child's thread does not share its parent's eventfd. */
+		/* A forked child's thread does not share its parent's wake socket. */
 		kbp_tw_pid = pid;
 		if (waiter_new(&kbp_tw))
 			kbp_log(2, "no waiter entry free: this thread polls every millisecond");
@@ -153,16 +157,22 @@ static bool sleep_begin(struct kbp_waiter *w, uint32_t seq)
 	return false;
 }
 
-/* Drain the waiter's eventfd, then clear pending (kbstackd writes again
+/* Edge-triggered wake-ups between two drains of the wake socket: each
+ * byte is an event of its own in epoll, unread bytes only take buffer
+ * space (a few hundred fit; kbstackd sends at most one per re-arm). */
+#define KBP_WAKE_DRAIN_EVERY 32
+
+/* Drain the waiter's wake socket, then clear pending (kbstackd sends again
  * only after that; anything it published before is seen by the recheck). */
 static void efd_drain(struct kbp_waiter *w)
 {
-	uint64_t v;
+	char buf[64];
 
-	/* Edge-triggered in epoll, each write is a new event whatever the
-	 * count: no read needed (the count cannot reach 2^64 - 1 in practice). */
-	if (!w->et)
-		(void)libc_read(w->efd, &v, sizeof(v));
+	if (!w->et || ++w->wakes >= KBP_WAKE_DRAIN_EVERY) {
+		w->wakes = 0;
+		while (libc_recv(w->efd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf))
+			;
+	}
 	__atomic_store_n(&kbp.r->waiter[w->idx].pending, 0, __ATOMIC_SEQ_CST);
 }
 
@@ -308,7 +318,7 @@ struct kbp_ep_item {
 struct kbp_ep {
 	int kind;              /* KBP_K_EPOLL */
 	int epfd;
-	struct kbp_waiter w;   /* this instance's eventfd, in its kernel epoll set */
+	struct kbp_waiter w;   /* this instance's wake socket, in its kernel epoll set */
 	pid_t pid;             /* the process that made it (a fork child shares w) */
 	pthread_mutex_t lock;
 	struct kbp_ep_item *it;
@@ -465,13 +475,13 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	}
 	pthread_mutex_unlock(&ep->lock);
 	/* A thread asleep in epoll_wait on this instance must see an fd added
-	 * (or re-armed) ready, as in Linux: ring the instance's own eventfd. */
+	 * (or re-armed) ready, as in Linux: ring the instance's own wake socket. */
 	if (rc == 0 && op != EPOLL_CTL_DEL && ep->w.idx >= 0 &&
 	    __atomic_load_n(&kbp.r->waiter[ep->w.idx].sleeping, __ATOMIC_SEQ_CST) &&
 	    (kbp_sock_events(s) & (ev->events | EPOLLERR | EPOLLHUP))) {
-		uint64_t one = 1;
+		static const char one = 1;
 
-		(void)!libc_write(ep->w.efd, &one, sizeof(one));
+		(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
 	/* A listener's kernel socket also takes connections: the kernel epoll
 	 * watches it, with the application's own data. */
@@ -527,7 +537,7 @@ static int ep_scan(struct kbp_ep *ep, struct epoll_event *out, int max)
 	return n;
 }
 
-/* Drop the eventfd's entries from kernel results; true if it was there. */
+/* Drop the wake socket's entries from kernel results; true if it was there. */
 static int ep_filter(struct epoll_event *ev, int n, bool *efd)
 {
 	int i, k = 0;
@@ -543,7 +553,7 @@ static int ep_filter(struct epoll_event *ev, int n, bool *efd)
 	return k;
 }
 
-/* The kernel's ready fds of ep's set, without waiting; our eventfd's entry
+/* The kernel's ready fds of ep's set, without waiting; our wake socket's entry
  * dropped (and re-armed). -errno on failure. */
 static int ep_kernel_now(struct kbp_ep *ep, struct epoll_event *ev, int max,
 			 const sigset_t *mask)

@@ -18,23 +18,29 @@
  *   - No pointers: positions are slot numbers and free-running 32-bit ring
  *     indices (position = index % KBQ_RING).
  *   - kbstackd treats every byte written by the application as hostile: it
- *     checks each index and length it reads, and a bad value resets only
- *     that socket.
+ *     keeps private copies of everything it publishes and never reads them
+ *     back; it reads each application-written word once and checks it; a
+ *     context that breaks the contract has its sockets reset and is served
+ *     no more (kbstat counts it by reason). Other contexts are untouched.
  * Waking (no system call unless somebody sleeps):
  *   - a thread blocked on one socket (read, write, connect) sleeps on that
  *     socket's futex word wake_seq, after counting itself in waiters;
- *   - a waiter for many fds sleeps on an eventfd of its own in the kernel
- *     poll or epoll set it waits on: one per epoll instance, one per thread
- *     for poll, select and accept. Its eventfd was handed to kbstackd once
- *     (WAITER message) and it has a waiter[] entry; before sleeping it
- *     counts itself in waiter[i].sleeping and in sleepers. It has set its
- *     bit in the wmask of every socket it waits on before reading event_seq.
- *     At the end of a loop iteration, kbstackd bumps event_seq, then writes
- *     the eventfd of each sleeping waiter whose bit is set in a socket that
- *     had an event (every sleeping waiter if too many sockets had one), once
- *     (pending) until that waiter re-arms it. No two waiters share an
- *     eventfd, so none can swallow another's wake-up; a waiter never woken
- *     for sockets it does not wait on (a listener thread while workers read).
+ *   - a waiter for many fds sleeps on a wake socket of its own in the
+ *     kernel poll or epoll set it waits on: one per epoll instance, one per
+ *     thread for poll, select and accept. A wake socket is an AF_UNIX
+ *     stream pair the application made: it sleeps on one end and handed
+ *     the other to kbstackd once (NEW or WAITER message), which only ever
+ *     sends one byte with MSG_DONTWAIT — nothing the application does to
+ *     the pair can make kbstackd wait. The waiter has a waiter[] entry;
+ *     before sleeping it counts itself in waiter[i].sleeping and in
+ *     sleepers. It has set its bit in the wmask of every socket it waits on
+ *     before reading event_seq. At the end of a loop iteration, kbstackd
+ *     bumps event_seq, then sends on the wake socket of each sleeping
+ *     waiter whose bit is set in a socket that had an event (every sleeping
+ *     waiter if too many sockets had one), once (pending) until that waiter
+ *     re-arms it. No two waiters share a wake socket, so none can swallow
+ *     another's wake-up; a waiter is never woken for sockets it does not
+ *     wait on (a listener thread while workers read).
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
 #ifndef KBQ_ABI_H
@@ -43,13 +49,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KBQ_ABI_VERSION 2u
+#define KBQ_ABI_VERSION 3u
 #define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
 
 #define KBQ_NSOCKS   1024u         /* socket slots per context */
 #define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
 #define KBQ_ACCEPTQ  256u          /* pending connections per listener */
-#define KBQ_NWAITERS 256           /* sleepers with an eventfd of their own */
+#define KBQ_NWAITERS 256           /* sleepers with a wake socket of their own */
 #define KBQ_CACHELINE 64
 
 /* kbq_sock.state — written by kbstackd, except FREE → OPEN by the app (CAS) */
@@ -160,9 +166,9 @@ struct kbq_region {
 	uint64_t fallback[8]; /* app: KBQ_FB_*; kbstackd sums them for kbstat */
 
 	struct kbq_waiter {
-		uint32_t used;     /* app: claimed (CAS 0 → 1); its eventfd is registered */
+		uint32_t used;     /* app: claimed (CAS 0 → 1); its wake socket is registered */
 		uint32_t sleeping; /* app: threads about to sleep or asleep on it (seq_cst) */
-		uint32_t pending;  /* stack sets 1 and writes the eventfd; app clears after draining */
+		uint32_t pending;  /* stack sets 1 and sends on the wake socket; app clears after draining */
 		uint32_t pad;
 	} waiter[KBQ_NWAITERS];
 };
@@ -217,10 +223,11 @@ _Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64 + 1
 #define KBQ_HELLO_MAGIC 0x4b42484cu /* "KBHL" */
 
 enum {
-	KBQ_HELLO_NEW = 1,   /* a new context; waiter[0]'s eventfd rides along (SCM_RIGHTS) */
+	KBQ_HELLO_NEW = 1,   /* a new context; waiter[0]'s wake socket rides along (SCM_RIGHTS) */
 	KBQ_HELLO_JOIN,      /* join context arg (liveness only); answered */
-	KBQ_HELLO_PID,       /* this connection now speaks for process arg; not answered */
-	KBQ_HELLO_WAITER,    /* the eventfd riding along wakes waiter[arg]; answered */
+	KBQ_HELLO_PID,       /* this connection now speaks for its sender (the kernel's
+			      * SCM_CREDENTIALS say who); not answered */
+	KBQ_HELLO_WAITER,    /* the wake socket riding along wakes waiter[arg]; answered */
 };
 
 /*

@@ -73,7 +73,10 @@ enum {
 	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
 	X(ctx_reset_accept,"contexts cut off: an accept-queue head beyond its tail") \
 	X(ctx_reset_request, "contexts cut off: a request on a closed or connecting slot") \
-	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone")
+	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone") \
+	X(ctx_refused_limit, "attaches refused: the user holds KB_UID_CONTEXTS contexts") \
+	X(ctl_refused_uid, "joins refused: the context belongs to another user") \
+	X(listen_refused_priv, "listens refused: port below 1024 without CAP_NET_BIND_SERVICE")
 
 struct kbq_stats_counters {
 #define KBQ_STATS_FIELD(name, help) uint64_t name;
@@ -97,9 +100,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 42 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 45 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 42 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 45 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

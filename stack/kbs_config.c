@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -39,6 +40,8 @@ static int parse_mbufs(struct kbs_config *c, const char *v);
 static int parse_poll(struct kbs_config *c, const char *v);
 static int parse_eal(struct kbs_config *c, const char *v);
 static int parse_stack(struct kbs_config *c, const char *v);
+static int parse_group(struct kbs_config *c, const char *v);
+static int parse_uid_contexts(struct kbs_config *c, const char *v);
 
 static const struct kbs_setting kbs_settings[] = {
 	{ "KB_DEV", "dev",
@@ -64,6 +67,14 @@ static const struct kbs_setting kbs_settings[] = {
 	{ "KB_STACK", "stack", "an absolute path of at most 99 bytes",
 	  "kbstackd's control socket, where applications attach; its counters "
 	  "live at <path>.stats (default " KBS_STACK_DEFAULT ")", parse_stack },
+	{ "KB_GROUP", "group", "a group name or number that exists",
+	  "the group whose members may attach: the control socket becomes mode "
+	  "0660 in that group (default: mode 0600, only kbstackd's own user)",
+	  parse_group },
+	{ "KB_UID_CONTEXTS", "uid-contexts", "an integer from 1 to 4096",
+	  "application contexts one user may hold at once (default "
+	  KBS_STR(KBS_UID_CONTEXTS_DEFAULT) "); more are refused and counted",
+	  parse_uid_contexts },
 };
 
 #define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
@@ -251,6 +262,32 @@ static int parse_stack(struct kbs_config *c, const char *v)
 	return 0;
 }
 
+static int parse_group(struct kbs_config *c, const char *v)
+{
+	struct group *g = getgrnam(v);
+	unsigned long n;
+
+	if (g) {
+		c->group = g->gr_gid;
+	} else if (parse_uint(v, 0, UINT32_MAX - 1, &n) == 0 && getgrgid((gid_t)n)) {
+		c->group = (gid_t)n;
+	} else {
+		return -EINVAL;
+	}
+	c->has_group = true;
+	return 0;
+}
+
+static int parse_uid_contexts(struct kbs_config *c, const char *v)
+{
+	unsigned long n;
+
+	if (parse_uint(v, 1, 4096, &n))
+		return -EINVAL;
+	c->uid_contexts = (unsigned)n;
+	return 0;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -276,6 +313,7 @@ static void set_defaults(struct kbs_config *c)
 		c->core = 0;
 	c->mbufs = KBS_MBUFS_DEFAULT;
 	c->poll = KBS_POLL_ADAPTIVE;
+	c->uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }
 

@@ -10,10 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define KBS_STACK_DEFAULT "/run/kb/kbstackd.sock"
 #define KBS_MBUFS_DEFAULT 16383u /* 2^n - 1: the mempool's best size */
 #define KBS_PATH_MAX      100    /* sun_path is 108 bytes; room for ".stats" */
+/* Contexts (regions of 0.5 GiB address space, 256 waiter fds, a private
+ * table) one uid may hold: a user cannot exhaust kbstackd's memory or fds. */
+#define KBS_UID_CONTEXTS_DEFAULT 64
 
 /* Adaptive idle policy: spin this long after the last packet, then sleep in
  * steps doubling from MIN to MAX. MAX bounds the wake-up delay for a packet
@@ -42,6 +46,9 @@ struct kbs_config {
 	enum kbs_poll poll;   /* KB_POLL */
 	char eal[512];        /* KB_EAL: extra EAL arguments, space-separated */
 	char stack[KBS_PATH_MAX]; /* KB_STACK: control socket path */
+	gid_t group;          /* KB_GROUP: who may attach, with has_group */
+	bool has_group;
+	unsigned uid_contexts; /* KB_UID_CONTEXTS */
 };
 
 /* kbs_config_parse() results besides 0 */

@@ -4,14 +4,19 @@
  * A unix SOCK_SEQPACKET socket at KB_STACK. Each application process keeps
  * one connection open for its whole life; its hang-up is how kbstackd
  * learns the process died. Messages (shim/kbq_abi.h):
- *   NEW   a process without a context: kbstackd checks SO_PEERCRED, creates
- *         the region (memfd), keeps the eventfd that came along and answers
- *         with the region's fd.
+ *   NEW   a process without a context: kbstackd creates the region (a
+ *         memfd sealed against shrinking and growing), keeps the wake
+ *         socket that came along and answers with the region's fd.
  *   JOIN  a connection for a process about to be forked in context ctx:
- *         liveness only (the child inherits the mapping); allowed for the
- *         context's uid, or when either is root (a server started as root
- *         that drops privileges in its children).
- *   PID   on a joined connection: the child that took it over, by pid.
+ *         liveness only (the child inherits the mapping); only for the
+ *         context's own uid.
+ *   PID   on a joined connection: the child that took it over.
+ *   WAITER a wake socket for waiter[arg].
+ * Who a peer is comes from the kernel, never from a message: SO_PEERCRED
+ * when it connects, and SCM_CREDENTIALS (SO_PASSCRED) on every message —
+ * the PID message's process is the one that sent it. Who may connect at
+ * all is the control socket's owner, group and mode (KB_GROUP). One uid
+ * holds at most KB_UID_CONTEXTS contexts.
  * Polled once a millisecond from the run loop, never blocking.
  */
 #include <errno.h>
@@ -28,7 +33,9 @@
 #include <unistd.h>
 
 #include "kbq_ctl.h"
+#include "kbs_config.h"
 #include "kbs_ctx.h"
+#include "kbs_stats.h"
 
 #define KBS_CTL_BACKLOG 128
 
@@ -38,9 +45,13 @@ static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint32_t ctl_stack_ip;
 static uint32_t ctl_next_ctx = 1;
 static unsigned ctl_orphans; /* contexts with no process, still sending */
+static unsigned ctl_uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
 
-int kbs_ctl_open(const char *path, uint32_t stack_ip)
+int kbs_ctl_open(const struct kbs_config *cfg)
 {
+	const char *path = cfg->stack;
+	uint32_t stack_ip = cfg->ip;
+	mode_t mode = cfg->has_group ? 0660 : 0600;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	int fd, rc;
@@ -48,13 +59,15 @@ int kbs_ctl_open(const char *path, uint32_t stack_ip)
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
 	ctl_stack_ip = stack_ip;
+	ctl_uid_contexts = cfg->uid_contexts;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* The stats-file lock proved no other kbstackd owns this path, so a
 	 * socket file there is left from a daemon that died. */
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0666) ||
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    (cfg->has_group && chown(path, (uid_t)-1, cfg->group)) || chmod(path, mode) ||
 	    listen(fd, KBS_CTL_BACKLOG)) {
 		rc = -errno;
 		goto err_close;
@@ -88,7 +101,40 @@ static void ctl_reply(struct kbs_proc *p, int rc, uint32_t ctx, uint64_t size, i
 	(void)sendmsg(p->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static struct kbs_ctx *ctx_create(struct kbs_proc *p, int efd)
+/* Whether process pid may bind ports below 1024: CAP_NET_BIND_SERVICE in
+ * its effective set, as the kernel's bind() requires. pid is the peer of a
+ * live connection, read while it is connected. */
+static bool proc_may_bind_low(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long long caps = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return found && (caps & (1ull << 10)); /* CAP_NET_BIND_SERVICE */
+}
+
+static unsigned ctx_count_uid(uid_t uid)
+{
+	struct kbs_ctx *c;
+	unsigned n = 0;
+
+	for (c = kbs_ctxs; c; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 {
 	struct kbs_ctx *c = calloc(1, sizeof(*c));
 	struct kbq_region *r;
@@ -96,10 +142,13 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int efd)
 
 	if (!c)
 		return NULL;
-	fd = memfd_create("kb-region", MFD_CLOEXEC);
+	fd = memfd_create("kb-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		goto err_free;
-	if (ftruncate(fd, (off_t)KBQ_REGION_SIZE))
+	/* Sealed: the application maps it read-write but can never shrink it
+	 * under kbstackd (a SIGBUS on the stack core) nor grow it. */
+	if (ftruncate(fd, (off_t)KBQ_REGION_SIZE) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
 		goto err_close;
 	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (r == MAP_FAILED)
@@ -111,11 +160,12 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int efd)
 	__atomic_store_n(&r->magic, KBQ_REGION_MAGIC, __ATOMIC_RELEASE);
 	c->id = r->ctx;
 	c->uid = p->uid;
+	c->may_bind_low = proc_may_bind_low(p->pid);
 	c->r = r;
 	c->memfd = fd;
 	for (int i = 0; i < KBQ_NWAITERS; i++)
 		c->wfd[i] = -1;
-	c->wfd[0] = efd;
+	c->wfd[0] = wfd;
 	kbs_life_ctx_init(c);
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
@@ -207,30 +257,88 @@ static struct kbs_ctx *ctx_find(uint32_t id)
 	return NULL;
 }
 
+/* A wake socket an application hands over: one end of its own AF_UNIX
+ * stream pair (the peer is its uid). kbstackd only ever sends on it with
+ * MSG_DONTWAIT, so whatever the application does with the pair, a wake-up
+ * cannot block the stack loop. */
+static bool wake_sock_ok(int fd, uid_t uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int v;
+	socklen_t vl = sizeof(v);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) || v != AF_UNIX)
+		return false;
+	vl = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) || v != SOCK_STREAM)
+		return false;
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == uid &&
+	       cred.pid > 0;
+}
+
+/* A hello's control data: an fd riding along, and the sender's
+ * credentials as the kernel saw them (SO_PASSCRED). */
+union ctl_cmsg {
+	char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+	struct cmsghdr align;
+};
+
+static void ctl_cmsg_parse(struct msghdr *m, int *fd, struct ucred *cred, bool *has_cred)
+{
+	struct cmsghdr *c;
+
+	*fd = -1;
+	*has_cred = false;
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			size_t i, n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (i = 0; i < n; i++) { /* keep the first, close the rest */
+				int f;
+
+				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (*fd < 0)
+					*fd = f;
+				else
+					close(f);
+			}
+		} else if (c->cmsg_type == SCM_CREDENTIALS &&
+			   c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			memcpy(cred, CMSG_DATA(c), sizeof(*cred));
+			*has_cred = true;
+		}
+	}
+}
+
 /* 0: keep the connection; -1: drop it. */
 static int proc_hello(struct kbs_proc *p)
 {
 	struct kbq_hello h;
 	struct iovec iov = { &h, sizeof(h) };
-	union kbq_cmsg_fd u;
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union ctl_cmsg u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct ucred cred;
+	bool has_cred;
 	struct kbs_ctx *c;
 	ssize_t n;
 	int efd;
 
-	kbq_cmsg_want_fd(&m, &u);
 	n = recvmsg(p->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -1;
-	efd = kbq_cmsg_get_fd(&m);
-	if (n == 0)
+	ctl_cmsg_parse(&m, &efd, &cred, &has_cred);
+	if (n == 0 || (m.msg_flags & MSG_CTRUNC))
 		goto drop;
-	if (n != sizeof(h) || h.magic != KBQ_HELLO_MAGIC)
+	if (n != sizeof(h) || h.magic != KBQ_HELLO_MAGIC || !has_cred)
 		goto drop;
 	if (p->ctx && h.op == KBQ_HELLO_WAITER) {
 		/* A thread or epoll instance of this context registers the
-		 * eventfd that wakes it; a re-used entry replaces the old fd. */
-		if (efd < 0 || h.arg >= KBQ_NWAITERS || kbq_fd_is(efd, "eventfd") != 1) {
+		 * socket that wakes it; a re-used entry replaces the old one. */
+		if (h.arg >= KBQ_NWAITERS || !wake_sock_ok(efd, p->uid)) {
 			ctl_reply(p, -EINVAL, 0, 0, -1);
 			goto drop;
 		}
@@ -242,10 +350,11 @@ static int proc_hello(struct kbs_proc *p)
 	}
 	if (p->ctx) {
 		/* After fork the child takes over the connection its parent
-		 * opened: from now on its death is this connection's hang-up. */
-		if (h.op != KBQ_HELLO_PID || h.arg == 0 || h.arg > INT32_MAX)
+		 * opened: from now on its death is this connection's hang-up.
+		 * The child is whoever sent this, as the kernel says. */
+		if (h.op != KBQ_HELLO_PID || cred.uid != p->uid || cred.pid <= 0)
 			goto drop;
-		p->pid = (pid_t)h.arg;
+		p->pid = cred.pid;
 		if (efd >= 0)
 			close(efd);
 		return 0;
@@ -255,8 +364,13 @@ static int proc_hello(struct kbs_proc *p)
 		goto drop;
 	}
 	if (h.op == KBQ_HELLO_NEW) {
-		if (efd < 0 || kbq_fd_is(efd, "eventfd") != 1) {
+		if (!wake_sock_ok(efd, p->uid)) {
 			ctl_reply(p, -EINVAL, 0, 0, -1);
+			goto drop;
+		}
+		if (ctx_count_uid(p->uid) >= ctl_uid_contexts) {
+			KBS_STAT_ADD(ctx_refused_limit, 1);
+			ctl_reply(p, -EUSERS, 0, 0, -1);
 			goto drop;
 		}
 		c = ctx_create(p, efd);
@@ -272,7 +386,9 @@ static int proc_hello(struct kbs_proc *p)
 	}
 	if (h.op == KBQ_HELLO_JOIN) {
 		c = ctx_find(h.arg);
-		if (!c || !(p->uid == c->uid || p->uid == 0 || c->uid == 0)) {
+		if (!c || p->uid != c->uid) {
+			if (c)
+				KBS_STAT_ADD(ctl_refused_uid, 1);
 			ctl_reply(p, c ? -EPERM : -ENOENT, 0, 0, -1);
 			goto drop;
 		}
@@ -302,6 +418,12 @@ static void ctl_accept(void)
 			return;
 		p = calloc(1, sizeof(*p));
 		if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+			free(p);
+			close(fd);
+			continue;
+		}
+		/* Credentials on every message from now on (SCM_CREDENTIALS). */
+		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int))) {
 			free(p);
 			close(fd);
 			continue;

@@ -97,6 +97,7 @@ struct kbs_proc {
 struct kbs_ctx {
 	uint32_t id;
 	uid_t uid;             /* the creator's uid */
+	bool may_bind_low;     /* its creator held CAP_NET_BIND_SERVICE */
 	struct kbq_region *r;
 	int memfd;
 	int wfd[KBQ_NWAITERS]; /* each waiter's wake socket, -1 none */
@@ -244,7 +245,8 @@ void kbs_ctxs_wake(void);
 /* --- kbs_ctl.c --- */
 
 /* Listen on the control socket at path. 0 or -errno (message printed). */
-int kbs_ctl_open(const char *path, uint32_t stack_ip);
+struct kbs_config;
+int kbs_ctl_open(const struct kbs_config *cfg);
 
 /* Accept attaches and notice hang-ups; never blocks. */
 void kbs_ctl_poll(void);

@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kbstackd: lwIP netif set-up failed: %s\n", strerror(-rc));
 		goto err_port;
 	}
-	if ((rc = kbs_ctl_open(c.stack, c.ip))) {
+	if ((rc = kbs_ctl_open(&c))) {
 		fprintf(stderr, "kbstackd: KB_STACK=%s: cannot listen there: %s\n", c.stack,
 			strerror(-rc));
 		goto err_port;

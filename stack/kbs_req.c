@@ -38,6 +38,12 @@ static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
 
 	if (s->life != KBS_L_OPEN || !port || port > 0xffff)
 		return -EINVAL;
+	/* The kernel's rule for the same bind(): the request did not have to
+	 * come through the kernel socket's bind, so it is checked here. */
+	if (port < 1024 && !s->ctx->may_bind_low) {
+		KBS_STAT_ADD(listen_refused_priv, 1);
+		return -EACCES;
+	}
 	pcb = tcp_new();
 	if (!pcb)
 		return -ENOBUFS;
@@ -73,6 +79,8 @@ static int kbs_op_connect(struct kbs_sock *s, uint32_t seq, uint32_t ip, uint32_
 
 	if (s->life != KBS_L_OPEN || !port || port > 0xffff || lport > 0xffff)
 		return -EISCONN;
+	if (lport && lport < 1024 && !s->ctx->may_bind_low)
+		return -EACCES;
 	pcb = tcp_new();
 	if (!pcb)
 		return -ENOBUFS;

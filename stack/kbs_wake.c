@@ -7,6 +7,7 @@
  */
 #include <limits.h>
 #include <linux/futex.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,13 +60,17 @@ static void kbs_evq_take(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64], bool 
 	c->nev = 0;
 }
 
+/* One byte on the waiter's wake socket. MSG_DONTWAIT per call: whatever
+ * the application did to the socket (flags, a full buffer, a closed
+ * peer), the stack loop never waits; a byte not sent is counted. */
 static void kbs_waiter_wake(struct kbs_ctx *c, unsigned i)
 {
 	struct kbq_waiter *w = &c->r->waiter[i];
-	uint64_t one = 1;
+	static const char one = 1;
 
-	if (c->wfd[i] >= 0 && kbq_ld_sc(&w->sleeping) && !kbq_xchg_sc(&w->pending, 1))
-		(void)!write(c->wfd[i], &one, sizeof(one));
+	if (c->wfd[i] >= 0 && kbq_ld_sc(&w->sleeping) && !kbq_xchg_sc(&w->pending, 1) &&
+	    send(c->wfd[i], &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		KBS_STAT_ADD(wake_dropped, 1);
 }
 
 void kbs_ctxs_wake(void)

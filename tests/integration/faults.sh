@@ -40,8 +40,35 @@ wait_for 10 serves
 check "a well-behaved server serves through kbstackd" serves
 
 # 1. A hostile application in the same kbstackd.
-ip netns exec "$KB_TB_SNS" taskset -c 0 "$hostile" "$stack" 6 "$RANDOM" >"$log.h" 2>&1 &
+seed=$RANDOM
+echo "# hostile seed $seed (replay: kbtest_hostile STACK 6 $seed)"
+ip netns exec "$KB_TB_SNS" taskset -c 0 "$hostile" "$stack" 6 "$seed" >"$log.h" 2>&1 &
 hpid=$!
+# Live flows for it: connections to the ports it listens on, carrying data
+# both ways, so its scribbles meet rings, accept queues and PCBs in use.
+cx timeout 8 python3 - <<'PY' >/dev/null 2>&1 &
+import random, socket, time
+end = time.time() + 6
+conns = []
+while time.time() < end:
+    try:
+        s = socket.create_connection(("198.18.0.1", 9000 + random.randrange(50)), timeout=0.2)
+        s.settimeout(0.05)
+        s.sendall(b"x" * random.randrange(1, 200000))
+        conns.append(s)
+    except OSError:
+        time.sleep(0.01)
+    for c in conns[-8:]:
+        try:
+            c.recv(65536)
+        except OSError:
+            pass
+    if len(conns) > 64:
+        for c in conns[:32]:
+            c.close()
+        del conns[:32]
+PY
+flows=$!
 good=0 total=0
 end=$((SECONDS + 5))
 while [ $SECONDS -lt $end ]; do
@@ -49,9 +76,13 @@ while [ $SECONDS -lt $end ]; do
 	serves && good=$((good + 1))
 done
 wait "$hpid"
+wait "$flows"
 check "the hostile application ran ($(cat "$log.h"))" grep -q scribbles "$log.h"
 check_eq "while it scribbled: every fetch of the good server byte-exact ($total)" "$good" "$total"
 check "kbstackd alive after the hostile application" alive
+cut=$(( $(kbstat_of "$stack" ctx_reset_ring) + $(kbstat_of "$stack" ctx_reset_accept) + \
+	$(kbstat_of "$stack" ctx_reset_request) ))
+check "kbstackd cut off the hostile contexts and counted them by reason ($cut)" [ "$cut" -ge 1 ]
 check "the hostile application's context is freed after it exits" \
 	wait_for 5 kbstat_is "$stack" contexts 1
 check "the good server still serves" serves

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -44,7 +43,7 @@ static uint32_t wild(uint32_t sane)
 	}
 }
 
-static struct kbq_region *attach(const char *path)
+static struct kbq_region *attach(const char *path, int *ctl)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_NEW, 0 };
@@ -57,11 +56,16 @@ static struct kbq_region *attach(const char *path)
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0), efd = eventfd(0, EFD_NONBLOCK), memfd = -1;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0), sv[2], efd, memfd = -1;
 	void *r;
 
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (fd < 0 || efd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+	/* The wake socket pair: kbstackd gets one end; we never read the
+	 * other, so its buffer fills (kbstackd must count, never wait). */
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		exit(1);
+	efd = sv[1];
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
 		perror("kbtest_hostile: connect");
 		exit(1);
 	}
@@ -82,20 +86,28 @@ static struct kbq_region *attach(const char *path)
 	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (r == MAP_FAILED)
 		exit(1);
-	return r; /* fd stays open: we are alive until we exit */
+	/* Shrinking the region under kbstackd would SIGBUS its loop: sealed. */
+	if (ftruncate(memfd, 4096) == 0 || ftruncate(memfd, (off_t)KBQ_REGION_SIZE * 2) == 0) {
+		fprintf(stderr, "kbtest_hostile: the region could be resized\n");
+		exit(3);
+	}
+	close(memfd);
+	*ctl = fd;
+	return r; /* fd stays open: we are alive until we close it */
 }
 
 int main(int argc, char **argv)
 {
 	struct kbq_region *r;
 	time_t end;
-	unsigned long rounds = 0;
+	unsigned long rounds = 0, contexts = 1;
+	int ctl;
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: kbtest_hostile STACK_PATH SECONDS SEED\n");
 		return 2;
 	}
-	r = attach(argv[1]);
+	r = attach(argv[1], &ctl);
 	end = time(NULL) + atoi(argv[2]);
 	rng = strtoull(argv[3], NULL, 10) | 1;
 	while (time(NULL) < end) {
@@ -151,9 +163,21 @@ int main(int argc, char **argv)
 			r->bell[rnd() % (KBQ_NSOCKS / 64)] = ~0ull;
 			r->sleepers = wild(0);
 		}
+		if (rnd() % 64 == 1) { /* claim to sleep everywhere: wake-ups flood */
+			r->waiter[rnd() % KBQ_NWAITERS].sleeping = 1;
+			r->waiter[rnd() % KBQ_NWAITERS].pending = 0;
+		}
 		if (++rounds % 256 == 0)
 			usleep(100);
+		/* kbstackd cuts a context off at its first broken rule: start
+		 * over in a new one now and then (the old one dies mid-request). */
+		if (rounds % 4096 == 0) {
+			munmap(r, KBQ_REGION_SIZE);
+			close(ctl);
+			r = attach(argv[1], &ctl);
+			contexts++;
+		}
 	}
-	printf("hostile: %lu scribbles\n", rounds);
+	printf("hostile: %lu scribbles in %lu contexts\n", rounds, contexts);
 	return 0;
 }

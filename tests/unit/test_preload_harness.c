@@ -55,7 +55,8 @@
 #define WAKE_BOUND_MS 2000u
 
 static struct kbq_region *R;
-static int efd = -1;
+static int efd = -1;  /* waiter 0's wake socket: the end the preload sleeps on */
+static int kick = -1; /* ... and the end the fake stack sends on */
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -122,9 +123,9 @@ static void bells_clear(void)
 
 static void efd_drain(void)
 {
-	uint64_t v;
+	char buf[64];
 
-	while (read(efd, &v, sizeof(v)) == sizeof(v))
+	while (recv(efd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 }
 
@@ -140,14 +141,14 @@ static void fs_wake_sock(uint32_t slot)
 		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* kbs_ctxs_wake(): the context's eventfd. */
+/* kbs_ctxs_wake(): a byte on waiter 0's wake socket. */
 static void fs_wake_ctx(void)
 {
-	uint64_t one = 1;
+	static const char one = 1;
 
 	__atomic_fetch_add(&R->event_seq, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&R->sleepers, __ATOMIC_SEQ_CST))
-		(void)!write(efd, &one, sizeof(one));
+		(void)!send(kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void fs_event(uint32_t slot)
@@ -433,6 +434,7 @@ static void job_join(struct job *j)
 
 static int group_setup(void **state)
 {
+	int sv[2];
 	void *p = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
@@ -444,11 +446,13 @@ static int group_setup(void **state)
 	R->ctx = 1;
 	R->size = KBQ_REGION_SIZE;
 	R->stack_ip = htonl(0xc6120001);
-	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (efd < 0)
+	if (kbp_wake_pair(sv))
 		return -1;
+	efd = sv[0];
+	kick = sv[1];
 	kbp.r = R;
 	kbp.efd = efd;
+	kbp.kick = kick;
 	kbp.pid = getpid();
 	kbp_cfg.spin_us = 10;
 	kbp_cfg.log = 0;
@@ -461,8 +465,9 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	kbp.r = NULL;
-	kbp.efd = -1;
+	kbp.efd = kbp.kick = -1;
 	close(efd);
+	close(kick);
 	munmap(R, KBQ_REGION_SIZE);
 	return 0;
 }
