@@ -435,6 +435,28 @@ static void kbp_on_fork_parent(void)
 	kbp_fork_ctl = -1;
 }
 
+/* The PID hello. kbstackd believes the kernel, not the message: our
+ * credentials ride along (SCM_CREDENTIALS; the kernel checks they are
+ * ours). 0 or -1 with errno. */
+static int ctl_send_pid(int fd, const struct kbq_hello *h)
+{
+	struct ucred cr = { getpid(), getuid(), getgid() };
+	union {
+		char buf[CMSG_SPACE(sizeof(cr))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)h, sizeof(*h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cr));
+	memcpy(CMSG_DATA(c), &cr, sizeof(cr));
+	return libc_sendmsg(fd, &m, MSG_NOSIGNAL) == sizeof(*h) ? 0 : -1;
+}
+
 static void kbp_on_fork_child(void)
 {
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_PID, 0 };
@@ -455,7 +477,7 @@ static void kbp_on_fork_child(void)
 	if (kbp.ctl < 0)
 		return;
 	h.arg = (uint32_t)kbp.pid;
-	if (libc_send(kbp.ctl, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h))
+	if (ctl_send_pid(kbp.ctl, &h))
 		kbp_log(0, "fork: cannot tell kbstackd the child's pid (%s)", strerror(errno));
 }
 

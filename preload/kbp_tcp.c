@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
+#include <time.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -71,11 +73,32 @@ struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool l
 	return s;
 }
 
+/* A slot's mailbox holds one request: wait until kbstackd has read the
+ * previous one (taken_seq) before writing over it. A few loop iterations
+ * of kbstackd at most; bounded, so a kbstackd that died cannot hold us. */
+static void req_wait_taken(struct kbq_sock *q)
+{
+	struct timespec t0, t;
+
+	if (LOAD(&q->taken_seq) == q->req_seq)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		sched_yield();
+		if (LOAD(&q->taken_seq) == q->req_seq)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 2);
+}
+
 static uint32_t req_post(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t a1,
 			 uint32_t a2)
 {
 	struct kbq_sock *q = kbp_q(s);
-	uint32_t seq = q->req_seq + 1;
+	uint32_t seq;
+
+	req_wait_taken(q);
+	seq = q->req_seq + 1;
 
 	q->req_op = op;
 	q->req_arg[0] = a0;

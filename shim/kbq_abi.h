@@ -120,7 +120,8 @@ struct kbq_sock {
 	uint32_t listener;   /* stack: for accepted sockets, the listener's slot */
 	uint32_t wake_seq;   /* stack: bumped (seq_cst) after every event; futex word */
 	uint32_t waiters;    /* app: threads blocked on wake_seq (seq_cst) */
-	uint32_t pad_w;
+	uint32_t taken_seq;  /* stack: last request read (release): the mailbox holds
+			      * one request, so the app writes the next only after */
 	/* app: bit i = waiter[i] wants this socket's events (an epoll set
 	 * holding it, a thread in poll/select/accept on it); seq_cst, set
 	 * before the waiter reads event_seq. kbstackd wakes only these. */

@@ -72,7 +72,6 @@ enum {
 	X(tcp_rx_full,     "times a segment waited: the app's rx ring was full") \
 	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
 	X(ctx_reset_accept,"contexts cut off: an accept-queue head beyond its tail") \
-	X(ctx_reset_request, "contexts cut off: a request on a closed or connecting slot") \
 	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone") \
 	X(ctx_refused_limit, "attaches refused: the user holds KB_UID_CONTEXTS contexts") \
 	X(ctl_refused_uid, "joins refused: the context belongs to another user") \
@@ -100,9 +99,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 45 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 44 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 45 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 44 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -57,7 +57,6 @@ enum kbs_viol {
 	KBS_V_NONE = 0,
 	KBS_V_RING,      /* an rx_head or tx_tail outside what the stack published */
 	KBS_V_ACCEPT,    /* an aq_head beyond the accept queue's tail */
-	KBS_V_REQUEST,   /* a request on a slot that cannot take one */
 };
 
 /* One socket slot, kbstackd's side. */

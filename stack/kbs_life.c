@@ -287,7 +287,6 @@ void kbs_life_violation(struct kbs_ctx *c, enum kbs_viol why)
 	switch (why) {
 	case KBS_V_RING:    KBS_STAT_ADD(ctx_reset_ring, 1); break;
 	case KBS_V_ACCEPT:  KBS_STAT_ADD(ctx_reset_accept, 1); break;
-	case KBS_V_REQUEST: KBS_STAT_ADD(ctx_reset_request, 1); break;
 	default: break;
 	}
 }

@@ -218,15 +218,17 @@ static void kbs_sock_request(struct kbs_sock *s)
 
 	if (seq == s->done_seq)
 		return;
-	if (s->life == KBS_L_DRAINING || s->life == KBS_L_CONNECTING) {
-		/* closed already, or its connect not answered: no request */
-		kbs_life_violation(s->ctx, KBS_V_REQUEST);
-		return;
-	}
 	op = kbq_ld(&q->req_op);
 	a0 = kbq_ld(&q->req_arg[0]);
 	a1 = kbq_ld(&q->req_arg[1]);
 	a2 = kbq_ld(&q->req_arg[2]);
+	/* Release after reading op and arguments: the app may now write the
+	 * next request over them (pairs with its acquire wait in req_post). */
+	kbq_st_rel(&q->taken_seq, seq);
+	if (s->life == KBS_L_DRAINING) { /* closed already: nothing to do */
+		s->done_seq = seq;
+		return;
+	}
 	switch (op) {
 	case KBQ_OP_LISTEN:
 		rc = kbs_op_listen(s, a0, a1, a2);
@@ -266,7 +268,6 @@ static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 		 * anything but FREE there now is that claim. */
 		if (kbq_ld_acq(&kbs_qs(s)->state) == KBQ_S_FREE)
 			return;
-		s->done_seq = kbq_ld(&kbs_qs(s)->done_seq);
 		s->ev = 0;
 		s->fin_sent = s->close_called = s->shut_wr = false;
 		kbs_life_set(s, KBS_L_OPEN);

@@ -117,8 +117,10 @@ err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_ABRT;
 	}
 	q = kbs_qs(s);
-	s->done_seq = kbq_ld_acq(&q->req_seq); /* no request pending on it yet */
+	/* No request pending: done and taken where this slot's last left them. */
 	kbq_st(&q->done_seq, s->done_seq);
+	kbq_st(&q->taken_seq, s->done_seq);
+	kbq_st(&q->req_seq, s->done_seq);
 	kbq_st(&q->refs, 0);
 	memset(q->wmask, 0, sizeof(q->wmask));
 	kbq_st(&q->owner, 0);

@@ -54,6 +54,7 @@ start_kbstackd() {
 # bed_up: a test bed and kbstackd on its server end (af_xdp, core 1). Sets
 # KB_TB_*, stack and log; on exit runs the test's own test_cleanup (if it
 # defines one), stops kbstackd and removes the bed.
+# bed_up [KBSTACKD-FLAGS...]: flags added to kbstackd's own.
 bed_up() {
 	local tb
 	tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
@@ -62,7 +63,7 @@ bed_up() {
 	stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
 	trap bed_down EXIT
 	start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
-		--ip=198.18.0.1/24 --core=1
+		--ip=198.18.0.1/24 --core=1 "$@"
 }
 
 bed_down() {

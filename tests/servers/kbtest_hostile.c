@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kbq_ring.h"
+#include "kbtest_shim.h"
 
 static uint64_t rng;
 
@@ -43,57 +43,25 @@ static uint32_t wild(uint32_t sane)
 	}
 }
 
-static struct kbq_region *attach(const char *path, int *ctl)
+/* A new context; we never read the wake socket's other end, so its buffer
+ * fills (kbstackd must count, never wait). Exits if it cannot attach. */
+static struct kbq_region *attach(const char *path, int *ctl, int *wake)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_NEW, 0 };
-	struct kbq_welcome w;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0), sv[2], efd, memfd = -1;
-	void *r;
+	struct kbq_region *r;
+	int rc, memfd;
 
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	/* The wake socket pair: kbstackd gets one end; we never read the
-	 * other, so its buffer fills (kbstackd must count, never wait). */
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
-		exit(1);
-	efd = sv[1];
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		perror("kbtest_hostile: connect");
+	r = kbt_attach(path, ctl, wake, &rc, &memfd);
+	if (!r) {
+		fprintf(stderr, "kbtest_hostile: attach: %d\n", rc);
 		exit(1);
 	}
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &efd, sizeof(int));
-	if (sendmsg(fd, &m, 0) != sizeof(h))
-		exit(1);
-	iov.iov_base = &w;
-	iov.iov_len = sizeof(w);
-	m.msg_controllen = sizeof(u.buf);
-	if (recvmsg(fd, &m, 0) != sizeof(w) || w.rc)
-		exit(1);
-	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-		memcpy(&memfd, CMSG_DATA(c), sizeof(int));
-	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (r == MAP_FAILED)
-		exit(1);
 	/* Shrinking the region under kbstackd would SIGBUS its loop: sealed. */
 	if (ftruncate(memfd, 4096) == 0 || ftruncate(memfd, (off_t)KBQ_REGION_SIZE * 2) == 0) {
 		fprintf(stderr, "kbtest_hostile: the region could be resized\n");
 		exit(3);
 	}
 	close(memfd);
-	*ctl = fd;
-	return r; /* fd stays open: we are alive until we close it */
+	return r; /* ctl stays open: we are alive until we close it */
 }
 
 int main(int argc, char **argv)
@@ -101,13 +69,13 @@ int main(int argc, char **argv)
 	struct kbq_region *r;
 	time_t end;
 	unsigned long rounds = 0, contexts = 1;
-	int ctl;
+	int ctl, wake;
 
 	if (argc != 4) {
 		fprintf(stderr, "usage: kbtest_hostile STACK_PATH SECONDS SEED\n");
 		return 2;
 	}
-	r = attach(argv[1], &ctl);
+	r = attach(argv[1], &ctl, &wake);
 	end = time(NULL) + atoi(argv[2]);
 	rng = strtoull(argv[3], NULL, 10) | 1;
 	while (time(NULL) < end) {
@@ -174,7 +142,8 @@ int main(int argc, char **argv)
 		if (rounds % 4096 == 0) {
 			munmap(r, KBQ_REGION_SIZE);
 			close(ctl);
-			r = attach(argv[1], &ctl);
+			close(wake);
+			r = attach(argv[1], &ctl, &wake);
 			contexts++;
 		}
 	}

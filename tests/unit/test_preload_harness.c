@@ -214,7 +214,7 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 	if (i == KBQ_NSOCKS)
 		return -1;
 	q = Q(i);
-	q->done_seq = LOAD(&q->req_seq);
+	q->done_seq = q->taken_seq = LOAD(&q->req_seq);
 	q->ev = 0;
 	q->so_error = 0;
 	q->refs = 0;
