@@ -1,10 +1,13 @@
 /*
  * kbp_core.c — start-up, settings, attachment to kbstackd, the fd table and
- * fork. Start-up stages (kbp_init, run before main):
+ * fork. Start-up stages (kbp_init, a constructor: other libraries'
+ * constructors may run before it, and call kb's symbols, see kbp_libc.c):
  *   1. resolve libc's functions (dlsym RTLD_NEXT)
  *   2. read KB_ACCEL, KB_STACK, KB_SPIN_US, KB_LOG, KB_STRICT
  *   3. size the fd table from RLIMIT_NOFILE
  *   4. register the fork handler
+ *   5. publish: store the table's size (kbp_nfds), the sign that 2-4 are done
+ * Until 5, every fd is libc's and nothing is accelerated (kbp_ready).
  * Attaching to kbstackd waits for the first socket a rule accelerates, so
  * programs that never use one never connect.
  */
@@ -13,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,15 +27,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define KBP_LIBC_DEF(ret, name, params, ...) ret (*libc_##name) params;
-KBP_SYMS(KBP_LIBC_DEF)
-KBP_SYMS_VARIADIC(KBP_LIBC_DEF)
-#undef KBP_LIBC_DEF
-
 struct kbp_config kbp_cfg;
 struct kbp_proc kbp = { .ctl = -1, .efd = -1 };
 
-void **kbp_fds;
+static void *kbp_fd_slots[KBP_FD_MAX];
+void **const kbp_fds = kbp_fd_slots;
 int kbp_nfds;
 static pthread_mutex_t kbp_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -52,8 +50,7 @@ void kbp_log(int level, const char *fmt, ...)
 	n = (int)strlen(buf);
 	if (n < (int)sizeof(buf) - 1)
 		buf[n++] = '\n';
-	if (libc_write)
-		(void)libc_write(2, buf, (size_t)n);
+	(void)libc_write(2, buf, (size_t)n);
 }
 
 /* ---- KB_ACCEL ---------------------------------------------------------- */
@@ -382,7 +379,7 @@ void kbp_fd_set(int fd, void *obj)
 
 void *kbp_fd_take(int fd)
 {
-	if (fd < 0 || fd >= kbp_nfds || !kbp_fds)
+	if (fd < 0 || fd >= kbp_nfds)
 		return NULL;
 	return __atomic_exchange_n(&kbp_fds[fd], NULL, __ATOMIC_ACQ_REL);
 }
@@ -460,20 +457,17 @@ static void kbp_on_fork_child(void)
 __attribute__((constructor)) static void kbp_init(void)
 {
 	struct rlimit rl;
+	int nfds = KBP_FD_MAX;
 
-#define KBP_RESOLVE(ret, name, ...) *(void **)&libc_##name = dlsym(RTLD_NEXT, #name);
-	KBP_SYMS(KBP_RESOLVE)
-	KBP_SYMS_VARIADIC(KBP_RESOLVE)
-#undef KBP_RESOLVE
+	kbp_libc_resolve();
 	config_read();
-	kbp_nfds = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
-	    rl.rlim_max < (rlim_t)kbp_nfds)
-		kbp_nfds = (int)rl.rlim_max;
-	if (kbp_nfds < 1024)
-		kbp_nfds = 1024;
-	kbp_fds = calloc((size_t)kbp_nfds, sizeof(*kbp_fds));
-	if (!kbp_fds)
-		kbp_nfds = 0;
+	    rl.rlim_max < (rlim_t)nfds)
+		nfds = (int)rl.rlim_max;
+	if (nfds < 1024)
+		nfds = 1024;
 	pthread_atfork(kbp_on_fork_prepare, kbp_on_fork_parent, kbp_on_fork_child);
+	/* Last: threads already running (started by constructors before this
+	 * one) see the settings complete once they see the table (kbp_ready). */
+	__atomic_store_n(&kbp_nfds, nfds, __ATOMIC_RELEASE);
 }
