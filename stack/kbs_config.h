@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kbq_ctl.h"
+
 #define KBS_STACK_DEFAULT "/run/kb/kbstackd.sock"
 #define KBS_MBUFS_DEFAULT 16383u /* 2^n - 1: the mempool's best size */
-#define KBS_PATH_MAX      100    /* sun_path is 108 bytes; room for ".stats" */
+#define KBS_PATH_MAX      KBQ_STACK_PATH_MAX /* KB_STACK, with its NUL */
 
 /* Adaptive idle policy: spin this long after the last packet, then sleep in
  * steps doubling from MIN to MAX. MAX bounds the wake-up delay for a packet
@@ -49,7 +51,8 @@ struct kbs_config {
 #define KBS_CONFIG_VERSION 2  /* --version printed */
 
 /*
- * Fill *c from defaults, then the environment (getenv), then argv.
+ * Fill *c from defaults, then argv, then the environment (getenv) for the
+ * settings no flag gave (a flag wins: its variable is not read at all).
  * Returns 0, KBS_CONFIG_HELP/KBS_CONFIG_VERSION (text written to out), or
  * -EINVAL with one line in err naming the setting and the accepted form.
  */
