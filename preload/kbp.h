@@ -64,7 +64,17 @@ struct kbp_config {
 
 extern struct kbp_config kbp_cfg;
 
-/* Parse KB_ACCEL's form into c (unit-testable). 0 or -EINVAL, err filled. */
+/*
+ * Read the settings from the environment into c: defaults, then each KB_*
+ * variable (an empty one counts as unset). A bad value is said in one line
+ * (say, level 0) naming the setting and the accepted form, and the setting
+ * keeps its default; a bad KB_ACCEL or KB_STACK leaves no rule. The line
+ * tells what is used instead unless c->strict (the caller exits then).
+ * Notices at level 1. Returns how many values were bad.
+ */
+int kbp_config_read(struct kbp_config *c, void (*say)(int level, const char *line));
+
+/* Parse KB_ACCEL's form into c's rules. 0 or -EINVAL, err filled. */
 int kbp_accel_parse(struct kbp_config *c, const char *v, char *err, size_t errlen);
 
 bool kbp_listen_match(uint16_t port);
