@@ -24,9 +24,13 @@ void *dlsym(void *handle, const char *name)
 	char c = 0;
 	int d;
 
+	/* libc's since glibc 2.34, libdl's (x86_64's first version) before */
 	if (!real_dlsym)
 		real_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym",
 								      "GLIBC_2.34");
+	if (!real_dlsym)
+		real_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym",
+								      "GLIBC_2.2.5");
 	if (fds[0] < 0 && pipe(fds))
 		fds[0] = fds[1] = -1;
 	calls++;
