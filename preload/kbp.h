@@ -2,6 +2,7 @@
  * kbp.h — libkbpreload.so's internals, shared by its files.
  *
  *   kbp_interpose.c  only defines the libc symbols and calls kbp_*()
+ *   kbp_libc.c       libc's own functions (libc_<name>), usable before kbp_init
  *   kbp_core.c       settings (KB_ACCEL…), attach to kbstackd, fd table, fork
  *   kbp_tcp.c        accelerated sockets: listen, accept, connect, I/O, close
  *   kbp_wait.c       sleeping and waking: blocking calls, epoll, poll, select
@@ -30,11 +31,14 @@
 #include "kbq_abi.h"
 #include "kbp_syms.h"
 
-/* libc's own functions */
+/* libc's own functions (kbp_libc.c): never NULL, callable at any time. */
 #define KBP_LIBC_DECL(ret, name, params, ...) extern ret (*libc_##name) params;
 KBP_SYMS(KBP_LIBC_DECL)
 KBP_SYMS_VARIADIC(KBP_LIBC_DECL)
 #undef KBP_LIBC_DECL
+
+/* Look every libc_<name> up now (kbp_init, first), not on its first call. */
+void kbp_libc_resolve(void);
 
 /* ---- settings (kbp_core.c) ---- */
 
@@ -60,7 +64,17 @@ struct kbp_config {
 
 extern struct kbp_config kbp_cfg;
 
-/* Parse KB_ACCEL's form into c (unit-testable). 0 or -EINVAL, err filled. */
+/*
+ * Read the settings from the environment into c: defaults, then each KB_*
+ * variable (an empty one counts as unset). A bad value is said in one line
+ * (say, level 0) naming the setting and the accepted form, and the setting
+ * keeps its default; a bad KB_ACCEL or KB_STACK leaves no rule. The line
+ * tells what is used instead unless c->strict (the caller exits then).
+ * Notices at level 1. Returns how many values were bad.
+ */
+int kbp_config_read(struct kbp_config *c, void (*say)(int level, const char *line));
+
+/* Parse KB_ACCEL's form into c's rules. 0 or -EINVAL, err filled. */
 int kbp_accel_parse(struct kbp_config *c, const char *v, char *err, size_t errlen);
 
 bool kbp_listen_match(uint16_t port);
@@ -130,11 +144,32 @@ struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool l
 
 struct kbp_ep;
 
-/* The fd table: on every interposed call's path, so the lookup is inline. */
-extern void **kbp_fds;
+/*
+ * The fd table: on every interposed call's path, so the lookup is inline.
+ * kbp_fds points to a static array of KBP_FD_MAX entries (untouched pages
+ * cost nothing), so it exists before kbp_init runs. kbp_nfds, the fds it
+ * serves, is 0 until kbp_init has finished and published it last: until
+ * then the table is empty, every fd is libc's and no KB_ACCEL rule
+ * matches (kbp_ready).
+ */
+#define KBP_FD_MAX 65536
+extern void **const kbp_fds;
 extern int kbp_nfds;
 
-/* Object behind fd, or NULL: the one "is this fd ours?" question. */
+/* kbp_init has finished: the settings in kbp_cfg are complete. Pairs with
+ * the release store of kbp_nfds at the end of kbp_init. */
+static inline bool kbp_ready(void)
+{
+	return __atomic_load_n(&kbp_nfds, __ATOMIC_ACQUIRE) != 0;
+}
+
+/*
+ * Object behind fd, or NULL: the one "is this fd ours?" question.
+ * kbp_nfds is read plainly: it changes once, from 0, before any fd can be
+ * ours, and a thread that still reads 0 passes the fd to libc, as it must.
+ * (An atomic load is one more instruction on every call: cmp cannot take
+ * it as a memory operand.)
+ */
 static inline void *kbp_fd_get(int fd)
 {
 	if ((unsigned)fd >= (unsigned)kbp_nfds)

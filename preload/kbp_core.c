@@ -1,10 +1,13 @@
 /*
  * kbp_core.c — start-up, settings, attachment to kbstackd, the fd table and
- * fork. Start-up stages (kbp_init, run before main):
+ * fork. Start-up stages (kbp_init, a constructor: other libraries'
+ * constructors may run before it, and call kb's symbols, see kbp_libc.c):
  *   1. resolve libc's functions (dlsym RTLD_NEXT)
  *   2. read KB_ACCEL, KB_STACK, KB_SPIN_US, KB_LOG, KB_STRICT
  *   3. size the fd table from RLIMIT_NOFILE
  *   4. register the fork handler
+ *   5. publish: store the table's size (kbp_nfds), the sign that 2-4 are done
+ * Until 5, every fd is libc's and nothing is accelerated (kbp_ready).
  * Attaching to kbstackd waits for the first socket a rule accelerates, so
  * programs that never use one never connect.
  */
@@ -13,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,15 +26,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define KBP_LIBC_DEF(ret, name, params, ...) ret (*libc_##name) params;
-KBP_SYMS(KBP_LIBC_DEF)
-KBP_SYMS_VARIADIC(KBP_LIBC_DEF)
-#undef KBP_LIBC_DEF
-
 struct kbp_config kbp_cfg;
 struct kbp_proc kbp = { .ctl = -1, .efd = -1, .kick = -1 };
 
-void **kbp_fds;
+static void *kbp_fd_slots[KBP_FD_MAX];
+void **const kbp_fds = kbp_fd_slots;
 int kbp_nfds;
 static pthread_mutex_t kbp_attach_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -51,8 +49,7 @@ void kbp_log(int level, const char *fmt, ...)
 	n = (int)strlen(buf);
 	if (n < (int)sizeof(buf) - 1)
 		buf[n++] = '\n';
-	if (libc_write)
-		(void)libc_write(2, buf, (size_t)n);
+	(void)libc_write(2, buf, (size_t)n);
 }
 
 /* ---- KB_ACCEL ---------------------------------------------------------- */
@@ -65,19 +62,30 @@ static int accel_fail(char *err, size_t errlen, const char *what)
 	return -EINVAL;
 }
 
-static int parse_port(const char *s, size_t n, uint16_t *port)
+/* s[0..n) is a decimal number of digits only (no sign, no blank), at most max. */
+static int parse_uint(const char *s, size_t n, unsigned long max, unsigned long *out)
 {
 	unsigned long v = 0;
 	size_t i;
 
-	if (n == 0 || n > 5)
+	if (n == 0)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		if (!isdigit((unsigned char)s[i]))
 			return -EINVAL;
 		v = v * 10 + (unsigned long)(s[i] - '0');
+		if (v > max)
+			return -EINVAL;
 	}
-	if (v == 0 || v > 65535)
+	*out = v;
+	return 0;
+}
+
+static int parse_port(const char *s, size_t n, uint16_t *port)
+{
+	unsigned long v;
+
+	if (parse_uint(s, n, 65535, &v) || v == 0)
 		return -EINVAL;
 	*port = (uint16_t)v;
 	return 0;
@@ -103,12 +111,7 @@ static int parse_dest(struct kbp_rule *r, const char *s, size_t n)
 	}
 	slash = strchr(buf, '/');
 	if (slash) {
-		char *end;
-
-		if (!isdigit((unsigned char)slash[1]))
-			return -EINVAL;
-		prefix = strtoul(slash + 1, &end, 10);
-		if (*end || prefix > 32)
+		if (parse_uint(slash + 1, strlen(slash + 1), 32, &prefix))
 			return -EINVAL;
 		buf[slash - buf] = '\0';
 	}
@@ -119,53 +122,64 @@ static int parse_dest(struct kbp_rule *r, const char *s, size_t n)
 	return 0;
 }
 
+/* One listen:/connect: rule, item[0..end): its comma-separated list. */
+static int accel_rule(struct kbp_config *c, const char *item, const char *end, char *err,
+		      size_t errlen)
+{
+	const char *list;
+	bool is_listen;
+
+	if (strncmp(item, "listen:", 7) == 0) {
+		is_listen = true;
+		list = item + 7;
+	} else if (strncmp(item, "connect:", 8) == 0) {
+		is_listen = false;
+		list = item + 8;
+	} else {
+		return accel_fail(err, errlen, "unknown rule");
+	}
+	if (list == end)
+		return accel_fail(err, errlen, "empty rule");
+	/* Each element ends at ',' or at the rule's end; "80," has an empty one. */
+	for (;;) {
+		size_t k = strcspn(list, ",;");
+
+		if (is_listen) {
+			if (k == 1 && list[0] == '*') {
+				c->any_listen = true;
+			} else if (c->nlisten == KBP_MAX_RULES ||
+				   parse_port(list, k, &c->listen[c->nlisten++])) {
+				return accel_fail(err, errlen, "bad listen port");
+			}
+		} else if (c->nconnect == KBP_MAX_RULES ||
+			   parse_dest(&c->connect[c->nconnect++], list, k)) {
+			return accel_fail(err, errlen, "bad connect destination");
+		}
+		list += k;
+		if (list == end)
+			return 0;
+		list++; /* the ',' */
+	}
+}
+
 int kbp_accel_parse(struct kbp_config *c, const char *v, char *err, size_t errlen)
 {
 	const char *p = v;
 
 	c->any_listen = false;
 	c->nlisten = c->nconnect = 0;
-	while (*p) {
-		size_t n = strcspn(p, ";");
-		const char *item = p, *list, *end = p + n;
-		bool is_listen;
+	/* Rules separated by ';', none of them empty (";", "listen:80;;"). */
+	for (;;) {
+		const char *end = p + strcspn(p, ";");
+		int rc;
 
-		p = *end ? end + 1 : end;
-		if (n == 0)
-			continue;
-		if (strncmp(item, "listen:", 7) == 0) {
-			is_listen = true;
-			list = item + 7;
-		} else if (strncmp(item, "connect:", 8) == 0) {
-			is_listen = false;
-			list = item + 8;
-		} else {
-			return accel_fail(err, errlen, "unknown rule");
-		}
-		if (list == end)
+		if (end == p)
 			return accel_fail(err, errlen, "empty rule");
-		while (list < end) {
-			size_t k = strcspn(list, ",;");
-
-			if (list + k > end)
-				k = (size_t)(end - list);
-			if (is_listen) {
-				if (k == 1 && list[0] == '*') {
-					c->any_listen = true;
-				} else if (c->nlisten == KBP_MAX_RULES ||
-					   parse_port(list, k, &c->listen[c->nlisten++])) {
-					return accel_fail(err, errlen, "bad listen port");
-				}
-			} else if (c->nconnect == KBP_MAX_RULES ||
-				   parse_dest(&c->connect[c->nconnect++], list, k)) {
-				return accel_fail(err, errlen, "bad connect destination");
-			}
-			list += k;
-			if (list < end && *list == ',')
-				list++;
-		}
+		rc = accel_rule(c, p, end, err, errlen);
+		if (rc || !*end)
+			return rc;
+		p = end + 1;
 	}
-	return 0;
 }
 
 bool kbp_listen_match(uint16_t port)
@@ -193,47 +207,95 @@ bool kbp_connect_match(uint32_t ip, uint16_t port)
 	return false;
 }
 
-static void config_read(void)
+/* ---- the settings ------------------------------------------------------ */
+
+/* The variable's value, NULL when unset or empty (empty counts as unset). */
+static const char *setting(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/*
+ * Say that name=v is bad, with the accepted form and, unless KB_STRICT is
+ * about to make it fatal, what is used instead. Returns 1 (one bad value).
+ */
+static int setting_bad(const struct kbp_config *c, void (*say)(int level, const char *line),
+		       const char *name, const char *v, const char *form, const char *instead)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "%s=%.64s%s: expected %s%s%s", name, v,
+		 strlen(v) > 64 ? "..." : "", form, c->strict ? "" : "; ",
+		 c->strict ? "" : instead);
+	say(0, line);
+	return 1;
+}
+
+/* A number from 0 to max: *out holds the default and gets the value. */
+static int setting_uint(const struct kbp_config *c, void (*say)(int level, const char *line),
+			const char *name, unsigned long max, const char *form, unsigned long *out)
+{
+	const char *v = setting(name);
+	char instead[32];
+
+	if (!v || parse_uint(v, strlen(v), max, out) == 0)
+		return 0;
+	snprintf(instead, sizeof(instead), "using %lu", *out);
+	return setting_bad(c, say, name, v, form, instead);
+}
+
+int kbp_config_read(struct kbp_config *c, void (*say)(int level, const char *line))
 {
 	const char *v;
-	char err[256];
+	char err[256], line[512];
+	unsigned long n;
+	bool no_rules = false;
+	int bad = 0;
 
-	kbp_cfg.log = 1;
+	memset(c, 0, sizeof(*c));
+	snprintf(c->stack, sizeof(c->stack), "/run/kb/kbstackd.sock");
+	/* First: it decides what a bad value below does. */
+	n = 0;
+	bad += setting_uint(c, say, "KB_STRICT", 1, "0 or 1", &n);
+	c->strict = n;
+	n = 1;
+	bad += setting_uint(c, say, "KB_LOG", 2, "0 (errors), 1 (notices) or 2 (debug)", &n);
+	c->log = (int)n;
 	/* No spin by default: a thread spinning on a core it shares (with the
 	 * client, kbstackd or its own sibling threads) delays the very work
 	 * it waits for (kbtest, server sharing kbstackd's core, 1 connection:
 	 * 0.22x of the kernel with 50 us, 1.42x with 0). Spin pays only for
 	 * threads that own their core. */
-	kbp_cfg.spin_us = 0;
-	snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "/run/kb/kbstackd.sock");
-	if ((v = getenv("KB_LOG")) && *v)
-		kbp_cfg.log = atoi(v);
-	if ((v = getenv("KB_STRICT")) && *v)
-		kbp_cfg.strict = strcmp(v, "0") != 0;
-	if ((v = getenv("KB_SPIN_US")) && *v) {
-		char *end;
-		unsigned long us = strtoul(v, &end, 10);
-
-		if (*end || us > 1000000)
-			kbp_log(0, "KB_SPIN_US=%s: expected microseconds, 0 to 1000000; using %u",
-				v, kbp_cfg.spin_us);
-		else
-			kbp_cfg.spin_us = (unsigned)us;
+	n = 0;
+	bad += setting_uint(c, say, "KB_SPIN_US", 1000000, "microseconds, 0 to 1000000", &n);
+	c->spin_us = (unsigned)n;
+	if ((v = setting("KB_STACK"))) {
+		/* Not the default instead: that may be some other kbstackd. */
+		if (kbq_stack_path_ok(v)) {
+			snprintf(c->stack, sizeof(c->stack), "%s", v);
+		} else {
+			no_rules = true;
+			bad += setting_bad(c, say, "KB_STACK", v,
+					   "an absolute path of at most 99 bytes",
+					   "nothing is accelerated");
+		}
 	}
-	if ((v = getenv("KB_STACK")) && *v)
-		snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "%s", v);
-	v = getenv("KB_ACCEL");
-	if (!v || !*v) {
-		kbp_log(1, "KB_ACCEL is not set: nothing is accelerated, all sockets use the kernel");
-		return;
+	v = setting("KB_ACCEL");
+	if (!v) {
+		say(1, "KB_ACCEL is not set: nothing is accelerated, all sockets use the kernel");
+	} else if (kbp_accel_parse(c, v, err, sizeof(err))) {
+		snprintf(line, sizeof(line), "%s%s", err, c->strict ? "" : "; nothing is accelerated");
+		say(0, line);
+		bad++;
+		no_rules = true;
 	}
-	if (kbp_accel_parse(&kbp_cfg, v, err, sizeof(err))) {
-		kbp_log(0, "%s; nothing is accelerated", err);
-		kbp_cfg.nlisten = kbp_cfg.nconnect = 0;
-		kbp_cfg.any_listen = false;
-		if (kbp_cfg.strict)
-			_exit(2);
+	if (no_rules) {
+		c->any_listen = false;
+		c->nlisten = c->nconnect = 0;
 	}
+	return bad;
 }
 
 /* ---- attach ------------------------------------------------------------ */
@@ -386,7 +448,7 @@ void kbp_fd_set(int fd, void *obj)
 
 void *kbp_fd_take(int fd)
 {
-	if (fd < 0 || fd >= kbp_nfds || !kbp_fds)
+	if (fd < 0 || fd >= kbp_nfds)
 		return NULL;
 	return __atomic_exchange_n(&kbp_fds[fd], NULL, __ATOMIC_ACQ_REL);
 }
@@ -483,23 +545,26 @@ static void kbp_on_fork_child(void)
 
 /* ---- start-up ---------------------------------------------------------- */
 
+static void config_say(int level, const char *line)
+{
+	kbp_log(level, "%s", line);
+}
+
 __attribute__((constructor)) static void kbp_init(void)
 {
 	struct rlimit rl;
+	int nfds = KBP_FD_MAX;
 
-#define KBP_RESOLVE(ret, name, ...) *(void **)&libc_##name = dlsym(RTLD_NEXT, #name);
-	KBP_SYMS(KBP_RESOLVE)
-	KBP_SYMS_VARIADIC(KBP_RESOLVE)
-#undef KBP_RESOLVE
-	config_read();
-	kbp_nfds = 65536;
+	kbp_libc_resolve();
+	if (kbp_config_read(&kbp_cfg, config_say) && kbp_cfg.strict)
+		_exit(2);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
-	    rl.rlim_max < (rlim_t)kbp_nfds)
-		kbp_nfds = (int)rl.rlim_max;
-	if (kbp_nfds < 1024)
-		kbp_nfds = 1024;
-	kbp_fds = calloc((size_t)kbp_nfds, sizeof(*kbp_fds));
-	if (!kbp_fds)
-		kbp_nfds = 0;
+	    rl.rlim_max < (rlim_t)nfds)
+		nfds = (int)rl.rlim_max;
+	if (nfds < 1024)
+		nfds = 1024;
 	pthread_atfork(kbp_on_fork_prepare, kbp_on_fork_parent, kbp_on_fork_child);
+	/* Last: threads already running (started by constructors before this
+	 * one) see the settings complete once they see the table (kbp_ready). */
+	__atomic_store_n(&kbp_nfds, nfds, __ATOMIC_RELEASE);
 }

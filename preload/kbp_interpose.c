@@ -28,9 +28,15 @@ static long ret(long rc)
 	return rc;
 }
 
+/* Whether KB_ACCEL has rules of each kind (none before kbp_init is done). */
 static bool accel_listen(void)
 {
-	return kbp_cfg.any_listen || kbp_cfg.nlisten;
+	return kbp_ready() && (kbp_cfg.any_listen || kbp_cfg.nlisten);
+}
+
+static bool accel_connect(void)
+{
+	return kbp_ready() && kbp_cfg.nconnect;
 }
 
 KBP_EXPORT int socket(int d, int t, int p)
@@ -72,7 +78,7 @@ KBP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
 	int rc;
 
-	if (!kbp_cfg.nconnect && !kbp_sock_get(fd))
+	if (!accel_connect() && !kbp_sock_get(fd))
 		return libc_connect(fd, a, l);
 	rc = kbp_connect(fd, a, l);
 	return rc == 1 ? libc_connect(fd, a, l) : (int)ret(rc);
@@ -474,7 +480,7 @@ KBP_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, long);
 	va_end(ap);
-	return fcntl_kb(fd, cmd, arg, libc_fcntl64 ? libc_fcntl64 : libc_fcntl);
+	return fcntl_kb(fd, cmd, arg, libc_fcntl64);
 }
 
 KBP_EXPORT int ioctl(int fd, unsigned long req, ...)

@@ -1,7 +1,7 @@
 /*
- * kbq_ctl.h — helpers for the control socket, used by both sides: an fd
- * riding along a message (SCM_RIGHTS) and what kind of anonymous inode an
- * fd is. No I/O of their own: callers send and receive with their own
+ * kbq_ctl.h — helpers for the control socket, used by both sides: which
+ * paths it may have (KB_STACK), an fd riding along a message (SCM_RIGHTS)
+ * and what kind of anonymous inode an fd is. No I/O of their own: callers send and receive with their own
  * sendmsg/recvmsg (the preload library must use libc's).
  */
 #ifndef KBQ_CTL_H
@@ -12,6 +12,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* KB_STACK's longest value + 1: sun_path holds 108, and kbstackd's
+ * counters live beside the socket at <path>.stats. */
+#define KBQ_STACK_PATH_MAX 100
+
+/* A KB_STACK both sides accept: absolute, not a directory, short enough. */
+static inline bool kbq_stack_path_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	return v[0] == '/' && n < KBQ_STACK_PATH_MAX && v[n - 1] != '/';
+}
 
 /* Room for one fd in a message's control data. */
 union kbq_cmsg_fd {

@@ -254,9 +254,7 @@ static int parse_eal(struct kbs_config *c, const char *v)
 
 static int parse_stack(struct kbs_config *c, const char *v)
 {
-	size_t n = strlen(v);
-
-	if (v[0] != '/' || n >= sizeof(c->stack) || v[n - 1] == '/')
+	if (!kbq_stack_path_ok(v))
 		return -EINVAL;
 	snprintf(c->stack, sizeof(c->stack), "%s", v);
 	return 0;
@@ -376,6 +374,7 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 		     char *err, size_t errlen, FILE *out)
 {
 	struct option opts[KBS_NSETTINGS + 3];
+	bool by_flag[KBS_NSETTINGS] = { false };
 	const char *v;
 	size_t i;
 	int ch, idx, rc;
@@ -384,15 +383,9 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 	err[0] = '\0';
 	gw_label = "KB_GW";
 
-	for (i = 0; i < KBS_NSETTINGS; i++) {
-		const struct kbs_setting *s = &kbs_settings[i];
-
-		v = getenv(s->env);
-		/* An empty variable counts as unset, as in most shells' tools. */
-		if (v && *v && (rc = apply(c, s, v, false, err, errlen)))
-			return rc;
-		opts[i] = (struct option){ s->flag, required_argument, NULL, KBS_OPT_BASE + (int)i };
-	}
+	for (i = 0; i < KBS_NSETTINGS; i++)
+		opts[i] = (struct option){ kbs_settings[i].flag, required_argument, NULL,
+					   KBS_OPT_BASE + (int)i };
 	opts[KBS_NSETTINGS] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[KBS_NSETTINGS + 1] = (struct option){ "version", no_argument, NULL, 'V' };
 	opts[KBS_NSETTINGS + 2] = (struct option){ 0 };
@@ -423,10 +416,21 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 		}
 		if ((rc = apply(c, &kbs_settings[ch - KBS_OPT_BASE], optarg, true, err, errlen)))
 			return rc;
+		by_flag[ch - KBS_OPT_BASE] = true;
 	}
 	if (optind < argc)
 		return fail(err, errlen, "%s: unexpected argument (settings are --NAME=VALUE)",
 			    argv[optind]);
+	/* The variables of the settings no flag gave: a flag wins, so the
+	 * variable beside it is not read at all (a bad one does not count).
+	 * Each setting fills only its own fields, so the order is free. */
+	for (i = 0; i < KBS_NSETTINGS; i++) {
+		v = getenv(kbs_settings[i].env);
+		/* An empty variable counts as unset, as in most shells' tools. */
+		if (!by_flag[i] && v && *v &&
+		    (rc = apply(c, &kbs_settings[i], v, false, err, errlen)))
+			return rc;
+	}
 
 	if (!c->dev[0])
 		return fail(err, errlen, "KB_DEV is not set: expected %s", kbs_settings[0].form);

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "kbq_ctl.h"
+
 #define KBS_STACK_DEFAULT "/run/kb/kbstackd.sock"
 #define KBS_MBUFS_DEFAULT 16383u /* 2^n - 1: the mempool's best size */
-#define KBS_PATH_MAX      100    /* sun_path is 108 bytes; room for ".stats" */
+#define KBS_PATH_MAX      KBQ_STACK_PATH_MAX /* KB_STACK, with its NUL */
 /* Contexts (regions of 0.5 GiB address space, 256 waiter fds, a private
  * table) one uid may hold: a user cannot exhaust kbstackd's memory or fds. */
 #define KBS_UID_CONTEXTS_DEFAULT 64
@@ -56,7 +58,8 @@ struct kbs_config {
 #define KBS_CONFIG_VERSION 2  /* --version printed */
 
 /*
- * Fill *c from defaults, then the environment (getenv), then argv.
+ * Fill *c from defaults, then argv, then the environment (getenv) for the
+ * settings no flag gave (a flag wins: its variable is not read at all).
  * Returns 0, KBS_CONFIG_HELP/KBS_CONFIG_VERSION (text written to out), or
  * -EINVAL with one line in err naming the setting and the accepted form.
  */

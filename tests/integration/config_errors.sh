@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # config_errors.sh — kbstackd refuses bad configuration the documented way:
 # exit status 2, exactly one line on stderr naming the setting, and nothing
-# started (no counters file, no EAL runtime directory). Also --help, and
-# kbstat with no daemon.
+# started (no counters file, no EAL runtime directory); a flag wins over a
+# bad variable (which is not read). Also --help, and kbstat with no daemon.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
@@ -47,9 +47,16 @@ refuse "KB_EAL too long"      "KB_EAL="            KB_EAL="$(printf 'x%.0s' $(se
 refuse "--ip flag bad"        "--ip=300.1.1.1/24:" --ip=300.1.1.1/24
 refuse "--poll flag bad"      "--poll=fast:"       --poll=fast
 refuse "unknown option"       "--frobnicate: unknown option" --frobnicate
+# A flag wins: the bad variable beside it is not read, so what is refused
+# is the missing KB_IP (reported after every setting was read).
+core=$(awk '/^Cpus_allowed_list/ { split($2, a, "[,-]"); print a[1] }' /proc/self/status)
+refuse "--core over KB_CORE=99999" "KB_IP is not set" KB_IP= KB_CORE=99999 --core="$core"
+refuse "--mbufs over KB_MBUFS=5"   "KB_IP is not set" KB_IP= KB_MBUFS=5 --mbufs=4095
 
 out=$("$kbstackd" --help)
 check "--help exits 0" test $? = 0
+KB_MBUFS=5 "$kbstackd" --help >/dev/null 2>&1
+check_eq "--help with a bad variable exits 0" "$?" 0
 for v in KB_DEV KB_IP KB_GW KB_MAC KB_CORE KB_MBUFS KB_POLL KB_EAL KB_STACK; do
 	check "--help documents $v" grep -q "$v" <<<"$out"
 done

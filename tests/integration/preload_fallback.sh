@@ -3,8 +3,9 @@
 # unless asked: a server under libkbpreload.so with no kbstackd reachable
 # serves on the kernel path and says so in exactly one line; KB_STRICT=1
 # makes listen() fail instead; a bad KB_ACCEL is named in one line; with
-# KB_ACCEL unset nothing is accelerated and one notice says so. Loopback
-# only, no kbstackd.
+# KB_ACCEL unset nothing is accelerated and one notice says so; a bad value
+# of any other setting is one line, its default used, fatal with
+# KB_STRICT=1. Loopback only, no kbstackd.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/kb.sh"
@@ -63,4 +64,33 @@ check "KB_ACCEL unset: one notice says nothing is accelerated" \
 	sh -c "grep -c . '$dir/err4' | grep -qx 1 && grep -q 'KB_ACCEL is not set' '$dir/err4'"
 env LD_PRELOAD="$lib" KB_ACCEL= KB_LOG=0 true 2>"$dir/err5"
 check_eq "KB_LOG=0 silences the notice" "$(grep -c . "$dir/err5")" 0
+
+# 5. Any other bad setting: one line naming it, the default used; with
+#    KB_STRICT=1, exit status 2 (the line then says nothing of a default).
+# bad_setting NAME=VALUE EXPECT: EXPECT starts the one line
+bad_setting() {
+	local rc
+	env -i LD_PRELOAD="$lib" KB_ACCEL="listen:$port" "$1" true 2>"$dir/err6"
+	rc=$?
+	check "$1: runs (status $rc), one line: $(cat "$dir/err6")" \
+		sh -c "[ $rc = 0 ] && grep -c . '$dir/err6' | grep -qx 1 &&
+		       grep -q '^kb\[[0-9]*\]: $2' '$dir/err6'"
+	env -i LD_PRELOAD="$lib" KB_ACCEL="listen:$port" "$1" KB_STRICT=1 true 2>"$dir/err6"
+	rc=$?
+	check "$1 with KB_STRICT=1: exit status 2 (got $rc), one line" \
+		sh -c "[ $rc = 2 ] && grep -c . '$dir/err6' | grep -qx 1"
+}
+bad_setting KB_LOG=abc    "KB_LOG=abc: expected 0 (errors), 1 (notices) or 2 (debug); using 1"
+bad_setting KB_LOG=9      "KB_LOG=9: expected 0"
+bad_setting KB_SPIN_US=x  "KB_SPIN_US=x: expected microseconds, 0 to 1000000; using 0"
+bad_setting KB_STACK=rel  "KB_STACK=rel: expected an absolute path of at most 99 bytes; nothing is accelerated"
+bad_setting "KB_ACCEL=;"  "KB_ACCEL: empty rule: expected"
+env -i LD_PRELOAD="$lib" KB_ACCEL="listen:$port" KB_STRICT=no true 2>"$dir/err7"
+check_eq "KB_STRICT=no: runs" "$?" 0
+check "KB_STRICT=no: one line, strict mode off" \
+	sh -c "grep -c . '$dir/err7' | grep -qx 1 && grep -q 'KB_STRICT=no: expected 0 or 1; using 0' '$dir/err7'"
+# not strict: listen() on a matching socket falls back instead of failing
+run_server "$dir/err8" KB_ACCEL="listen:$port" KB_STRICT=no
+check "KB_STRICT=no: the server serves (kernel)" fetch_ok
+stop_server
 finish

@@ -780,7 +780,8 @@ static void test_help(void **state)
 	size_t n, i;
 
 	(void)state;
-	clear_env(); /* --help works without KB_DEV/KB_IP */
+	clear_env(); /* --help works without KB_DEV/KB_IP, and with a bad variable */
+	set_env("KB_MBUFS", "5");
 	assert_non_null(out);
 	assert_int_equal(kbs_config_parse(&c, 2, argv, err, sizeof(err), out),
 			 KBS_CONFIG_HELP);
@@ -806,6 +807,7 @@ static void test_version(void **state)
 
 	(void)state;
 	clear_env();
+	set_env("KB_MBUFS", "5"); /* a bad variable does not stop --version */
 	assert_non_null(out);
 	assert_int_equal(kbs_config_parse(&c, 2, argv, err, sizeof(err), out),
 			 KBS_CONFIG_VERSION);
@@ -816,23 +818,149 @@ static void test_version(void **state)
 	assert_non_null(strstr(text, KB_VERSION));
 }
 
-/* ---- environment before flags ---- */
+/* ---- every setting, from one table ---- */
 
 /*
- * The environment is read first and a bad value there stops the parse, even
- * though a valid flag for the same setting would have replaced it.
+ * Each setting with two valid values and a bad one. For every row: the
+ * variable and the flag mean the same; a bad value is refused either way,
+ * named as written; an empty variable counts as unset while an empty flag
+ * is refused (but for --eal= : no extra arguments is a list too); a flag
+ * wins over the variable, even over a bad one (which is then not read).
  */
-static void test_bad_env_reported_even_with_valid_flag(void **state)
+struct setting_case {
+	const char *env, *flag;
+	const char *good, *good2, *bad;
+	bool required;      /* empty variable: "is not set" */
+	bool empty_flag_ok; /* --flag= is the default */
+};
+
+static char core_a[16], core_b[16], eal_long[513];
+
+static const struct setting_case setting_cases[] = {
+	{ "KB_DEV", "dev", "net_af_packet0,iface=x", "03:10.1", "eth0", true, false },
+	{ "KB_IP", "ip", "10.0.0.2/8", "198.18.0.9/24", "198.18.0.1/33", true, false },
+	{ "KB_GW", "gw", "198.18.0.254", "198.18.0.2", "198.18.0.300", false, false },
+	{ "KB_MAC", "mac", "02:00:00:00:00:01", "0a:1b:2c:3d:4e:5f", "01:00:5e:00:00:01",
+	  false, false },
+	{ "KB_CORE", "core", core_a, core_b, "99999", false, false },
+	{ "KB_MBUFS", "mbufs", "4095", "8191", "2046", false, false },
+	{ "KB_POLL", "poll", "busy", "adaptive", "spin", false, false },
+	{ "KB_EAL", "eal", "--no-huge", "-m 64 --no-pci", eal_long, false, true },
+	{ "KB_STACK", "stack", "/tmp/a.sock", "/run/b.sock", "relative", false, false },
+};
+
+#define NCASES (sizeof(setting_cases) / sizeof(setting_cases[0]))
+
+/* Clear what follows the string in buf: a shorter value written over a
+ * longer one leaves bytes there that are no part of the setting. */
+static void clear_tail(char *buf, size_t size)
 {
-	struct kbs_config c;
-	char err[256];
-	char *argv[] = { "kbstackd", "--mbufs=4096", NULL };
+	size_t n = strnlen(buf, size);
+
+	memset(buf + n, 0, size - n);
+}
+
+/*
+ * Parse the environment with one --flag=value (flag NULL: none); must pass.
+ * The strings are cleared past their end, so two configurations can be
+ * compared whole.
+ */
+static void parse_ok_with(struct kbs_config *c, const char *flag, const char *value,
+			  const char *what)
+{
+	char err[256], arg[700];
+	char *argv[] = { "kbstackd", arg, NULL };
+	int rc;
+
+	snprintf(arg, sizeof(arg), "--%s=%s", flag ? flag : "", value ? value : "");
+	rc = parse(c, flag ? 2 : 1, argv, err, sizeof(err));
+	if (rc != 0) {
+		print_error("case %s: rc=%d err=\"%s\"; wanted 0\n", what, rc, err);
+		fail();
+	}
+	clear_tail(c->dev, sizeof(c->dev));
+	clear_tail(c->eal, sizeof(c->eal));
+	clear_tail(c->stack, sizeof(c->stack));
+}
+
+static void check_setting(const struct setting_case *t)
+{
+	struct kbs_config want, got;
+	char err[256], unset[64];
+
+	/* the variable means what the flag means */
+	set_minimal();
+	parse_ok_with(&want, t->flag, t->good, t->flag);
+	set_env(t->env, t->good);
+	parse_ok_with(&got, NULL, NULL, t->env);
+	assert_memory_equal(&got, &want, sizeof(want));
+
+	/* a bad value, refused as written */
+	expect_env_rejected(t->env, t->bad);
+	expect_flag_rejected(t->flag, t->bad);
+
+	/* empty: the variable counts as unset, the flag is refused */
+	if (!t->empty_flag_ok)
+		expect_flag_rejected(t->flag, "");
+	set_minimal();
+	if (t->required) {
+		set_env(t->env, "");
+		assert_int_equal(parse_env(&got, err, sizeof(err)), -EINVAL);
+		snprintf(unset, sizeof(unset), "%s is not set", t->env);
+		assert_int_equal(strncmp(err, unset, strlen(unset)), 0);
+	} else {
+		parse_ok_with(&want, NULL, NULL, "defaults");
+		set_env(t->env, "");
+		parse_ok_with(&got, NULL, NULL, t->env);
+		assert_memory_equal(&got, &want, sizeof(want));
+		if (t->empty_flag_ok) {
+			parse_ok_with(&got, t->flag, "", t->flag);
+			assert_memory_equal(&got, &want, sizeof(want));
+		}
+	}
+
+	/* a flag wins over the variable, a good one or a bad one */
+	set_minimal();
+	parse_ok_with(&want, t->flag, t->good2, t->flag);
+	set_env(t->env, t->good);
+	parse_ok_with(&got, t->flag, t->good2, "flag over a good variable");
+	assert_memory_equal(&got, &want, sizeof(want));
+	set_env(t->env, t->bad);
+	parse_ok_with(&got, t->flag, t->good2, "flag over a bad variable");
+	assert_memory_equal(&got, &want, sizeof(want));
+}
+
+static void test_every_setting(void **state)
+{
+	cpu_set_t set;
+	size_t i, j;
+	int cpu;
 
 	(void)state;
-	set_minimal();
-	set_env("KB_MBUFS", "5");
-	check_error(parse(&c, 2, argv, err, sizeof(err)), err, "KB_MBUFS=5: expected",
-		    "KB_MBUFS=5 with --mbufs=4096");
+	/* two CPUs this process may use (the same one twice if it has one) */
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	core_a[0] = core_b[0] = '\0';
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set)) {
+			if (!core_a[0])
+				snprintf(core_a, sizeof(core_a), "%d", cpu);
+			snprintf(core_b, sizeof(core_b), "%d", cpu);
+		}
+	memset(eal_long, 'e', sizeof(eal_long) - 1);
+	eal_long[sizeof(eal_long) - 1] = '\0';
+
+	/* the table names every setting */
+	assert_int_equal(NCASES, NVARS);
+	for (i = 0; i < NVARS; i++) {
+		for (j = 0; j < NCASES && strcmp(setting_cases[j].env, kb_vars[i]); j++)
+			;
+		if (j == NCASES) {
+			print_error("%s is not in setting_cases\n", kb_vars[i]);
+			fail();
+		}
+	}
+	for (i = 0; i < NCASES; i++)
+		check_setting(&setting_cases[i]);
 }
 
 int main(void)
@@ -880,7 +1008,7 @@ int main(void)
 		cmocka_unit_test(test_reparse_after_short_option_cluster),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_version),
-		cmocka_unit_test(test_bad_env_reported_even_with_valid_flag),
+		cmocka_unit_test(test_every_setting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
