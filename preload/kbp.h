@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "kbq_abi.h"
+#include "kbq_atomic.h"
 #include "kbp_syms.h"
 
 /* libc's own functions (kbp_libc.c): never NULL, callable at any time. */
@@ -160,7 +161,7 @@ extern int kbp_nfds;
  * the release store of kbp_nfds at the end of kbp_init. */
 static inline bool kbp_ready(void)
 {
-	return __atomic_load_n(&kbp_nfds, __ATOMIC_ACQUIRE) != 0;
+	return kbq_ld_acq(&kbp_nfds) != 0;
 }
 
 /*
@@ -174,7 +175,7 @@ static inline void *kbp_fd_get(int fd)
 {
 	if ((unsigned)fd >= (unsigned)kbp_nfds)
 		return NULL;
-	return __atomic_load_n(&kbp_fds[fd], __ATOMIC_ACQUIRE);
+	return kbq_ld_acq(&kbp_fds[fd]);
 }
 
 /* kbp_fd_get when the object is a socket. */

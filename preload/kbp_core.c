@@ -12,6 +12,7 @@
  * programs that never use one never connect.
  */
 #include "kbp.h"
+#include "kbq_atomic.h"
 #include "kbq_ctl.h"
 
 #include <arpa/inet.h>
@@ -389,7 +390,7 @@ static int attach_locked(void)
 		rc = -errno;
 		goto err_efd;
 	}
-	if (__atomic_load_n(&r->magic, __ATOMIC_ACQUIRE) != KBQ_REGION_MAGIC ||
+	if (kbq_ld_acq(&r->magic) != KBQ_REGION_MAGIC ||
 	    r->version != KBQ_ABI_VERSION) {
 		munmap(r, KBQ_REGION_SIZE);
 		rc = -EPROTO;
@@ -400,7 +401,7 @@ static int attach_locked(void)
 	kbp.kick = sv[1];
 	kbp.ctx = w.ctx;
 	kbp.pid = getpid();
-	__atomic_store_n(&kbp.r, r, __ATOMIC_RELEASE);
+	kbq_st_rel(&kbp.r, r);
 	kbp_log(2, "attached to kbstackd at %s, context %u", kbp_cfg.stack, w.ctx);
 	return 0;
 
@@ -418,7 +419,7 @@ int kbp_attach(void)
 {
 	int rc;
 
-	if (__atomic_load_n(&kbp.r, __ATOMIC_ACQUIRE))
+	if (kbq_ld_acq(&kbp.r))
 		return 0;
 	pthread_mutex_lock(&kbp_attach_lock);
 	if (kbp.r) {
@@ -443,7 +444,7 @@ int kbp_attach(void)
 void kbp_fd_set(int fd, void *obj)
 {
 	if (fd >= 0 && fd < kbp_nfds)
-		__atomic_store_n(&kbp_fds[fd], obj, __ATOMIC_RELEASE);
+		kbq_st_rel(&kbp_fds[fd], obj);
 }
 
 void *kbp_fd_take(int fd)
@@ -566,5 +567,5 @@ __attribute__((constructor)) static void kbp_init(void)
 	pthread_atfork(kbp_on_fork_prepare, kbp_on_fork_parent, kbp_on_fork_child);
 	/* Last: threads already running (started by constructors before this
 	 * one) see the settings complete once they see the table (kbp_ready). */
-	__atomic_store_n(&kbp_nfds, nfds, __ATOMIC_RELEASE);
+	kbq_st_rel(&kbp_nfds, nfds);
 }

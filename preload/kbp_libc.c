@@ -29,6 +29,7 @@
  * libc lacks a name (epoll_pwait2 before glibc 2.35), stored once for all.
  */
 #include "kbp.h"
+#include "kbq_atomic.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -86,7 +87,7 @@ static void *kbp_libc_lookup(void **slot, const char *name, void *raw)
 	kbp_in_dlsym = false;
 	if (!f)
 		f = raw;
-	__atomic_store_n(slot, f, __ATOMIC_RELAXED);
+	kbq_st(slot, f);
 	return f;
 }
 

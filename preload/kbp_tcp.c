@@ -24,10 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kbq_atomic.h"
 #include "kbq_ring.h"
 
-#define LOAD(p)     __atomic_load_n(p, __ATOMIC_ACQUIRE)
-#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
 
 /* ---- slots and requests ---------------------------------------------- */
 
@@ -40,9 +39,8 @@ static int slot_claim(void)
 		uint32_t slot = (start + i) % KBQ_NSOCKS, want = KBQ_S_FREE;
 		struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
 
-		if (LOAD(&q->state) != KBQ_S_FREE ||
-		    !__atomic_compare_exchange_n(&q->state, &want, KBQ_S_OPEN, false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		if (kbq_ld_acq(&q->state) != KBQ_S_FREE ||
+		    !kbq_cas(&q->state, &want, KBQ_S_OPEN))
 			continue;
 		q->ev = 0;
 		memset(q->wmask, 0, sizeof(q->wmask));
@@ -51,7 +49,7 @@ static int slot_claim(void)
 		q->owner = (uint32_t)getpid();
 		q->laddr = q->raddr = 0;
 		q->lport = q->rport = 0;
-		__atomic_store_n(&q->refs, 1, __ATOMIC_RELEASE);
+		kbq_st_rel(&q->refs, 1);
 		return (int)slot;
 	}
 	return -ENOBUFS;
@@ -80,12 +78,12 @@ static void req_wait_taken(struct kbq_sock *q)
 {
 	struct timespec t0, t;
 
-	if (LOAD(&q->taken_seq) == q->req_seq)
+	if (kbq_ld_acq(&q->taken_seq) == q->req_seq)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		sched_yield();
-		if (LOAD(&q->taken_seq) == q->req_seq)
+		if (kbq_ld_acq(&q->taken_seq) == q->req_seq)
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while (t.tv_sec - t0.tv_sec < 2);
@@ -104,7 +102,7 @@ static uint32_t req_post(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t 
 	q->req_arg[0] = a0;
 	q->req_arg[1] = a1;
 	q->req_arg[2] = a2;
-	STORE(&q->req_seq, seq); /* pairs with kbstackd's acquire load */
+	kbq_st_rel(&q->req_seq, seq); /* pairs with kbstackd's acquire load */
 	kbq_bell(kbp.r, s->slot);
 	return seq;
 }
@@ -113,7 +111,7 @@ static bool req_done(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
 
-	return LOAD(&q->done_seq) == q->req_seq;
+	return kbq_ld_acq(&q->done_seq) == q->req_seq;
 }
 
 /* Post a request and wait for kbstackd's answer (no timeout, no signal). */
@@ -191,7 +189,7 @@ static bool addr_in(const struct sockaddr *a, socklen_t len, uint32_t *ip, uint1
 static int cannot_accelerate(int reason, int err, const char *what)
 {
 	if (kbp.r && reason >= 0)
-		__atomic_fetch_add(&kbp.r->fallback[reason], 1, __ATOMIC_RELAXED);
+		kbq_add(&kbp.r->fallback[reason], 1);
 	if (kbp_cfg.strict) {
 		kbp_log(0, "%s: cannot accelerate (%s); KB_STRICT is set", what, strerror(-err));
 		return err;
@@ -287,23 +285,22 @@ static bool aq_ready(struct kbp_sock *l)
 {
 	struct kbq_sock *q = kbp_q(l);
 
-	return LOAD(&q->aq_tail) != LOAD(&q->aq_head);
+	return kbq_ld_acq(&q->aq_tail) != kbq_ld_acq(&q->aq_head);
 }
 
 /* Take one connection from the listener's queue; slot or -EAGAIN. */
 static int aq_take(struct kbp_sock *l)
 {
 	struct kbq_sock *q = kbp_q(l);
-	uint32_t head = LOAD(&q->aq_head);
+	uint32_t head = kbq_ld_acq(&q->aq_head);
 
 	for (;;) {
-		uint32_t tail = LOAD(&q->aq_tail), slot;
+		uint32_t tail = kbq_ld_acq(&q->aq_tail), slot;
 
 		if (head == tail || tail - head > KBQ_ACCEPTQ)
 			return -EAGAIN;
 		slot = q->aq[head % KBQ_ACCEPTQ];
-		if (__atomic_compare_exchange_n(&q->aq_head, &head, head + 1, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (kbq_cas_acq(&q->aq_head, &head, head + 1))
 			return slot < KBQ_NSOCKS ? (int)slot : -EAGAIN;
 	}
 }
@@ -315,8 +312,8 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	struct kbp_sock *s;
 	int kfd;
 
-	__atomic_store_n(&q->owner, (uint32_t)getpid(), __ATOMIC_RELAXED);
-	__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
+	kbq_st(&q->owner, (uint32_t)getpid());
+	kbq_add_ar(&q->refs, 1);
 	kfd = libc_socket(l->family, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
 	if (kfd < 0 || kfd >= kbp_fd_max() || !(s = kbp_sock_new(slot, kfd, l->family, false))) {
 		int e = kfd < 0 ? errno : EMFILE;
@@ -324,7 +321,7 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 
 		if (kfd >= 0)
 			libc_close(kfd);
-		__atomic_store_n(&q->refs, 0, __ATOMIC_RELEASE);
+		kbq_st_rel(&q->refs, 0);
 		req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
 		return -e;
 	}
@@ -380,7 +377,7 @@ int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, i
 
 static bool connect_done(struct kbp_sock *s)
 {
-	uint32_t st = LOAD(&kbp_q(s)->state);
+	uint32_t st = kbq_ld_acq(&kbp_q(s)->state);
 
 	return st != KBQ_S_CONNECTING && st != KBQ_S_OPEN;
 }
@@ -401,7 +398,7 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 	socklen_t tl = sizeof(type);
 
 	if (s) {
-		uint32_t st = LOAD(&kbp_q(s)->state);
+		uint32_t st = kbq_ld_acq(&kbp_q(s)->state);
 
 		return st == KBQ_S_CONNECTING ? -EALREADY : -EISCONN;
 	}
@@ -486,20 +483,20 @@ static bool rx_ready(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
 
-	return LOAD(&q->rx_tail) != q->rx_head || (LOAD(&q->ev) & (KBQ_EV_RDHUP | KBQ_EV_ERR)) ||
-	       LOAD(&q->state) == KBQ_S_CLOSED;
+	return kbq_ld_acq(&q->rx_tail) != q->rx_head || (kbq_ld_acq(&q->ev) & (KBQ_EV_RDHUP | KBQ_EV_ERR)) ||
+	       kbq_ld_acq(&q->state) == KBQ_S_CLOSED;
 }
 
 /* Worth looking again: tx space, or a state change tx_wait must report. */
 static bool tx_ready(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
-	uint32_t st = LOAD(&q->state);
+	uint32_t st = kbq_ld_acq(&q->state);
 
 	if (st == KBQ_S_CONNECTING || st == KBQ_S_OPEN)
 		return false;
-	return st != KBQ_S_ESTABLISHED || (LOAD(&q->ev) & (KBQ_EV_ERR | KBQ_EV_WRDONE)) ||
-	       kbq_ring_free(q->tx_tail, LOAD(&q->tx_head)) > 0;
+	return st != KBQ_S_ESTABLISHED || (kbq_ld_acq(&q->ev) & (KBQ_EV_ERR | KBQ_EV_WRDONE)) ||
+	       kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head)) > 0;
 }
 
 static int sock_error(struct kbp_sock *s)
@@ -531,7 +528,7 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 	if (want == 0 || s->shut_rd)
 		return 0;
 	for (;;) {
-		uint32_t tail = LOAD(&q->rx_tail), head = q->rx_head, avail = tail - head;
+		uint32_t tail = kbq_ld_acq(&q->rx_tail), head = q->rx_head, avail = tail - head;
 		uint32_t st, ev;
 		int rc;
 
@@ -544,15 +541,15 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 			ring_iov_copy(kbq_rx_data(kbp.r, s->slot), head, iov, iovcnt, got, n, true);
 			if (flags & MSG_PEEK)
 				return (ssize_t)n;
-			STORE(&q->rx_head, head + (uint32_t)n); /* frees ring space */
+			kbq_st_rel(&q->rx_head, head + (uint32_t)n); /* frees ring space */
 			kbq_bell(kbp.r, s->slot);               /* credit the window */
 			got += n;
 			if (got == want || !(flags & MSG_WAITALL))
 				return (ssize_t)got;
 			continue;
 		}
-		ev = LOAD(&q->ev);
-		st = LOAD(&q->state);
+		ev = kbq_ld_acq(&q->ev);
+		st = kbq_ld_acq(&q->state);
 		if (ev & KBQ_EV_ERR) {
 			int e = got ? 0 : sock_error_take(s);
 
@@ -582,7 +579,7 @@ static int send_error(struct kbp_sock *s, int flags, int e)
 static int tx_wait(struct kbp_sock *s, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
-	uint32_t st = LOAD(&q->state), ev = LOAD(&q->ev);
+	uint32_t st = kbq_ld_acq(&q->state), ev = kbq_ld_acq(&q->ev);
 
 	if (ev & KBQ_EV_ERR)
 		return send_error(s, flags, (ev & KBQ_EV_WRDONE) ? EPIPE
@@ -591,7 +588,7 @@ static int tx_wait(struct kbp_sock *s, int flags)
 		return send_error(s, flags, EPIPE);
 	if (st == KBQ_S_OPEN || s->listener)
 		return -ENOTCONN;
-	if (st == KBQ_S_ESTABLISHED && kbq_ring_free(q->tx_tail, LOAD(&q->tx_head)))
+	if (st == KBQ_S_ESTABLISHED && kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head)))
 		return 0;
 	if (s->nonblock || (flags & MSG_DONTWAIT))
 		return -EAGAIN;
@@ -618,11 +615,11 @@ ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		if (len == 0)
 			return 0;
 		tail = q->tx_tail;
-		n = kbq_ring_free(tail, LOAD(&q->tx_head));
+		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
 		if (n > len - sent)
 			n = (uint32_t)(len - sent);
 		ring_iov_copy(kbq_tx_data(kbp.r, s->slot), tail, iov, iovcnt, sent, n, false);
-		STORE(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
+		kbq_st_rel(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
 		kbq_bell(kbp.r, s->slot);
 		sent += n;
 		if (sent == len)
@@ -645,7 +642,7 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 		if (rc < 0)
 			return sent ? (ssize_t)sent : rc;
 		tail = q->tx_tail;
-		n = kbq_ring_free(tail, LOAD(&q->tx_head));
+		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
 		n = kbq_ring_contig(tail, n); /* read() straight into the ring */
 		if (n > count - sent)
 			n = (uint32_t)(count - sent);
@@ -660,7 +657,7 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 		}
 		if (off)
 			*off += got;
-		STORE(&q->tx_tail, tail + (uint32_t)got);
+		kbq_st_rel(&q->tx_tail, tail + (uint32_t)got);
 		kbq_bell(kbp.r, s->slot);
 		sent += (size_t)got;
 	}
@@ -671,7 +668,7 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 
 static bool listener_gone(struct kbp_sock *s)
 {
-	return LOAD(&kbp_q(s)->gen) != s->close_gen;
+	return kbq_ld_acq(&kbp_q(s)->gen) != s->close_gen;
 }
 
 void kbp_sock_put(struct kbp_sock *s)
@@ -679,8 +676,8 @@ void kbp_sock_put(struct kbp_sock *s)
 	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	kbp_epoll_forget(s);
-	if (__atomic_sub_fetch(&kbp_q(s)->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		s->close_gen = LOAD(&kbp_q(s)->gen);
+	if (kbq_sub_ar_new(&kbp_q(s)->refs, 1) == 0) {
+		s->close_gen = kbq_ld_acq(&kbp_q(s)->gen);
 		pthread_mutex_lock(&s->lock);
 		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		pthread_mutex_unlock(&s->lock);
@@ -697,7 +694,7 @@ void kbp_sock_put(struct kbp_sock *s)
 
 int kbp_shutdown(struct kbp_sock *s, int how)
 {
-	uint32_t st = LOAD(&kbp_q(s)->state);
+	uint32_t st = kbq_ld_acq(&kbp_q(s)->state);
 
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
@@ -723,7 +720,7 @@ int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, sock
 		struct kbq_sock *q = kbp_q(s);
 		int e = 0;
 
-		if (LOAD(&q->ev) & KBQ_EV_ERR)
+		if (kbq_ld_acq(&q->ev) & KBQ_EV_ERR)
 			e = sock_error_take(s);
 		*(int *)v = e;
 		*l = sizeof(int);
@@ -787,7 +784,7 @@ int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v
 int kbp_sockname(struct kbp_sock *s, bool peer, struct sockaddr *a, socklen_t *l)
 {
 	struct kbq_sock *q = kbp_q(s);
-	uint32_t st = LOAD(&q->state);
+	uint32_t st = kbq_ld_acq(&q->state);
 
 	if (!a || !l)
 		return -EFAULT;
@@ -801,24 +798,24 @@ int kbp_fionread(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
 
-	return s->listener ? 0 : (int)(LOAD(&q->rx_tail) - q->rx_head);
+	return s->listener ? 0 : (int)(kbq_ld_acq(&q->rx_tail) - q->rx_head);
 }
 
 uint32_t kbp_sock_events(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
-	uint32_t st = LOAD(&q->state), ev = LOAD(&q->ev), e = 0;
+	uint32_t st = kbq_ld_acq(&q->state), ev = kbq_ld_acq(&q->ev), e = 0;
 
 	if (s->listener)
 		return aq_ready(s) ? EPOLLIN : 0;
-	if (LOAD(&q->rx_tail) != q->rx_head || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
+	if (kbq_ld_acq(&q->rx_tail) != q->rx_head || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
 		e |= EPOLLIN | EPOLLRDNORM;
 	if (ev & KBQ_EV_RDHUP)
 		e |= EPOLLRDHUP;
 	if (ev & KBQ_EV_ERR)
 		e |= EPOLLERR | EPOLLHUP | EPOLLOUT;
 	else if (st == KBQ_S_ESTABLISHED &&
-		 (s->shut_wr || kbq_ring_free(q->tx_tail, LOAD(&q->tx_head))))
+		 (s->shut_wr || kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head))))
 		e |= EPOLLOUT | EPOLLWRNORM;
 	if (st == KBQ_S_CLOSED || ((ev & KBQ_EV_RDHUP) && (ev & KBQ_EV_WRDONE)))
 		e |= EPOLLHUP;
@@ -839,8 +836,8 @@ void kbp_fork_child(void)
 			continue;
 		s->fork_gen = gen;
 		q = kbp_q(s);
-		__atomic_fetch_or(&q->flags, KBQ_F_SHARED, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
+		kbq_or_rel(&q->flags, KBQ_F_SHARED);
+		kbq_add_ar(&q->refs, 1);
 		pthread_mutex_init(&s->lock, NULL);
 	}
 }

@@ -18,6 +18,7 @@
  * registered in it, so kernel fds and accelerated ones wait together.
  */
 #include "kbp.h"
+#include "kbq_atomic.h"
 #include "kbq_ctl.h"
 
 
@@ -47,7 +48,7 @@ static void cpu_relax(void)
 
 static uint32_t event_seq(void)
 {
-	return __atomic_load_n(&kbp.r->event_seq, __ATOMIC_SEQ_CST);
+	return kbq_ld_sc(&kbp.r->event_seq);
 }
 
 /* ---- waiters: who sleeps on which wake socket ------------------------------ */
@@ -76,9 +77,8 @@ static int waiter_new(struct kbp_waiter *w)
 		int sv[2], rc;
 
 		want = 0;
-		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) ||
-		    !__atomic_compare_exchange_n(&e->used, &want, 1, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
+		if (kbq_ld(&e->used) ||
+		    !kbq_cas(&e->used, &want, 1))
 			continue;
 		rc = kbp_wake_pair(sv);
 		if (!rc && (rc = kbp_ctl_waiter(i, sv[1]))) {
@@ -86,10 +86,10 @@ static int waiter_new(struct kbp_waiter *w)
 			libc_close(sv[1]);
 		}
 		if (rc) {
-			__atomic_store_n(&e->used, 0, __ATOMIC_RELEASE);
+			kbq_st_rel(&e->used, 0);
 			return rc;
 		}
-		__atomic_store_n(&e->pending, 0, __ATOMIC_RELAXED);
+		kbq_st(&e->pending, 0);
 		w->idx = (int)i;
 		w->efd = sv[0];
 		w->kick = sv[1];
@@ -103,7 +103,7 @@ static void waiter_free(struct kbp_waiter *w)
 	if (w->idx > 0 && kbp.r) {
 		libc_close(w->efd);
 		libc_close(w->kick);
-		__atomic_store_n(&kbp.r->waiter[w->idx].used, 0, __ATOMIC_RELEASE);
+		kbq_st_rel(&kbp.r->waiter[w->idx].used, 0);
 	}
 	w->idx = -1;
 	w->efd = w->kick = -1;
@@ -124,7 +124,7 @@ static void tw_key(void)
 /* getpid() without a system call once attached (kbp.pid follows forks). */
 static pid_t self_pid(void)
 {
-	return __atomic_load_n(&kbp.r, __ATOMIC_ACQUIRE) && kbp.pid ? kbp.pid : getpid();
+	return kbq_ld_acq(&kbp.r) && kbp.pid ? kbp.pid : getpid();
 }
 
 /* This thread's waiter (poll, select, accept). idx -1: none to be had. */
@@ -147,13 +147,13 @@ static struct kbp_waiter *thread_waiter(void)
 static bool sleep_begin(struct kbp_waiter *w, uint32_t seq)
 {
 	if (w->idx >= 0)
-		__atomic_fetch_add(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
-	__atomic_fetch_add(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+		kbq_add_sc(&kbp.r->waiter[w->idx].sleeping, 1);
+	kbq_add_sc(&kbp.r->sleepers, 1);
 	if (event_seq() == seq)
 		return true;
-	__atomic_fetch_sub(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	kbq_sub_sc(&kbp.r->sleepers, 1);
 	if (w->idx >= 0)
-		__atomic_fetch_sub(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
+		kbq_sub_sc(&kbp.r->waiter[w->idx].sleeping, 1);
 	return false;
 }
 
@@ -173,15 +173,15 @@ static void efd_drain(struct kbp_waiter *w)
 		while (libc_recv(w->efd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf))
 			;
 	}
-	__atomic_store_n(&kbp.r->waiter[w->idx].pending, 0, __ATOMIC_SEQ_CST);
+	kbq_st_sc(&kbp.r->waiter[w->idx].pending, 0);
 }
 
 static void sleep_end(struct kbp_waiter *w, bool efd_ready)
 {
-	__atomic_fetch_sub(&kbp.r->sleepers, 1, __ATOMIC_SEQ_CST);
+	kbq_sub_sc(&kbp.r->sleepers, 1);
 	if (w->idx < 0)
 		return;
-	__atomic_fetch_sub(&kbp.r->waiter[w->idx].sleeping, 1, __ATOMIC_SEQ_CST);
+	kbq_sub_sc(&kbp.r->waiter[w->idx].sleeping, 1);
 	if (efd_ready)
 		efd_drain(w);
 }
@@ -198,9 +198,9 @@ static void interest(struct kbp_sock *s, int idx, bool on)
 	word = &kbp_q(s)->wmask[idx / 64];
 	bit = 1ull << (idx % 64);
 	if (on)
-		__atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
+		kbq_or_sc(word, bit);
 	else
-		__atomic_fetch_and(word, ~bit, __ATOMIC_SEQ_CST);
+		kbq_and_sc(word, ~bit);
 }
 
 /* Sleep timeout: without a waiter entry, wake every millisecond to look. */
@@ -231,7 +231,7 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 	struct kbq_sock *q = kbp_q(s);
 
 	for (;;) {
-		uint32_t seq = __atomic_load_n(&q->wake_seq, __ATOMIC_SEQ_CST);
+		uint32_t seq = kbq_ld_sc(&q->wake_seq);
 		struct timespec ts, *tp = NULL;
 		long rc;
 		int e;
@@ -247,14 +247,14 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 			tp = &ts;
 		}
-		__atomic_fetch_add(&q->waiters, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&q->wake_seq, __ATOMIC_SEQ_CST) != seq || ready(s)) {
-			__atomic_fetch_sub(&q->waiters, 1, __ATOMIC_SEQ_CST);
+		kbq_add_sc(&q->waiters, 1);
+		if (kbq_ld_sc(&q->wake_seq) != seq || ready(s)) {
+			kbq_sub_sc(&q->waiters, 1);
 			continue;
 		}
 		rc = syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
 		e = errno;
-		__atomic_fetch_sub(&q->waiters, 1, __ATOMIC_SEQ_CST);
+		kbq_sub_sc(&q->waiters, 1);
 		if (rc < 0 && e == EINTR)
 			return -EINTR;
 	}
@@ -342,7 +342,7 @@ bool kbp_epoll_is(int epfd)
 {
 	struct kbp_ep *ep = ep_get(epfd);
 
-	return ep && __atomic_load_n(&ep->n, __ATOMIC_ACQUIRE) > 0;
+	return ep && kbq_ld_acq(&ep->n) > 0;
 }
 
 static struct kbp_ep *ep_create(int epfd)
@@ -448,7 +448,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		ep->it[ep->n] = (struct kbp_ep_item){ s, fd, ev->events, ev->data, ~0ull, false };
 		interest(s, ep->w.idx, true);
-		__atomic_store_n(&ep->n, ep->n + 1, __ATOMIC_RELEASE);
+		kbq_st_rel(&ep->n, ep->n + 1);
 		break;
 	case EPOLL_CTL_MOD:
 		if (i < 0) {
@@ -466,7 +466,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			break;
 		}
 		ep->it[i] = ep->it[ep->n - 1];
-		__atomic_store_n(&ep->n, ep->n - 1, __ATOMIC_RELEASE);
+		kbq_st_rel(&ep->n, ep->n - 1);
 		if (!ep_holds(ep, s)) /* no dup of it left in the set */
 			ep_uninterest(ep, s);
 		break;
@@ -477,7 +477,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	/* A thread asleep in epoll_wait on this instance must see an fd added
 	 * (or re-armed) ready, as in Linux: ring the instance's own wake socket. */
 	if (rc == 0 && op != EPOLL_CTL_DEL && ep->w.idx >= 0 &&
-	    __atomic_load_n(&kbp.r->waiter[ep->w.idx].sleeping, __ATOMIC_SEQ_CST) &&
+	    kbq_ld_sc(&kbp.r->waiter[ep->w.idx].sleeping) &&
 	    (kbp_sock_events(s) & (ev->events | EPOLLERR | EPOLLHUP))) {
 		static const char one = 1;
 
@@ -493,11 +493,11 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 static uint64_t sock_sig(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
-	uint64_t a = __atomic_load_n(&q->rx_tail, __ATOMIC_ACQUIRE);
-	uint64_t b = __atomic_load_n(&q->tx_head, __ATOMIC_ACQUIRE);
-	uint64_t c = __atomic_load_n(&q->aq_tail, __ATOMIC_ACQUIRE);
-	uint64_t d = __atomic_load_n(&q->ev, __ATOMIC_ACQUIRE);
-	uint64_t e = __atomic_load_n(&q->state, __ATOMIC_ACQUIRE);
+	uint64_t a = kbq_ld_acq(&q->rx_tail);
+	uint64_t b = kbq_ld_acq(&q->tx_head);
+	uint64_t c = kbq_ld_acq(&q->aq_tail);
+	uint64_t d = kbq_ld_acq(&q->ev);
+	uint64_t e = kbq_ld_acq(&q->state);
 
 	return (a << 32 | b) ^ (c * 0x9e3779b97f4a7c15ull) ^ (d << 8 | e) << 40;
 }
@@ -588,7 +588,7 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 	}
 	for (;;) {
 		uint32_t seq = event_seq();
-		int n = ep_scan(ep, ev, max), m, items = __atomic_load_n(&ep->n, __ATOMIC_ACQUIRE);
+		int n = ep_scan(ep, ev, max), m, items = kbq_ld_acq(&ep->n);
 
 		/* Kernel fds too: while accelerated sockets keep us busy, every
 		 * 8th call, without waiting (no system call in steady state).

@@ -28,11 +28,21 @@
 #define kbq_add_sc(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define kbq_sub_sc(p, v)   __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
 #define kbq_or_rel(p, v)   __atomic_fetch_or((p), (v), __ATOMIC_RELEASE)
+#define kbq_or_sc(p, v)    __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
+#define kbq_and_sc(p, v)   __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
+#define kbq_add(p, v)      __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+/* Reference counts shared by processes: the old value, and the new one. */
+#define kbq_add_ar(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_ACQ_REL)
+#define kbq_sub_ar_new(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define kbq_xchg_sc(p, v)  __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 #define kbq_xchg_acq(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
 
 /* Compare-and-swap: true when *p was *expect and is now v; otherwise
- * *expect gets the value seen. acq_rel on success, relaxed on failure. */
+ * *expect gets the value seen. acq_rel on success; on failure relaxed
+ * (kbq_cas) or acquire (kbq_cas_acq: the value seen is then used). */
+#define kbq_cas_acq(p, expect, v)                                            \
+	__atomic_compare_exchange_n((p), (expect), (v), false, __ATOMIC_ACQ_REL, \
+				    __ATOMIC_ACQUIRE)
 #define kbq_cas(p, expect, v)                                                \
 	__atomic_compare_exchange_n((p), (expect), (v), false, __ATOMIC_ACQ_REL, \
 				    __ATOMIC_RELAXED)

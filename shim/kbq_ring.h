@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kbq_abi.h"
+#include "kbq_atomic.h"
 
 static inline uint32_t kbq_ring_used(uint32_t tail, uint32_t head)
 {
@@ -63,8 +64,8 @@ static inline void kbq_bell(struct kbq_region *r, uint32_t s)
 {
 	/* Release: the request or index written before the bell is visible to
 	 * kbstackd once it sees the bit (it swaps with acquire). */
-	__atomic_fetch_or(&r->bell[s / 64], 1ull << (s % 64), __ATOMIC_RELEASE);
-	__atomic_fetch_or(&r->bell_summary, 1ull << ((s / 64) % 64), __ATOMIC_RELEASE);
+	kbq_or_rel(&r->bell[s / 64], 1ull << (s % 64));
+	kbq_or_rel(&r->bell_summary, 1ull << ((s / 64) % 64));
 }
 
 /*
@@ -77,7 +78,7 @@ static inline unsigned kbq_bell_sweep(struct kbq_region *r, void (*fn)(void *arg
 				      void *arg)
 {
 	/* Acquire pairs with the release fetch_or in kbq_bell(). */
-	uint64_t sum = __atomic_exchange_n(&r->bell_summary, 0, __ATOMIC_ACQUIRE);
+	uint64_t sum = kbq_xchg_acq(&r->bell_summary, 0);
 	unsigned served = 0;
 
 	while (sum) {
@@ -87,7 +88,7 @@ static inline unsigned kbq_bell_sweep(struct kbq_region *r, void (*fn)(void *arg
 		sum &= sum - 1;
 		if (w >= KBQ_NSOCKS / 64)
 			continue;
-		bits = __atomic_exchange_n(&r->bell[w], 0, __ATOMIC_ACQUIRE);
+		bits = kbq_xchg_acq(&r->bell[w], 0);
 		while (bits) {
 			unsigned b = (unsigned)__builtin_ctzll(bits);
 

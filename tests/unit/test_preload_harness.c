@@ -46,10 +46,9 @@
 #include <unistd.h>
 
 #include "kbp.h"
+#include "kbq_atomic.h"
 #include "kbq_ring.h"
 
-#define LOAD(p)     __atomic_load_n(p, __ATOMIC_ACQUIRE)
-#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
 
 /* Upper bound for "woke up promptly" (the machine may be busy). */
 #define WAKE_BOUND_MS 2000u
@@ -111,8 +110,8 @@ static struct kbq_sock *Q(uint32_t slot)
 
 static bool bell_rung(uint32_t slot)
 {
-	return (LOAD(&R->bell[slot / 64]) >> (slot % 64) & 1) &&
-	       (LOAD(&R->bell_summary) >> ((slot / 64) % 64) & 1);
+	return (kbq_ld_acq(&R->bell[slot / 64]) >> (slot % 64) & 1) &&
+	       (kbq_ld_acq(&R->bell_summary) >> ((slot / 64) % 64) & 1);
 }
 
 static void bells_clear(void)
@@ -164,7 +163,7 @@ static void fs_rx(uint32_t slot, const void *p, uint32_t n)
 	uint32_t tail = q->rx_tail;
 
 	kbq_ring_put(kbq_rx_data(R, slot), tail, p, n);
-	STORE(&q->rx_tail, tail + n);
+	kbq_st_rel(&q->rx_tail, tail + n);
 	fs_event(slot);
 }
 
@@ -192,7 +191,7 @@ static void fs_reset(uint32_t slot, int err)
 
 	q->so_error = err;
 	__atomic_fetch_or(&q->ev, KBQ_EV_ERR | KBQ_EV_RDHUP, __ATOMIC_RELEASE);
-	STORE(&q->state, KBQ_S_CLOSED);
+	kbq_st_rel(&q->state, KBQ_S_CLOSED);
 	fs_event(slot);
 }
 
@@ -203,7 +202,7 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 	struct kbq_sock *lq = Q(lslot), *q;
 	uint32_t tail = lq->aq_tail, i, want;
 
-	if (tail - LOAD(&lq->aq_head) >= KBQ_ACCEPTQ)
+	if (tail - kbq_ld_acq(&lq->aq_head) >= KBQ_ACCEPTQ)
 		return -1;
 	for (i = 0; i < KBQ_NSOCKS; i++) {
 		want = KBQ_S_FREE;
@@ -214,7 +213,7 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 	if (i == KBQ_NSOCKS)
 		return -1;
 	q = Q(i);
-	q->done_seq = q->taken_seq = LOAD(&q->req_seq);
+	q->done_seq = q->taken_seq = kbq_ld_acq(&q->req_seq);
 	q->ev = 0;
 	q->so_error = 0;
 	q->refs = 0;
@@ -226,9 +225,9 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 	q->raddr = raddr;
 	q->lport = lport;
 	q->rport = rport;
-	STORE(&q->state, KBQ_S_ESTABLISHED);
+	kbq_st_rel(&q->state, KBQ_S_ESTABLISHED);
 	lq->aq[tail % KBQ_ACCEPTQ] = i;
-	STORE(&lq->aq_tail, tail + 1);
+	kbq_st_rel(&lq->aq_tail, tail + 1);
 	fs_event(lslot);
 	return (int)i;
 }
@@ -262,7 +261,7 @@ static struct kbp_sock *mk_conn(uint32_t slot)
 	q->lport = htons(8080);
 	q->raddr = htonl(0xc6120063); /* 198.18.0.99 */
 	q->rport = htons(51000);
-	STORE(&q->state, KBQ_S_ESTABLISHED);
+	kbq_st_rel(&q->state, KBQ_S_ESTABLISHED);
 	return mk_sock(slot, kfd, AF_INET, false);
 }
 
@@ -295,7 +294,7 @@ static struct kbp_sock *mk_listener(uint32_t lslot, sa_family_t family)
 	Q(lslot)->refs = 1;
 	Q(lslot)->owner = (uint32_t)getpid();
 	Q(lslot)->lport = htons(8080);
-	STORE(&Q(lslot)->state, KBQ_S_LISTEN);
+	kbq_st_rel(&Q(lslot)->state, KBQ_S_LISTEN);
 	l = mk_sock(lslot, fd, family, true);
 	return l;
 }
@@ -392,7 +391,7 @@ static void *job_main(void *arg)
 		unsigned step = 0;
 
 		while (j->consumed < j->total && now_ms() < give_up) {
-			uint32_t tail = LOAD(&q->tx_tail), head = q->tx_head, n = tail - head;
+			uint32_t tail = kbq_ld_acq(&q->tx_tail), head = q->tx_head, n = tail - head;
 
 			if (n == 0) {
 				usleep(100);
@@ -410,7 +409,7 @@ static void *job_main(void *arg)
 			if (!pat_ok(buf, j->consumed, n))
 				j->mismatches++;
 			j->consumed += n;
-			STORE(&q->tx_head, head + n);
+			kbq_st_rel(&q->tx_head, head + n);
 			fs_event(j->slot);
 		}
 		free(buf);
@@ -513,7 +512,7 @@ static void check_recv_wrap(uint32_t slot, uint32_t start, uint32_t n, size_t l0
 	assert_int_equal(kbp_recv(s, v, 2, 0), n);
 	assert_true(pat_ok(b0, 0, first));
 	assert_true(pat_ok(b1, first, n - first));
-	assert_int_equal(LOAD(&q->rx_head), (uint32_t)(start + n));
+	assert_int_equal(kbq_ld_acq(&q->rx_head), (uint32_t)(start + n));
 	assert_int_equal(q->rx_tail, (uint32_t)(start + n));
 	assert_true(bell_rung(slot));
 	/* Nothing else rang. */
@@ -733,7 +732,7 @@ static void test_recv_nonblock(void **state)
 	s->nonblock = false;
 	assert_int_equal(recv1(s, b, sizeof(b), MSG_DONTWAIT), -EAGAIN);
 	/* A slot the stack has not connected. */
-	STORE(&Q(23)->state, KBQ_S_OPEN);
+	kbq_st_rel(&Q(23)->state, KBQ_S_OPEN);
 	assert_int_equal(recv1(s, b, sizeof(b), 0), -ENOTCONN);
 	/* A listener. */
 	assert_int_equal(recv1(l, b, sizeof(b), 0), -ENOTCONN);
@@ -825,7 +824,7 @@ static void test_send_wrap(void **state)
 	pat_fill(src, 0, sizeof(src));
 	q->tx_head = q->tx_tail = start;
 	assert_int_equal(kbp_send(s, v, 2, 0), 100);
-	assert_int_equal(LOAD(&q->tx_tail), start + 100);
+	assert_int_equal(kbq_ld_acq(&q->tx_tail), start + 100);
 	assert_int_equal(q->tx_head, start); /* the stack's, untouched */
 	kbq_ring_get(kbq_tx_data(R, 40), start, got, 100);
 	assert_memory_equal(got, src, 100);
@@ -868,7 +867,7 @@ static void test_send_full_nonblock(void **state)
 	s->nonblock = false;
 	assert_int_equal(send1(s, src, 100, MSG_DONTWAIT), -EAGAIN);
 	/* the stack acknowledges 40: a non-blocking send takes exactly 40 */
-	STORE(&q->tx_head, start + 40);
+	kbq_st_rel(&q->tx_head, start + 40);
 	assert_int_equal(send1(s, src + 10, 90, MSG_DONTWAIT), 40);
 	assert_int_equal(q->tx_tail, start + KBQ_RING + 40);
 	rm_sock(s);
@@ -988,7 +987,7 @@ static void test_send_shutdown(void **state)
 
 	bells_clear();
 	assert_int_equal(kbp_shutdown(s, SHUT_WR), 0);
-	assert_int_equal(LOAD(&q->req_seq), seq + 1);
+	assert_int_equal(kbq_ld_acq(&q->req_seq), seq + 1);
 	assert_int_equal(q->req_op, KBQ_OP_SHUT_WR);
 	assert_true(bell_rung(47));
 	assert_true(s->shut_wr);
@@ -1009,7 +1008,7 @@ static void test_send_shutdown(void **state)
 	fs_rx_pat(47, 0, 5);
 	assert_int_equal(recv1(s, src, sizeof(src), 0), 5);
 	assert_int_equal(kbp_shutdown(s, 42), -EINVAL);
-	STORE(&q->state, KBQ_S_OPEN);
+	kbq_st_rel(&q->state, KBQ_S_OPEN);
 	assert_int_equal(kbp_shutdown(s, SHUT_RD), -ENOTCONN);
 	rm_sock(s);
 }
@@ -1019,10 +1018,10 @@ static void test_send_not_connected(void **state)
 	struct kbp_sock *s = mk_conn(48);
 	uint8_t src[10] = { 0 };
 
-	STORE(&Q(48)->state, KBQ_S_OPEN);
+	kbq_st_rel(&Q(48)->state, KBQ_S_OPEN);
 	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -ENOTCONN);
 	/* connecting, non-blocking: not yet writable */
-	STORE(&Q(48)->state, KBQ_S_CONNECTING);
+	kbq_st_rel(&Q(48)->state, KBQ_S_CONNECTING);
 	s->nonblock = true;
 	assert_int_equal(send1(s, src, 10, MSG_NOSIGNAL), -EAGAIN);
 	assert_int_equal(Q(48)->tx_tail, 0);
@@ -1091,7 +1090,7 @@ static void test_accept_kb_v4(void **state)
 	assert_int_equal(s->family, AF_INET);
 	assert_int_equal(Q((uint32_t)slot)->refs, 1);
 	assert_int_equal(Q((uint32_t)slot)->owner, (uint32_t)getpid());
-	assert_int_equal(LOAD(&Q(100)->aq_head), 1);
+	assert_int_equal(kbq_ld_acq(&Q(100)->aq_head), 1);
 	assert_int_equal(al, sizeof(struct sockaddr_in));
 	assert_int_equal(a.sin_family, AF_INET);
 	assert_int_equal(a.sin_port, htons(40001));
@@ -1264,11 +1263,11 @@ static void test_sock_events(void **state)
 	q->tx_tail = 7 + KBQ_RING;
 	assert_int_equal(kbp_sock_events(s), EPOLLIN | EPOLLRDNORM);
 	/* one byte of space is writable again */
-	STORE(&q->tx_head, 8);
+	kbq_st_rel(&q->tx_head, 8);
 	assert_true(kbp_sock_events(s) & EPOLLOUT);
-	STORE(&q->tx_head, 7);
+	kbq_st_rel(&q->tx_head, 7);
 	/* drained: nothing */
-	STORE(&q->rx_head, q->rx_tail);
+	kbq_st_rel(&q->rx_head, q->rx_tail);
 	assert_int_equal(kbp_sock_events(s), 0);
 	/* FIN: readable (EOF) and RDHUP */
 	fs_fin(50);
@@ -1282,10 +1281,10 @@ static void test_sock_events(void **state)
 
 	/* connecting: neither readable nor writable */
 	memset(q, 0, sizeof(*q));
-	STORE(&q->state, KBQ_S_CONNECTING);
+	kbq_st_rel(&q->state, KBQ_S_CONNECTING);
 	assert_int_equal(kbp_sock_events(s), 0);
 	/* both FINs: HUP */
-	STORE(&q->state, KBQ_S_ESTABLISHED);
+	kbq_st_rel(&q->state, KBQ_S_ESTABLISHED);
 	__atomic_fetch_or(&q->ev, KBQ_EV_RDHUP | KBQ_EV_WRDONE, __ATOMIC_RELEASE);
 	assert_true(kbp_sock_events(s) & EPOLLHUP);
 	assert_false(kbp_sock_events(s) & EPOLLERR);
@@ -1296,9 +1295,9 @@ static void test_sock_events(void **state)
 	assert_int_equal(kbp_sock_events(l), EPOLLIN);
 	assert_true(fs_accept(51, htonl(0x0a000001), htons(2), 0, 0) >= 0);
 	assert_int_equal(kbp_sock_events(l), EPOLLIN);
-	STORE(&Q(51)->aq_head, 1);
+	kbq_st_rel(&Q(51)->aq_head, 1);
 	assert_int_equal(kbp_sock_events(l), EPOLLIN);
-	STORE(&Q(51)->aq_head, 2);
+	kbq_st_rel(&Q(51)->aq_head, 2);
 	assert_int_equal(kbp_sock_events(l), 0);
 	rm_sock(s);
 	rm_sock(l);
@@ -1421,10 +1420,10 @@ static void test_epoll_emulation(void **state)
 	assert_int_equal(ep_find(&r, D_LT), EPOLLIN | EPOLLRDHUP);
 
 	/* drain the kb sockets: only the pipe is left to report */
-	STORE(&Q(60)->rx_head, Q(60)->rx_tail);
+	kbq_st_rel(&Q(60)->rx_head, Q(60)->rx_tail);
 	Q(60)->ev = 0;
-	STORE(&Q(61)->rx_head, Q(61)->rx_tail);
-	STORE(&Q(62)->rx_head, Q(62)->rx_tail);
+	kbq_st_rel(&Q(61)->rx_head, Q(61)->rx_tail);
+	kbq_st_rel(&Q(62)->rx_head, Q(62)->rx_tail);
 	ep_wait(epfd, 0, &r);
 	assert_int_equal(r.n, 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
@@ -1442,7 +1441,7 @@ static void test_epoll_emulation(void **state)
 	}
 	assert_true(seen);
 	assert_int_equal(read(p[0], &ch, 1), 1);
-	STORE(&Q(60)->rx_head, Q(60)->rx_tail);
+	kbq_st_rel(&Q(60)->rx_head, Q(60)->rx_tail);
 
 	/* an error is reported even though only EPOLLIN was asked for */
 	fs_reset(61, ECONNRESET);
@@ -1502,7 +1501,7 @@ static void test_epoll_sleep(void **state)
 	assert_int_equal(ep_find(&r, D_LT), EPOLLIN);
 	assert_true(dt >= 40 && dt < WAKE_BOUND_MS);
 	assert_int_equal(R->sleepers, 0);
-	STORE(&Q(63)->rx_head, Q(63)->rx_tail);
+	kbq_st_rel(&Q(63)->rx_head, Q(63)->rx_tail);
 
 	/* a listener: woken by a connection from the stack */
 	j = (struct job){ .kind = J_ACCEPT, .delay_ms = 50, .slot = 64,
@@ -1561,7 +1560,7 @@ static void test_poll_mix(void **state)
 
 	/* drained, asked for input only: nothing; an error shows anyway */
 	pf[0].events = POLLIN;
-	STORE(&Q(70)->rx_head, Q(70)->rx_tail);
+	kbq_st_rel(&Q(70)->rx_head, Q(70)->rx_tail);
 	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 0);
 	fs_reset(70, ECONNRESET);
 	assert_int_equal(kbp_poll(pf, 2, 0, NULL), 1);
@@ -1604,7 +1603,7 @@ static void test_poll_sleep(void **state)
 	assert_int_equal(R->sleepers, 0);
 
 	/* the kernel fd wakes it too (no timeout) */
-	STORE(&Q(71)->rx_head, Q(71)->rx_tail);
+	kbq_st_rel(&Q(71)->rx_head, Q(71)->rx_tail);
 	assert_int_equal(write(p[1], "z", 1), 1);
 	assert_int_equal(kbp_poll(pf, 2, -1, NULL), 1);
 	assert_int_equal(pf[0].revents, POLLIN);
@@ -1639,7 +1638,7 @@ static void test_close_last_ref(void **state)
 	kbp_fd_take(kfd);
 	kbp_sock_put(s); /* frees s */
 	assert_int_equal(q->refs, 0);
-	assert_int_equal(LOAD(&q->req_seq), seq + 1);
+	assert_int_equal(kbq_ld_acq(&q->req_seq), seq + 1);
 	assert_int_equal(q->req_op, KBQ_OP_CLOSE);
 	assert_true(bell_rung(80));
 	close(kfd);
