@@ -5,8 +5,18 @@
  * with an ACK and the client's connect hangs until TIME_WAIT ends. Servers
  * that close first (HTTP/1.0, Connection: close) leave many TIME_WAIT PCBs,
  * and clients reuse ports, so this happens in practice. Like Linux, accept
- * the SYN when its sequence number is beyond the old connection's: drop the
- * TIME_WAIT PCB and feed the same frame in again, so a listener takes it.
+ * the SYN: drop the TIME_WAIT PCB and feed the same frame in again, so a
+ * listener takes it.
+ *
+ * Linux takes such a SYN when its sequence number is beyond the old
+ * connection's, or when TCP timestamps show it is newer (RFC 6191). lwIP
+ * has no timestamps, and a client's next ISN for the same 4-tuple is its
+ * previous one plus 1 per 64 ns: a connection that carried more bytes than
+ * that in its life (16 KiB in under a millisecond, say) leaves the new ISN
+ * below the old rcv_nxt, and the client would wait a second per retry. So
+ * every SYN is taken; what is given up is RFC 793's guard against an old
+ * duplicate SYN of this same 4-tuple still in the network (a risk Linux
+ * also takes with timestamps, which most clients send).
  */
 #include "lwip/ip.h"
 #include "lwip/priv/tcp_priv.h"
@@ -28,8 +38,7 @@ err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
 		return ERR_OK;
 	/* tcp_input has turned the header's ports, numbers and window into
 	 * host order in place; the flags are still as received. */
-	if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
-	    !TCP_SEQ_GT(hdr->seqno, pcb->rcv_nxt))
+	if ((TCPH_FLAGS(hdr) & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
 		return ERR_OK;
 	tcp_abort(pcb); /* a TIME_WAIT PCB is removed and freed, no RST sent */
 	pbuf_ref(p);

@@ -5,6 +5,10 @@
  * tuned for a server terminating many TCP connections on a fast LAN. Every
  * value that differs from lwIP's default (src/include/lwip/opt.h) says why.
  * Not for application code: preload/ never includes lwIP.
+ *
+ * KB_TCP_PCBS, KB_TCP_MSL_MS and KB_LWIP_LIBC_MALLOC are defined by test
+ * builds of kbstackd only (tests/CMakeLists.txt); kbstackd itself is built
+ * without them.
  */
 #ifndef KB_LWIPOPTS_H
 #define KB_LWIPOPTS_H
@@ -23,7 +27,11 @@
  * about 128 connections with a full 256 KiB send buffer each when data is
  * copied; zero-copy sends from shared rings use MEMP_PBUF instead. */
 #define MEM_SIZE                  (32 * 1024 * 1024)
+#ifdef KB_TCP_PCBS /* test builds only: run out of PCBs in a few dozen connections */
+#define MEMP_NUM_TCP_PCB          KB_TCP_PCBS
+#else
 #define MEMP_NUM_TCP_PCB          8192  /* "thousands of PCBs" */
+#endif
 #define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
 #define MEMP_NUM_TCP_SEG          32768 /* unacked + unsent segments, all connections (u16) */
 #define MEMP_NUM_PBUF             32768 /* PBUF_REF/ROM headers: zero-copy tx (u16) */
@@ -35,6 +43,14 @@
 #define PBUF_POOL_SIZE            4096  /* rx frames are mbufs; the pool is for copies */
 #define MEMP_NUM_UDP_PCB          4
 #define MEMP_NUM_RAW_PCB          4
+/* KB_LWIP_LIBC_MALLOC: test builds under AddressSanitizer only. Every lwIP
+ * object (PCBs, segments, pbufs) comes from malloc and goes back to free, so
+ * a PCB used after lwIP freed it is reported; from lwIP's own pools it would
+ * not be. The MEMP_NUM_* counts above then limit nothing. */
+#ifdef KB_LWIP_LIBC_MALLOC
+#define MEM_LIBC_MALLOC           1
+#define MEMP_MEM_MALLOC           1
+#endif
 
 /* ---- link and IP ----------------------------------------------------- */
 #define LWIP_ARP                  1
@@ -79,7 +95,11 @@
 #define TCP_DEFAULT_LISTEN_BACKLOG 255 /* lwIP's backlog is a u8_t */
 #define LWIP_TCP_KEEPALIVE        1 /* SO_KEEPALIVE and its TCP_KEEP* knobs */
 #define LWIP_TCP_TIMESTAMPS       0
+#ifdef KB_TCP_MSL_MS /* test builds only: a TIME_WAIT (2 * TCP_MSL) tests can wait out */
+#define TCP_MSL                   ((unsigned long)(KB_TCP_MSL_MS))
+#else
 #define TCP_MSL                   30000UL /* TIME_WAIT 60 s, as Linux */
+#endif
 /* The fast timer sends delayed ACKs; lwIP's 250 ms default would stall a
  * request/response peer that waits on our ACK. 100 ms also makes the slow
  * timer (RTO granularity) 200 ms instead of 500 ms. */

@@ -81,6 +81,7 @@ check "the hostile application ran ($(cat "$log.h"))" grep -q scribbles "$log.h"
 check_eq "while it scribbled: every fetch of the good server byte-exact ($total)" "$good" "$total"
 check "kbstackd alive after the hostile application" alive
 cut=$(( $(kbstat_of "$stack" ctx_reset_ring) + $(kbstat_of "$stack" ctx_reset_accept) ))
+check "kbstackd's log has no sanitizer report" sanitizer_clean
 check "kbstackd cut off the hostile contexts and counted them by reason ($cut)" [ "$cut" -ge 1 ]
 check "the hostile application's context is freed after it exits" \
 	wait_for 5 kbstat_is "$stack" contexts 1

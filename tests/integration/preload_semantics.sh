@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# preload_semantics.sh — socket semantics under LD_PRELOAD=libkbpreload.so,
-# one scenario of kbtest_semantics at a time (tests/servers/kbtest_semantics.c):
+# preload_semantics.sh [SCENARIO...] — socket semantics under
+# LD_PRELOAD=libkbpreload.so, one scenario of kbtest_semantics at a time
+# (tests/servers/kbtest_semantics.c, kbtest_lifecycle.c). By default:
 #   rcvtimeo, eintr, epoll_two_sets, epoll_ctl_from_thread, oneshot_et,
 #   rdhup_hup, epoll_fork, nonblock_connect, fionread_peek, dup_close,
 #   select_mixed.
+# KBSTACKD picks the kbstackd build (kb.sh); KBTEST_ARGS are more options for
+# the side under test (--tw-ms, --pcbs: what that build's lwIP does);
+# KBTEST_MODES=kb skips the kernel runs. kbstackd must be alive after every
+# scenario and its log free of sanitizer reports; if not, that is a failure,
+# and a new kbstackd serves the next scenario.
 # Each runs twice:
 #   kernel  the program without the preload in the client namespace, its
 #           peer connecting to 198.18.0.2 there: Linux's answers, which
@@ -34,8 +40,11 @@ cleanup() {
 }
 trap cleanup EXIT
 stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
-start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
-	--ip=198.18.0.1/24 --core=1
+stack_up() {
+	start_kbstackd "$KB_TB_SNS" "$stack" "$log" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+		--ip=198.18.0.1/24 --core=1
+}
+stack_up
 
 # run MODE SCENARIO PORT [KB_ACCEL]: one scenario with its peer; its lines
 # become checks named "MODE SCENARIO: ...".
@@ -43,7 +52,9 @@ run() {
 	local mode=$1 sc=$2 port=$3 accel=${4:-listen:$3} d=$work/$1-$2 rc line nfail=0 npass=0
 	local host=198.18.0.1 opts
 	mkdir -p "$d" && mkfifo "$d/cmd" "$d/ack"
-	opts=(--ctl "$d" --port "$port" --target 198.18.0.2 --closed-port 9 --peer-port 9100)
+	# shellcheck disable=SC2206 # KBTEST_ARGS: options split on spaces
+	opts=(--ctl "$d" --port "$port" --target 198.18.0.2 --closed-port 9 --peer-port 9100
+	      ${KBTEST_ARGS:-})
 	[ "$mode" = kernel ] && host=198.18.0.2
 	ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 25 \
 		"$prog" peer --ctl "$d" --host "$host" --port "$port" >"$d/peer" 2>&1 &
@@ -77,23 +88,40 @@ run() {
 		[ -s "$d/peer" ] && sed 's/^/    peer: /' "$d/peer" | head -20
 	fi
 	rm -rf "$d"
+	[ "$mode" = kb ] && stack_sane "$mode $sc"
 }
 
-scenarios=(rcvtimeo eintr epoll_two_sets epoll_ctl_from_thread oneshot_et rdhup_hup
-	   epoll_fork nonblock_connect fionread_peek dup_close select_mixed)
-i=0
-for sc in "${scenarios[@]}"; do
-	run kernel "$sc" $((8080 + i))
-	i=$((i + 1))
-done
-i=0
-for sc in "${scenarios[@]}"; do
-	if [ "$sc" = nonblock_connect ]; then
-		run kb "$sc" $((8080 + i)) connect:198.18.0.2/32
-	else
-		run kb "$sc" $((8080 + i))
+# stack_sane WHAT: kbstackd is alive and has reported no sanitizer error;
+# otherwise a failure with its report, and a new kbstackd.
+stack_sane() {
+	if ! grep -qE "$kb_san_report" "$log" && kill -0 "$pid" 2>/dev/null; then
+		return 0
 	fi
-	i=$((i + 1))
+	if grep -qE "$kb_san_report" "$log"; then
+		bad "$1: kbstackd's sanitizer reported:"
+		sanitizer_clean
+	else
+		bad "$1: kbstackd has died:"
+		tail -20 "$log" | sed 's/^/    /'
+	fi
+	stop_kbstackd
+	stack_up
+}
+
+scenarios=("$@")
+[ $# -gt 0 ] || scenarios=(rcvtimeo eintr epoll_two_sets epoll_ctl_from_thread oneshot_et
+			   rdhup_hup epoll_fork nonblock_connect fionread_peek dup_close
+			   select_mixed)
+for mode in ${KBTEST_MODES:-kernel kb}; do
+	i=0
+	for sc in "${scenarios[@]}"; do
+		if [ "$mode" = kb ] && [ "$sc" = nonblock_connect ]; then
+			run kb "$sc" $((8080 + i)) connect:198.18.0.2/32
+		else
+			run "$mode" "$sc" $((8080 + i))
+		fi
+		i=$((i + 1))
+	done
 done
 
 # Every program under the preload has exited: kbstackd holds nothing for them.

@@ -26,6 +26,15 @@ check_stack_empty() {
 	check "$1: ... and no context" wait_for 10 kbstat_is "$stack" contexts 0
 }
 
+# sanitizer_clean: kbstackd's log ($log) holds no sanitizer report (a build
+# with ASan/UBSan); otherwise print the report and fail.
+kb_san_report='^(==[0-9]+==ERROR: AddressSanitizer|.*runtime error: )'
+sanitizer_clean() {
+	grep -qE "$kb_san_report" "$log" || return 0
+	grep -E -A40 "$kb_san_report" "$log" | head -60 | sed 's/^/    /'
+	return 1
+}
+
 kb_running() { KB_STACK=$1 "$kbstat" 2>/dev/null | grep -q ' state running '; }
 
 # stop_kbstackd: SIGTERM, then SIGKILL after 5 s (cleanup paths)

@@ -5,7 +5,7 @@
  * LD_PRELOAD=libkbpreload.so with the connection served by kbstackd.
  *
  *   kbtest_semantics SCENARIO --ctl DIR [--port P] [--target IP]
- *                    [--closed-port P] [--peer-port P]
+ *                    [--closed-port P] [--peer-port P] [--tw-ms MS] [--pcbs N]
  *       the side under test (under the preload in the server namespace);
  *       prints "ok - ..." / "FAIL - ..." per check, exits 1 on any failure
  *   kbtest_semantics peer --ctl DIR --host IP --port P
@@ -17,7 +17,9 @@
  * ("ok ..." or "err ..."), so each step happens at a known moment.
  *
  * Scenarios: rcvtimeo eintr epoll_two_sets epoll_ctl_from_thread oneshot_et
- * rdhup_hup epoll_fork nonblock_connect fionread_peek dup_close select_mixed
+ * rdhup_hup epoll_fork nonblock_connect fionread_peek dup_close select_mixed;
+ * in kbtest_lifecycle.c (what kbtest_semantics.h lends it): late_close_reused
+ * late_close_reused_busy late_close_expired late_close_exhausted.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -44,14 +46,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kbtest_semantics.h"
+
 /* ---- settings ---------------------------------------------------------- */
 
 static const char *ctl_dir;
 static const char *host = "198.18.0.1";    /* peer: where to connect */
 static const char *target = "198.18.0.2";  /* nonblock_connect: the peer's address */
-static int port = 8080;
+int port = 8080;
 static int closed_port = 9;
 static int peer_port = 9100;
+long tw_ms;
+int pcbs;
 
 /* ---- reporting --------------------------------------------------------- */
 
@@ -66,8 +72,7 @@ static void vsay(const char *tag, const char *fmt, va_list ap)
 	fflush(stdout);
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
+void fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -77,8 +82,7 @@ static void fail(const char *fmt, ...)
 	va_end(ap);
 }
 
-static bool check(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool check(bool cond, const char *fmt, ...)
+bool check(bool cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -90,7 +94,7 @@ static bool check(bool cond, const char *fmt, ...)
 	return cond;
 }
 
-static long now_ms(void)
+long now_ms(void)
 {
 	struct timespec t;
 
@@ -98,7 +102,7 @@ static long now_ms(void)
 	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
 	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -106,7 +110,7 @@ static void sleep_ms(long ms)
 		;
 }
 
-static const char *err_name(int e)
+const char *err_name(int e)
 {
 	switch (e) {
 	case 0: return "0";
@@ -190,9 +194,7 @@ static void peer_call(char *reply, size_t len, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&peer_lock);
 }
 
-static void peer_callf(char *reply, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void peer_callf(char *reply, size_t len, const char *fmt, ...)
+void peer_callf(char *reply, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -202,8 +204,7 @@ static void peer_callf(char *reply, size_t len, const char *fmt, ...)
 }
 
 /* true when the peer answered "ok"; otherwise a failed check. */
-static bool peer_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool peer_ok(const char *fmt, ...)
+bool peer_ok(const char *fmt, ...)
 {
 	char reply[512], what[512];
 	va_list ap;
@@ -224,7 +225,7 @@ static bool peer_ok(const char *fmt, ...)
 /* The peer reads from its connection idx until it has n bytes, sees EOF or
  * ms pass. The bytes (printable text only) go to out; *eof says whether it
  * saw EOF. Returns the byte count, -1 when the peer reports an error. */
-static int peer_recv(int idx, int n, int ms, char *out, size_t len, bool *eof)
+int peer_recv(int idx, int n, int ms, char *out, size_t len, bool *eof)
 {
 	char reply[2048];
 	int cnt = -1, e = 0, off = 0;
@@ -313,7 +314,7 @@ static bool wd_stop(struct watchdog *w)
 
 /* ---- socket helpers (side under test) ---------------------------------- */
 
-static int listen_on(int p)
+int listen_on(int p)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
 	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
@@ -326,29 +327,44 @@ static int listen_on(int p)
 	return s;
 }
 
-/* The peer connects (its connection idx); we accept it. -1 on failure. */
-static int accept_peer(int l, int idx)
+/* kbtest_semantics.h: the peer connects, from lport unless 0; we accept */
+int accept_peer_from(int l, int idx, int lport, int *pport)
 {
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
 	struct pollfd p = { l, POLLIN, 0 };
+	char reply[512];
 	int c;
 
-	if (!peer_ok("connect %d", idx))
+	peer_callf(reply, sizeof(reply), "connect %d %d", idx, lport);
+	if (strncmp(reply, "ok", 2) != 0) {
+		fail("peer: 'connect %d %d' answered '%s'", idx, lport, reply);
 		return -1;
+	}
 	if (poll(&p, 1, 3000) != 1) {
 		fail("the peer's connection %d did not reach accept within 3 s", idx);
 		return -1;
 	}
-	c = accept(l, NULL, NULL);
+	c = accept(l, (struct sockaddr *)&a, &al);
 	if (c < 0)
 		fail("accept: %s", strerror(errno));
+	else if (pport)
+		*pport = ntohs(a.sin_port);
 	return c;
 }
 
-/* Read until n bytes, EOF, an error or ms pass; the count read. */
-static int read_n(int fd, char *buf, int n, int ms)
+/* The peer connects (its connection idx); we accept it. -1 on failure. */
+static int accept_peer(int l, int idx)
+{
+	return accept_peer_from(l, idx, 0, NULL);
+}
+
+/* kbtest_semantics.h: until n bytes, EOF, an error or ms pass */
+int read_until(int fd, char *buf, int n, int ms, bool *eof, int *err)
 {
 	long end = now_ms() + ms;
-	int got = 0;
+	int got = 0, e = 0;
+	bool fin = false;
 
 	while (got < n) {
 		struct pollfd p = { fd, POLLIN, 0 };
@@ -358,15 +374,30 @@ static int read_n(int fd, char *buf, int n, int ms)
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			break;
 		r = recv(fd, buf + got, (size_t)(n - got), MSG_DONTWAIT);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+		if (r == 0) {
+			fin = true;
 			break;
+		}
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			e = errno;
+			break;
+		}
 		if (r > 0)
 			got += (int)r;
 	}
+	if (eof)
+		*eof = fin;
+	if (err)
+		*err = e;
 	return got;
 }
 
-static void pattern(char *b, int n)
+int read_n(int fd, char *buf, int n, int ms)
+{
+	return read_until(fd, buf, n, ms, NULL, NULL);
+}
+
+void pattern(char *b, int n)
 {
 	int i;
 
@@ -940,56 +971,73 @@ static void sc_select_mixed(void)
 
 /* ---- the peer (kernel, no preload) -------------------------------------- */
 
-#define NCONN 8
+#define NCONN KBTEST_NCONN
 
 static int conns[NCONN];
 
-static int peer_connect(void)
+/* From local port lport (SO_REUSEADDR) unless 0. That 4-tuple may still be
+ * in use for a moment (our FIN's ACK on its way): retried for 2 s. */
+static int peer_connect(int lport)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) },
+			   me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)lport) };
 	struct timeval tv = { 3, 0 };
-	int s = socket(AF_INET, SOCK_STREAM, 0);
+	long end = now_ms() + 2000;
+	int s, e, one = 1;
 
 	inet_pton(AF_INET, host, &a.sin_addr);
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(s, (struct sockaddr *)&a, sizeof(a))) {
-		int e = errno;
-
+	for (;;) {
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if ((!lport || (!setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) &&
+				!bind(s, (struct sockaddr *)&me, sizeof(me)))) &&
+		    !connect(s, (struct sockaddr *)&a, sizeof(a)))
+			return s;
+		e = errno;
 		close(s);
-		errno = e;
-		return -1;
+		if (!lport || (e != EADDRINUSE && e != EADDRNOTAVAIL) || now_ms() > end)
+			break;
+		sleep_ms(20);
 	}
-	return s;
+	errno = e;
+	return -1;
+}
+
+/* reply: "ok CNT EOF BAD", BAD the offset of the first byte that is not
+ * pattern()'s (-1: none), or "err ERRNO CNT" */
+static void peer_do_recvpat(int s, int n, int ms, char *reply, size_t len)
+{
+	char *buf = malloc((size_t)n + 1), *want = malloc((size_t)n + 1);
+	int got, err, bad = -1, i;
+	bool eof;
+
+	pattern(want, n);
+	got = read_until(s, buf, n, ms, &eof, &err);
+	for (i = 0; i < got && bad < 0; i++)
+		if (buf[i] != want[i])
+			bad = i;
+	if (err)
+		snprintf(reply, len, "err %s %d", err_name(err), got);
+	else
+		snprintf(reply, len, "ok %d %d %d", got, eof, bad);
+	free(buf);
+	free(want);
 }
 
 /* reply: "ok CNT EOF TEXT" or "err ERRNO CNT" */
 static void peer_do_recv(int s, int n, int ms, char *reply, size_t len)
 {
 	static char buf[1500];
-	long end = now_ms() + ms;
-	int got = 0, eof = 0, i;
+	int got, err, i;
 	size_t off;
+	bool eof;
 
 	if (n > (int)sizeof(buf))
 		n = (int)sizeof(buf);
-	while (got < n) {
-		struct pollfd p = { s, POLLIN, 0 };
-		long left = end - now_ms();
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			break;
-		r = recv(s, buf + got, (size_t)(n - got), MSG_DONTWAIT);
-		if (r == 0) {
-			eof = 1;
-			break;
-		}
-		if (r < 0 && errno != EAGAIN && errno != EINTR) {
-			snprintf(reply, len, "err %s %d", err_name(errno), got);
-			return;
-		}
-		if (r > 0)
-			got += (int)r;
+	got = read_until(s, buf, n, ms, &eof, &err);
+	if (err) {
+		snprintf(reply, len, "err %s %d", err_name(err), got);
+		return;
 	}
 	off = (size_t)snprintf(reply, len, "ok %d %d ", got, eof);
 	for (i = 0; i < got && off + 1 < len; i++)
@@ -1029,12 +1077,17 @@ static int peer_main(void)
 		} else if (!strcmp(op, "quit")) {
 			break;
 		} else if (!strcmp(op, "connect")) {
+			struct sockaddr_in me;
+			socklen_t ml = sizeof(me);
+
 			if (conns[x] >= 0)
 				close(conns[x]);
-			conns[x] = peer_connect();
+			conns[x] = peer_connect(k >= 3 ? y : 0);
 			if (conns[x] < 0)
 				snprintf(reply, sizeof(reply), "err connect %s:%d: %s", host, port,
 					 err_name(errno));
+			else if (!getsockname(conns[x], (struct sockaddr *)&me, &ml))
+				snprintf(reply, sizeof(reply), "ok %d", ntohs(me.sin_port));
 		} else if (!strcmp(op, "send") && k >= 3) {
 			char *b = malloc((size_t)y + 1);
 
@@ -1048,6 +1101,8 @@ static int peer_main(void)
 				snprintf(reply, sizeof(reply), "err send: %s", err_name(errno));
 		} else if (!strcmp(op, "recv") && k >= 4) {
 			peer_do_recv(conns[x], y, z, reply, sizeof(reply));
+		} else if (!strcmp(op, "recvpat") && k >= 4 && y >= 0 && y <= (1 << 24)) {
+			peer_do_recvpat(conns[x], y, z, reply, sizeof(reply));
 		} else if (!strcmp(op, "shutwr")) {
 			if (shutdown(conns[x], SHUT_WR))
 				snprintf(reply, sizeof(reply), "err shutdown: %s", err_name(errno));
@@ -1113,6 +1168,10 @@ static const struct {
 	{ "fionread_peek", sc_fionread_peek },
 	{ "dup_close", sc_dup_close },
 	{ "select_mixed", sc_select_mixed },
+	{ "late_close_reused", sc_late_close_reused },
+	{ "late_close_reused_busy", sc_late_close_reused_busy },
+	{ "late_close_expired", sc_late_close_expired },
+	{ "late_close_exhausted", sc_late_close_exhausted },
 };
 
 static void usage(void)
@@ -1120,7 +1179,7 @@ static void usage(void)
 	size_t i;
 
 	fprintf(stderr, "usage: kbtest_semantics SCENARIO --ctl DIR [--port P] [--target IP] "
-		"[--closed-port P] [--peer-port P]\n"
+		"[--closed-port P] [--peer-port P] [--tw-ms MS] [--pcbs N]\n"
 		"       kbtest_semantics peer --ctl DIR --host IP --port P\n"
 		"scenarios:");
 	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
@@ -1149,6 +1208,10 @@ int main(int argc, char **argv)
 			closed_port = atoi(argv[a + 1]);
 		else if (!strcmp(argv[a], "--peer-port"))
 			peer_port = atoi(argv[a + 1]);
+		else if (!strcmp(argv[a], "--tw-ms"))
+			tw_ms = atol(argv[a + 1]);
+		else if (!strcmp(argv[a], "--pcbs"))
+			pcbs = atoi(argv[a + 1]);
 		else
 			usage();
 	}
