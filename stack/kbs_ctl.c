@@ -257,24 +257,22 @@ static struct kbs_ctx *ctx_find(uint32_t id)
 	return NULL;
 }
 
-/* A wake socket an application hands over: one end of its own AF_UNIX
- * stream pair (the peer is its uid). kbstackd only ever sends on it with
- * MSG_DONTWAIT, so whatever the application does with the pair, a wake-up
- * cannot block the stack loop. */
-static bool wake_sock_ok(int fd, uid_t uid)
+/* A wake socket an application hands over: one end of an AF_UNIX stream
+ * pair it made. kbstackd only ever sends one byte on it with MSG_DONTWAIT,
+ * so whatever the application does with the pair, a wake-up cannot block
+ * the stack loop; and a byte sent there reaches only a peer the
+ * application itself connected to, as if it had sent it (no confused
+ * deputy: it may belong to a process that changed uid since attaching,
+ * as Apache's children do). */
+static bool wake_sock_ok(int fd)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
 	int v;
 	socklen_t vl = sizeof(v);
 
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) || v != AF_UNIX)
 		return false;
 	vl = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) || v != SOCK_STREAM)
-		return false;
-	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == uid &&
-	       cred.pid > 0;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) == 0 && v == SOCK_STREAM;
 }
 
 /* A hello's control data: an fd riding along, and the sender's
@@ -338,9 +336,12 @@ static int proc_hello(struct kbs_proc *p)
 	if (p->ctx && h.op == KBQ_HELLO_WAITER) {
 		/* A thread or epoll instance of this context registers the
 		 * socket that wakes it; a re-used entry replaces the old one. */
-		if (h.arg >= KBQ_NWAITERS || !wake_sock_ok(efd, p->uid)) {
+		if (h.arg >= KBQ_NWAITERS || !wake_sock_ok(efd)) {
+			/* refused, but the process lives on: keep its connection */
 			ctl_reply(p, -EINVAL, 0, 0, -1);
-			goto drop;
+			if (efd >= 0)
+				close(efd);
+			return 0;
 		}
 		if (p->ctx->wfd[h.arg] >= 0)
 			close(p->ctx->wfd[h.arg]);
@@ -364,7 +365,7 @@ static int proc_hello(struct kbs_proc *p)
 		goto drop;
 	}
 	if (h.op == KBQ_HELLO_NEW) {
-		if (!wake_sock_ok(efd, p->uid)) {
+		if (!wake_sock_ok(efd)) {
 			ctl_reply(p, -EINVAL, 0, 0, -1);
 			goto drop;
 		}
