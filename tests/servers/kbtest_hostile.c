@@ -45,12 +45,23 @@ static uint32_t wild(uint32_t sane)
 
 /* A new context; we never read the wake socket's other end, so its buffer
  * fills (kbstackd must count, never wait). Exits if it cannot attach. */
+/* A new context. Contexts it left that still finish sending count against
+ * its user's KB_UID_CONTEXTS: refused (EUSERS), it waits and tries again.
+ * Exits if it cannot attach within 10 s. */
+static unsigned long refusals;
+
 static struct kbq_region *attach(const char *path, int *ctl, int *wake)
 {
 	struct kbq_region *r;
-	int rc, memfd;
+	int rc, memfd, tries;
 
-	r = kbt_attach(path, ctl, wake, &rc, &memfd);
+	for (tries = 0; tries < 1000; tries++) {
+		r = kbt_attach(path, ctl, wake, &rc, &memfd);
+		if (r || rc != -EUSERS)
+			break;
+		refusals++;
+		usleep(10000);
+	}
 	if (!r) {
 		fprintf(stderr, "kbtest_hostile: attach: %d\n", rc);
 		exit(1);
@@ -137,6 +148,17 @@ int main(int argc, char **argv)
 		}
 		if (++rounds % 256 == 0)
 			usleep(100);
+		/* Now and then a sure breach: an rx head beyond what kbstackd
+		 * published, on every connection the region shows live. */
+		if (rounds % 1024 == 512)
+			for (uint32_t i = 0; i < KBQ_NSOCKS; i++) {
+				struct kbq_sock *e = kbq_sock_at(r, i);
+
+				if (e->state == KBQ_S_ESTABLISHED) {
+					e->rx_head = e->rx_tail + 70000;
+					kbq_bell(r, i);
+				}
+			}
 		/* kbstackd cuts a context off at its first broken rule: start
 		 * over in a new one now and then (the old one dies mid-request). */
 		if (rounds % 4096 == 0) {
@@ -147,6 +169,7 @@ int main(int argc, char **argv)
 			contexts++;
 		}
 	}
-	printf("hostile: %lu scribbles in %lu contexts\n", rounds, contexts);
+	printf("hostile: %lu scribbles in %lu contexts (%lu attaches refused at the "
+	       "user's limit, then retried)\n", rounds, contexts, refusals);
 	return 0;
 }
