@@ -496,6 +496,11 @@ static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
 	tcp_arg(lpcb, s);
 	tcp_accept(lpcb, kbs_on_accept);
 	kbs_sock_addrs(s, lpcb);
+	/* The queue starts empty. The slot may have been a listener closed
+	 * with connections queued: their slot numbers are still between the
+	 * application's aq_head and our aq_tail, and those slots were reset,
+	 * freed and may belong to other sockets by now. */
+	STORE(&qs(s)->aq_tail, LOAD(&qs(s)->aq_head));
 	STORE(&qs(s)->state, KBQ_S_LISTEN);
 	return 0;
 }
