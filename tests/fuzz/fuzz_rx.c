@@ -9,11 +9,12 @@
  *
  *   ctl (1 byte) | length (2 bytes, big endian, low 11 bits) | frame
  *
- * ctl bits 0-4: time to let pass before the frame, 0 or 2^(n-1) ms (at
- * most 2^17), lwIP's timers running as it passes; at most FZ_TIME_BUDGET
- * in all per input. ctl bits 5-7: what the application does after the
- * frame (enum fz_act). A frame shorter than its length takes the rest of
- * the input; length 0 is a record without a frame (time and action only).
+ * ctl bits 0-3: time to let pass before the frame, fz_ms[] (0 to 130 s),
+ * lwIP's timers running as it passes; at most FZ_TIME_BUDGET in all per
+ * input. ctl bits 4-7, modulo FZ_ACT_COUNT: what the application does
+ * after the frame (enum fz_act). A frame shorter than its length takes the
+ * rest of the input; length 0 is a record without a frame (time and
+ * action only).
  *
  * Between inputs everything is put back: the application closes its
  * sockets, kbstackd resets the context as for a dead application, lwIP
@@ -48,12 +49,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static uint32_t fz_record_ms(uint8_t ctl)
-{
-	unsigned n = ctl & 0x1f;
-
-	return n ? 1u << (n - 1 < 17 ? n - 1 : 17) : 0;
-}
+/* Steps that matter to lwIP's timers: TCP's 100 ms tick and 200 ms RTO
+ * unit, the 1 s ARP and reassembly ticks, the initial RTO (3 s), SYN_RCVD
+ * and FIN_WAIT_2 timeouts (20 s), TIME_WAIT (60 s), back-offs. */
+static const uint32_t fz_ms[16] = {
+	0, 1, 10, 50, 100, 200, 500, 1000,
+	2000, 3000, 5000, 10000, 20000, 30000, 65000, 130000,
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -65,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (size >= FZ_REC_HDR) {
 		uint8_t ctl = data[0];
 		size_t len = (size_t)((data[1] << 8 | data[2]) & FZ_LEN_MASK);
-		uint32_t ms = fz_record_ms(ctl);
+		uint32_t ms = fz_ms[ctl & 0xf];
 
 		data += FZ_REC_HDR;
 		size -= FZ_REC_HDR;
@@ -80,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += len;
 		size -= len;
 		fz_stack_turn();
-		fz_app_step((enum fz_act)(ctl >> 5));
+		fz_app_step((enum fz_act)((ctl >> 4) % FZ_ACT_COUNT));
 	}
 	fz_app_stop();
 	fz_port_reset();

@@ -26,8 +26,11 @@
 #define FZ_PEER_IP    0xc6120002u
 #define FZ_NETMASK    0xffffff00u
 #define FZ_PEER_MAC   { 0x02, 0, 0, 0, 0, 0x02 }
-/* The port the application listens on. */
+/* The port the application listens on; the one it connects to on the
+ * peer, from local port FZ_LPORT + n for its n-th connect of the input. */
 #define FZ_PORT       80
+#define FZ_PEER_PORT  8080
+#define FZ_LPORT      50000
 /* Every connection's initial sequence number (kbs_tcp_isn's stand-in), so
  * an input can acknowledge the stack's SYN-ACK. */
 #define FZ_ISN        0x4b420000u
@@ -92,6 +95,13 @@ enum fz_act {
 	FZ_ACT_RELISTEN,   /* first close the listener (connections not accepted
 			    * yet are reset) and listen again, then as FZ_ACT_NONE */
 	FZ_ACT_CLOSE_ALL,  /* close every connection */
+	FZ_ACT_CONNECT,    /* connect to the peer's FZ_PEER_PORT (a connection
+			    * like the others once it is established) */
+	FZ_ACT_EXIT,       /* instead of its turn, the application's last process
+			    * dies: kbstackd closes its sockets as Linux closes a
+			    * dead process's (kbs_ctx_close_all); the application
+			    * does nothing more until the next input */
+	FZ_ACT_COUNT
 };
 
 /* Once per process: a context with a region in ordinary memory, linked

@@ -42,8 +42,11 @@ struct fz_conn {
 static struct kbs_ctx *fz_ctx;
 static struct kbq_region *fz_r;
 static uint32_t fz_listener = FZ_NONE;
-static struct fz_conn fz_conns[KBQ_NSOCKS]; /* accepted and not closed, oldest first */
+static struct fz_conn fz_conns[KBQ_NSOCKS]; /* accepted or connecting, not closed,
+					      * oldest first */
 static unsigned fz_nconns;
+static unsigned fz_nconnects;               /* connects this input */
+static bool fz_dead;                        /* FZ_ACT_EXIT happened this input */
 static uint32_t fz_slots_used;              /* slots below this were touched this input */
 static uint8_t fz_copy[KBQ_RING];
 
@@ -165,6 +168,26 @@ static void fz_listen(void)
 	fz_listener = slot;
 }
 
+static void fz_conn_add(uint32_t slot)
+{
+	if (fz_nconns == KBQ_NSOCKS)
+		fz_fail("more connections than slots", slot);
+	fz_conns[fz_nconns].slot = slot;
+	fz_conns[fz_nconns].shut_wr = false;
+	fz_nconns++;
+}
+
+static void fz_connect(void)
+{
+	uint32_t slot = fz_claim();
+
+	if (slot == FZ_NONE)
+		return;
+	fz_req(slot, KBQ_OP_CONNECT, __builtin_bswap32(FZ_PEER_IP), FZ_PEER_PORT,
+	       FZ_LPORT + fz_nconnects++ % 10000);
+	fz_conn_add(slot);
+}
+
 static void fz_accept_all(void)
 {
 	struct kbq_sock *lq;
@@ -183,16 +206,12 @@ static void fz_accept_all(void)
 
 		STORE(&lq->aq_head, head + 1);
 		fz_touch(slot);
-		if (fz_nconns == KBQ_NSOCKS)
-			fz_fail("more connections than slots", slot);
 		q = kbq_sock_at(fz_r, slot);
 		if (LOAD(&q->state) != KBQ_S_ESTABLISHED && LOAD(&q->state) != KBQ_S_CLOSED)
 			fz_fail("the accept queue names a slot that holds no connection", slot);
 		__atomic_store_n(&q->owner, FZ_OWNER, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
-		fz_conns[fz_nconns].slot = slot;
-		fz_conns[fz_nconns].shut_wr = false;
-		fz_nconns++;
+		fz_conn_add(slot);
 	}
 }
 
@@ -206,6 +225,13 @@ static void fz_close(unsigned i)
 	/* keep the order: the last entry is the newest connection */
 	memmove(&fz_conns[i], &fz_conns[i + 1], (fz_nconns - i - 1) * sizeof(fz_conns[0]));
 	fz_nconns--;
+}
+
+static bool fz_connected(const struct fz_conn *c)
+{
+	uint32_t st = LOAD(&kbq_sock_at(fz_r, c->slot)->state);
+
+	return st == KBQ_S_ESTABLISHED || st == KBQ_S_CLOSED;
 }
 
 static bool fz_writable(const struct fz_conn *c)
@@ -241,11 +267,15 @@ static uint32_t fz_write(const struct fz_conn *c, const uint8_t *src, uint32_t n
 	return n;
 }
 
-/* Read everything there is and write back what fits; true at EOF or error. */
+/* Read everything there is and write back what fits; true at EOF or
+ * error, or when a connect failed at once. */
 static bool fz_read_echo(struct fz_conn *c)
 {
 	struct kbq_sock *q = kbq_sock_at(fz_r, c->slot);
 	uint32_t tail = LOAD(&q->rx_tail), head = q->rx_head, n = tail - head;
+
+	if (LOAD(&q->state) == KBQ_S_OPEN)
+		return LOAD(&q->done_seq) == q->req_seq;
 
 	if (!kbq_ring_sane(tail, head))
 		fz_fail("rx ring indices", c->slot);
@@ -286,12 +316,32 @@ void fz_app_start(void)
 	fz_listen();
 }
 
+static void fz_exit(void)
+{
+	fz_dead = true;
+	fz_nconns = 0;
+	fz_listener = FZ_NONE;
+	/* As kbs_ctl.c's ctx_orphan: what is left to send keeps the context. */
+	if (!kbs_ctx_close_all(fz_ctx))
+		fz_ctx->orphan = true;
+}
+
 void fz_app_step(enum fz_act act)
 {
 	struct fz_conn *newest;
 	unsigned i;
 
+	if (fz_dead) {
+		fz_stack_turn();
+		return;
+	}
+
 	/* These first: what it has not read or accepted is reset. */
+	if (act == FZ_ACT_EXIT) {
+		fz_exit();
+		fz_stack_turn();
+		return;
+	}
 	if (act == FZ_ACT_CLOSE && fz_nconns)
 		fz_close(fz_nconns - 1);
 	if (act == FZ_ACT_RELISTEN)
@@ -305,6 +355,9 @@ void fz_app_step(enum fz_act act)
 				i++;
 	}
 	newest = fz_nconns ? &fz_conns[fz_nconns - 1] : NULL;
+	/* As in kbp_tcp.c: shutdown and options wait for a connect to end. */
+	if (newest && !fz_connected(newest))
+		newest = NULL;
 	switch (act) {
 	case FZ_ACT_SHUT_WR:
 		if (newest && !newest->shut_wr) {
@@ -325,6 +378,9 @@ void fz_app_step(enum fz_act act)
 	case FZ_ACT_CLOSE_ALL:
 		while (fz_nconns)
 			fz_close(fz_nconns - 1);
+		break;
+	case FZ_ACT_CONNECT:
+		fz_connect();
 		break;
 	default:
 		break;
@@ -370,10 +426,13 @@ void fz_app_stop(void)
 	for (i = 0; i < fz_slots_used; i++)
 		memset(kbq_sock_at(fz_r, i), 0, sizeof(struct kbq_sock));
 	memset(fz_ctx->s, 0, sizeof(fz_ctx->s));
+	fz_ctx->orphan = fz_ctx->freed = false;
 	fz_ctx->event = false;
 	fz_ctx->nev = 0;
 	fz_r->event_seq = 0;
 	fz_r->bell_summary = 0;
 	memset(fz_r->bell, 0, sizeof(fz_r->bell));
 	fz_slots_used = 0;
+	fz_nconnects = 0;
+	fz_dead = false;
 }

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""gen_corpus.py — write the seed inputs of the fuzz_rx target.
+"""gen_corpus.py — write the seeds and regression inputs of fuzz_rx.
 
     tests/fuzz/gen_corpus.py [DIR]      (default: tests/fuzz/corpus/rx)
 
-Each seed is what a peer on the wire would send in one exchange with
-kbstackd, in fuzz_rx.c's input format: records of ctl (1 byte: bits 0-4
-time to let pass, 2^(n-1) ms; bits 5-7 what the application does next),
-frame length (2 bytes, big endian) and the Ethernet frame. The peer knows
-what the stack will answer: its ISN is FZ_ISN and the application echoes
-what it reads, so the seeds acknowledge the stack's data exactly.
+Each input is what a peer on the wire would send in one exchange with
+kbstackd, in fuzz_rx.c's format: records of ctl (1 byte: bits 0-3 the time
+to let pass, an index into fz_ms[]; bits 4-7 what the application does
+next, enum fz_act), frame length (2 bytes, big endian) and the Ethernet
+frame. The peer knows what the stack will answer: every ISN is FZ_ISN and
+the application echoes what it reads, so the seeds acknowledge the stack's
+data exactly.
 
-The addresses and numbers below are those of tests/fuzz/fz.h. Regression
-inputs (crashes found and fixed) are kept beside the seeds under names
-starting with "regress-"; this script leaves them alone.
+seed-*: valid exchanges, one feature each. regress-*: inputs that crashed
+fuzz_rx once, kept so that every CI run replays them (a crash found later
+may also be kept as libFuzzer saved it, under a regress- name).
+The addresses and numbers below are those of tests/fuzz/fz.h.
 """
 import os
 import struct
@@ -24,21 +26,23 @@ STACK_MAC = bytes(6)  # what net_ring gives the port
 PEER_MAC = bytes([2, 0, 0, 0, 0, 2])
 BCAST = b"\xff" * 6
 PORT = 80
+PEER_PORT = 8080
+LPORT = 50000
 ISN = 0x4B420000
 
-# ctl bits 5-7: enum fz_act
-NONE, HOLD, CLOSE, SHUT_WR, BULK, OPTS, RELISTEN, CLOSE_ALL = range(8)
+# enum fz_act
+(NONE, HOLD, CLOSE, SHUT_WR, BULK, OPTS, RELISTEN, CLOSE_ALL, CONNECT,
+ EXIT) = range(10)
+# fuzz_rx.c's fz_ms[]: the times a record can let pass, in ms
+MS = [0, 1, 10, 50, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000,
+      30000, 65000, 130000]
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
-def ms(n):
-    """ctl time code for 2^(n-1) ms; ms(0) is no time."""
-    return n
-
-
 def rec(frame=b"", t=0, act=NONE):
-    return bytes([act << 5 | t]) + struct.pack(">H", len(frame)) + frame
+    """A record: t ms pass (a value of MS), then frame, then act."""
+    return bytes([act << 4 | MS.index(t)]) + struct.pack(">H", len(frame)) + frame
 
 
 def csum(data, start=0):
@@ -70,6 +74,7 @@ def ip(proto, payload, src=PEER_IP, dst=STACK_IP, ident=1, frag=0, opts=b"",
 
 def tcp(sport, seq, ack, flags, data=b"", opts=b"", win=65535, dport=PORT,
         src=PEER_IP, bad=False):
+    """A TCP segment from src:sport to the stack's dport, in a frame."""
     off = (20 + len(opts)) // 4
     hdr = struct.pack(">HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF,
                       ack & 0xFFFFFFFF, off << 4, flags, win, 0, 0) + opts
@@ -135,7 +140,7 @@ def tcp_session():
     req = b"GET / HTTP/1.0\r\n\r\n"
     r = p.open() + [rec(p.send(req))]
     p.got(len(req))  # the echo
-    r += [rec(p.seg(), t=ms(8))]  # ack it, 128 ms later (delayed ACK ran)
+    r += [rec(p.seg(), t=200)]  # ack it, 200 ms later (a delayed ACK ran)
     r += [rec(p.fin())]  # EOF: the application closes, the stack's FIN
     p.got(1)
     r += [rec(p.seg())]
@@ -157,9 +162,9 @@ def tcp_time_wait_reuse():
     r += [rec(p.seg(), act=CLOSE)]  # ack the echo; the application closes
     p.got(1)
     r += [rec(p.seg())]  # ack the FIN: FIN_WAIT_2
-    r += [rec(p.fin(), t=ms(5))]  # the peer's FIN: TIME_WAIT
+    r += [rec(p.fin(), t=10)]  # the peer's FIN: TIME_WAIT
     q = Peer(40002, 90000)
-    r += [rec(q.syn(), t=ms(10)), rec(q.seg()), rec(q.send(b"again"))]
+    r += [rec(q.syn(), t=500), rec(q.seg()), rec(q.send(b"again"))]
     q.got(5)
     return r + [rec(q.rst())]
 
@@ -179,9 +184,9 @@ def tcp_bulk_retransmit():
     r += [rec(p.seg())] * 3  # nothing acknowledged: duplicate ACKs
     p.got(1460)
     r += [rec(p.seg())]  # one segment acknowledged
-    r += [rec(t=ms(13))]  # 4 s: retransmission timeout
+    r += [rec(t=5000)]  # 5 s: retransmission timeout
     p.got(1460 * 2)
-    r += [rec(p.seg()), rec(t=ms(15))]
+    r += [rec(p.seg()), rec(t=20000)]
     return r + [rec(p.rst())]
 
 
@@ -189,8 +194,8 @@ def tcp_keepalive():
     # TCP_NODELAY and keepalive after 1 s, 1 s apart, 2 probes: the peer
     # never answers, lwIP gives up and the application sees the error.
     p = Peer(40005, 13000)
-    r = p.open() + [rec(act=OPTS), rec(t=ms(12)), rec(t=ms(12)), rec(t=ms(12))]
-    return r + [rec(t=ms(12))]
+    r = p.open() + [rec(act=OPTS), rec(t=2000), rec(t=2000), rec(t=2000)]
+    return r + [rec(t=2000)]
 
 
 def tcp_half_close():
@@ -201,7 +206,7 @@ def tcp_half_close():
     p.got(1)
     r += [rec(p.send(b"more"))]  # read, not echoed: our side is shut
     r += [rec(p.fin())]
-    return r + [rec(p.seg(), t=ms(8))]
+    return r + [rec(p.seg(), t=200)]
 
 
 def tcp_backlog():
@@ -231,7 +236,57 @@ def tcp_syn_variants():
 def tcp_close_all():
     p, q = Peer(43000, 1), Peer(43001, 1)
     r = p.open() + q.open() + [rec(p.send(b"x" * 100)), rec(q.send(b"y" * 100))]
-    return r + [rec(act=CLOSE_ALL), rec(t=ms(10))]
+    return r + [rec(act=CLOSE_ALL), rec(t=500)]
+
+
+def tcp_connect():
+    # The application connects out: SYN from FZ_LPORT to the peer's 8080.
+    # lwIP's active open sends its SYN with sequence number ISN - 1.
+    syn_ack = tcp(PEER_PORT, 7000, ISN, SYN | ACK, opts=OPT_MSS + OPT_WS,
+                  dport=LPORT)
+    r = [rec(act=CONNECT), rec(syn_ack)]
+    r.append(rec(tcp(PEER_PORT, 7001, ISN, ACK | PSH, b"hi", dport=LPORT)))
+    r.append(rec(tcp(PEER_PORT, 7003, ISN + 2, FIN | ACK, dport=LPORT)))  # EOF
+    return r + [rec(tcp(PEER_PORT, 7004, ISN + 3, ACK, dport=LPORT))]
+
+
+def tcp_connect_fail():
+    # Refused (RST), then a second connect that nobody answers: SYNs
+    # retransmitted until lwIP gives up (about 190 s).
+    rst = tcp(PEER_PORT, 0, ISN, RST | ACK, dport=LPORT)
+    r = [rec(act=CONNECT), rec(rst), rec(act=CONNECT)]
+    return r + [rec(t=130000), rec(t=65000), rec(t=1000)]
+
+
+def app_exit():
+    # The application dies with one connection's echo not yet acknowledged
+    # and another's data unread: the first is finished (data, then FIN) by
+    # kbstackd for the dead application, the second reset.
+    p, q = Peer(45000, 1), Peer(45001, 1)
+    r = p.open() + q.open() + [rec(p.send(b"echo me"))]
+    p.got(7)
+    r += [rec(q.send(b"never read"), act=EXIT)]
+    r += [rec(p.seg())]  # the echo acknowledged: kbstackd sends FIN
+    p.got(1)
+    return r + [rec(p.fin())]
+
+
+def regress_listen_stale_accept_queue():
+    # A listener closed with a connection queued, a new one on the same
+    # slot: accept() must not see the old queue (kbs_op_listen).
+    p = Peer(41001, 100)
+    return [rec(p.syn(), act=HOLD), rec(p.seg(), act=HOLD), rec(act=RELISTEN)]
+
+
+def regress_lwip_etharp_short():
+    # An ARP frame with 1 byte after the Ethernet header (lwIP bug, see
+    # fz_lwip_bug in fz_port.c).
+    return [rec(eth(b"\x00", 0x0806, BCAST))]
+
+
+def regress_lwip_ip4_short():
+    # An IPv4 frame with 3 bytes after the Ethernet header (same).
+    return [rec(eth(b"\x45\x00\x00", 0x0800))]
 
 
 def arp_frames():
@@ -241,7 +296,7 @@ def arp_frames():
         rec(arp(1, other, bytes([198, 18, 0, 3]), b"\0" * 6, STACK_IP)),
         rec(arp(2, other, bytes([198, 18, 0, 3]), STACK_MAC, STACK_IP)),  # reply
         rec(arp(1, other, bytes([198, 18, 0, 3]), b"\0" * 6, bytes([198, 18, 0, 9]))),
-        rec(t=ms(17)),  # entries age
+        rec(t=130000),  # entries age
     ]
 
 
@@ -269,7 +324,7 @@ def fragments():
     r.append(rec(eth(ip(1, a, ident=8, frag=MF))))  # never completed
     r.append(rec(eth(ip(1, a[:256], ident=9, frag=MF))))  # overlapping pieces
     r.append(rec(eth(ip(1, echo[128:], ident=9, frag=128 // 8))))
-    r.append(rec(t=ms(15)))  # 16 s: unfinished datagrams time out
+    r.append(rec(t=20000))  # 20 s: unfinished datagrams time out
     return r
 
 
@@ -300,6 +355,15 @@ SEEDS = {
     "tcp-half-close": tcp_half_close,
     "tcp-backlog-relisten": tcp_backlog,
     "tcp-close-all": tcp_close_all,
+    "tcp-connect": tcp_connect,
+    "tcp-connect-fail": tcp_connect_fail,
+    "app-exit": app_exit,
+}
+
+REGRESS = {
+    "kbs-listen-stale-accept-queue": regress_listen_stale_accept_queue,
+    "lwip-etharp-short": regress_lwip_etharp_short,
+    "lwip-ip4-short": regress_lwip_ip4_short,
 }
 
 
@@ -307,10 +371,12 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "rx")
     os.makedirs(out, exist_ok=True)
-    for name, make in SEEDS.items():
-        with open(os.path.join(out, "seed-" + name), "wb") as f:
-            f.write(b"".join(make()))
-    print("gen_corpus: %d seeds in %s" % (len(SEEDS), out))
+    for prefix, inputs in (("seed-", SEEDS), ("regress-", REGRESS)):
+        for name, make in inputs.items():
+            with open(os.path.join(out, prefix + name), "wb") as f:
+                f.write(b"".join(make()))
+    print("gen_corpus: %d seeds, %d regression inputs in %s"
+          % (len(SEEDS), len(REGRESS), out))
 
 
 if __name__ == "__main__":
