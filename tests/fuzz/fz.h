@@ -101,6 +101,9 @@ enum fz_act {
 			    * dies: kbstackd closes its sockets as Linux closes a
 			    * dead process's (kbs_ctx_close_all); the application
 			    * does nothing more until the next input */
+	FZ_ACT_CHILD_EXIT, /* a child process that accepted the newest connection
+			    * dies: that socket closes (kbs_ctx_proc_gone) */
+	FZ_ACT_READ_SOME,  /* as FZ_ACT_NONE, reading at most 100 bytes from each */
 	FZ_ACT_COUNT
 };
 

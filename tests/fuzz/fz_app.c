@@ -33,6 +33,8 @@
 #define FZ_BACKLOG     16
 #define FZ_BULK        (64u * 1024)
 #define FZ_OWNER       1 /* the pid the application's sockets are held by */
+#define FZ_CHILD       2 /* a child it forked, which accepted a connection */
+#define FZ_READ_SOME   100 /* bytes read per connection in FZ_ACT_READ_SOME */
 
 struct fz_conn {
 	uint32_t slot;
@@ -267,9 +269,9 @@ static uint32_t fz_write(const struct fz_conn *c, const uint8_t *src, uint32_t n
 	return n;
 }
 
-/* Read everything there is and write back what fits; true at EOF or
- * error, or when a connect failed at once. */
-static bool fz_read_echo(struct fz_conn *c)
+/* Read up to max bytes and write back what fits; true at EOF (all read)
+ * or error, or when a connect failed at once. */
+static bool fz_read_echo(struct fz_conn *c, uint32_t max)
 {
 	struct kbq_sock *q = kbq_sock_at(fz_r, c->slot);
 	uint32_t tail = LOAD(&q->rx_tail), head = q->rx_head, n = tail - head;
@@ -279,13 +281,31 @@ static bool fz_read_echo(struct fz_conn *c)
 
 	if (!kbq_ring_sane(tail, head))
 		fz_fail("rx ring indices", c->slot);
+	if (n > max)
+		n = max;
 	if (n) {
 		kbq_ring_get(kbq_rx_data(fz_r, c->slot), head, fz_copy, n);
-		STORE(&q->rx_head, tail); /* credits lwIP's window */
+		STORE(&q->rx_head, head + n); /* credits lwIP's window */
 		kbq_bell(fz_r, c->slot);
 		fz_write(c, fz_copy, n);
 	}
-	return LOAD(&q->state) == KBQ_S_CLOSED || (LOAD(&q->ev) & (KBQ_EV_RDHUP | KBQ_EV_ERR));
+	if (LOAD(&q->state) == KBQ_S_CLOSED || (LOAD(&q->ev) & KBQ_EV_ERR))
+		return true;
+	return (LOAD(&q->ev) & KBQ_EV_RDHUP) && LOAD(&q->rx_tail) == q->rx_head;
+}
+
+/* A child that accepted the newest connection dies (kbs_ctl.c's
+ * proc_gone): its socket closes as on its exit. */
+static void fz_child_exit(void)
+{
+	struct kbq_sock *q;
+
+	if (!fz_nconns)
+		return;
+	q = kbq_sock_at(fz_r, fz_conns[fz_nconns - 1].slot);
+	__atomic_store_n(&q->owner, FZ_CHILD, __ATOMIC_RELAXED);
+	fz_nconns--;
+	kbs_ctx_proc_gone(fz_ctx, FZ_CHILD);
 }
 
 static void fz_opts(uint32_t slot)
@@ -349,7 +369,8 @@ void fz_app_step(enum fz_act act)
 	if (act != FZ_ACT_HOLD) {
 		fz_accept_all();
 		for (i = 0; i < fz_nconns;)
-			if (fz_read_echo(&fz_conns[i]))
+			if (fz_read_echo(&fz_conns[i], act == FZ_ACT_READ_SOME ?
+					 FZ_READ_SOME : KBQ_RING))
 				fz_close(i); /* EOF or error: the server closes */
 			else
 				i++;
@@ -381,6 +402,9 @@ void fz_app_step(enum fz_act act)
 		break;
 	case FZ_ACT_CONNECT:
 		fz_connect();
+		break;
+	case FZ_ACT_CHILD_EXIT:
+		fz_child_exit();
 		break;
 	default:
 		break;

@@ -248,6 +248,48 @@ static uint16_t fz_be16(const uint8_t *p)
 static void fz_trace_frame(const char *dir, const uint8_t *f, size_t len);
 
 /*
+ * Whether tcp_parseopt would read an option's length byte past the TCP
+ * header: the header's last byte is the kind of an option that has a
+ * length (walking the options as lwIP does, LWIP_TCP_TIMESTAMPS=0).
+ */
+static bool fz_tcp_opt_overrun(const uint8_t *f, size_t len)
+{
+	const uint8_t *ip = f + 14, *opt;
+	size_t ihl, tot, hlen, optlen, i = 0;
+
+	if (len < 14 + 20 || fz_be16(f + 12) != 0x0800 || ip[9] != 6 ||
+	    (fz_be16(ip + 6) & 0x3fff))
+		return false;
+	ihl = (size_t)(ip[0] & 0xf) * 4;
+	tot = fz_be16(ip + 2);
+	if (tot > len - 14)
+		tot = len - 14;
+	if (ihl < 20 || tot < ihl + 20)
+		return false;
+	hlen = (size_t)(ip[ihl + 12] >> 4) * 4;
+	if (hlen < 20 || hlen > tot - ihl)
+		return false; /* lwIP drops it before the options */
+	opt = ip + ihl + 20;
+	optlen = hlen - 20;
+	while (i < optlen) {
+		uint8_t kind = opt[i++], olen;
+
+		if (kind == 0)
+			return false;
+		if (kind == 1)
+			continue;
+		if (i == optlen)
+			return true;
+		olen = opt[i++];
+		if ((kind == 2 && olen != 4) || (kind == 3 && olen != 3) ||
+		    (kind == 4 && olen != 2) || olen < 2)
+			return false;
+		i += (size_t)olen - 2;
+	}
+	return false;
+}
+
+/*
  * Frames that hit a bug of lwIP 2.1.3 already reported, not yet patched in
  * kb's build: not delivered, so that fuzzing goes on past them. Each names
  * its regression input (corpus/rx/regress-lwip-*); KB_FUZZ_LWIP_BUGS=1
@@ -264,6 +306,11 @@ static const char *fz_lwip_bug(const uint8_t *f, size_t len)
 	 * packet holds an IPv4 header. regress-lwip-ip4-short */
 	if (len > 14 && fz_be16(f + 12) == 0x0800 && len < 14 + 4)
 		return "ip4_input: IPv4 packet under 4 bytes";
+	/* tcp_parseopt reads an option's length byte without checking it is
+	 * inside the TCP header: one byte past the segment when the header's
+	 * last byte is such an option's kind. regress-lwip-tcp-option-last-byte */
+	if (fz_tcp_opt_overrun(f, len))
+		return "tcp_parseopt: option kind as the header's last byte";
 	return NULL;
 }
 

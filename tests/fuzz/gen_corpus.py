@@ -32,7 +32,7 @@ ISN = 0x4B420000
 
 # enum fz_act
 (NONE, HOLD, CLOSE, SHUT_WR, BULK, OPTS, RELISTEN, CLOSE_ALL, CONNECT,
- EXIT) = range(10)
+ EXIT, CHILD_EXIT, READ_SOME) = range(12)
 # fuzz_rx.c's fz_ms[]: the times a record can let pass, in ms
 MS = [0, 1, 10, 50, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000,
       30000, 65000, 130000]
@@ -110,9 +110,9 @@ class Peer:
         self.seq += 1
         return f
 
-    def seg(self, flags=ACK, data=b"", seq=None):
+    def seg(self, flags=ACK, data=b"", seq=None, win=512):
         s = self.seq if seq is None else seq
-        return tcp(self.sport, s, self.ack, flags, data, win=512)
+        return tcp(self.sport, s, self.ack, flags, data, win=win)
 
     def send(self, data, flags=ACK | PSH):
         f = self.seg(flags, data)
@@ -188,6 +188,27 @@ def tcp_bulk_retransmit():
     p.got(1460 * 2)
     r += [rec(p.seg()), rec(t=20000)]
     return r + [rec(p.rst())]
+
+
+def tcp_zero_window():
+    # The peer's window closes while 64 KiB wait to be sent: the stack
+    # probes it (persist timer) until it opens again.
+    p = Peer(40007, 17000)
+    r = p.open() + [rec(act=BULK)]
+    p.got(1460)
+    r += [rec(p.seg(win=0)), rec(t=5000), rec(t=10000)]
+    return r + [rec(p.seg(win=512), t=100), rec(t=200), rec(p.rst())]
+
+
+def tcp_read_some_child():
+    # The application reads 100 bytes at a time (small window updates);
+    # then the child process that accepted the connection dies.
+    p = Peer(40008, 19000)
+    r = p.open() + [rec(p.send(b"z" * 400), act=HOLD), rec(act=READ_SOME)]
+    p.got(100)
+    r += [rec(p.seg(), act=READ_SOME), rec(act=READ_SOME)]
+    p.got(200)
+    return r + [rec(p.seg(), act=CHILD_EXIT), rec(p.fin(), t=200)]
 
 
 def tcp_keepalive():
@@ -328,6 +349,15 @@ def fragments():
     return r
 
 
+def icmp_big_echo():
+    # An echo request of 2000 bytes in two fragments: the reply is too big
+    # for the MTU and leaves fragmented (ip4_frag).
+    echo = icmp_echo(6, 1, bytes(i * 7 & 0xFF for i in range(1992)))
+    a, b = echo[:1480], echo[1480:]
+    return [rec(eth(ip(1, a, ident=10, frag=0x2000))),
+            rec(eth(ip(1, b, ident=10, frag=1480 // 8)))]
+
+
 def misc_frames():
     udp = struct.pack(">HHHH", 5353, 53, 12, 0) + b"abcd"
     ipopt = b"\x01\x01\x01\x00"  # NOP NOP NOP EOL
@@ -343,6 +373,7 @@ def misc_frames():
 SEEDS = {
     "arp": arp_frames,
     "icmp-echo": icmp_frames,
+    "icmp-echo-fragmented-reply": icmp_big_echo,
     "ip-fragments": fragments,
     "misc": misc_frames,
     "tcp-syn-options": tcp_syn_variants,
@@ -352,6 +383,8 @@ SEEDS = {
     "tcp-out-of-order": tcp_out_of_order,
     "tcp-bulk-retransmit": tcp_bulk_retransmit,
     "tcp-keepalive": tcp_keepalive,
+    "tcp-zero-window": tcp_zero_window,
+    "tcp-read-some-child-exit": tcp_read_some_child,
     "tcp-half-close": tcp_half_close,
     "tcp-backlog-relisten": tcp_backlog,
     "tcp-close-all": tcp_close_all,
@@ -360,10 +393,16 @@ SEEDS = {
     "app-exit": app_exit,
 }
 
+def regress_lwip_tcp_option_last_byte():
+    # A SYN whose options end with a SACK option's kind byte (same).
+    return [rec(tcp(46000, 1, 0, SYN, opts=b"\x01\x01\x01\x05"))]
+
+
 REGRESS = {
     "kbs-listen-stale-accept-queue": regress_listen_stale_accept_queue,
     "lwip-etharp-short": regress_lwip_etharp_short,
     "lwip-ip4-short": regress_lwip_ip4_short,
+    "lwip-tcp-option-last-byte": regress_lwip_tcp_option_last_byte,
 }
 
 
