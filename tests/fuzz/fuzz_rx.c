@@ -3,7 +3,8 @@
  * kbstackd's real receive path (net_ring port → kbs_netif_rx → mbuf wrapped
  * in a pbuf_custom → ethernet_input → lwIP with kb's lwipopts.h and TCP
  * hooks → kbs_sock.c's callbacks), with an application listening on port
- * FZ_PORT that accepts, reads, echoes and closes (fz_app.c).
+ * FZ_PORT that accepts, reads, echoes and closes, and may also connect
+ * out, shut down, write in bulk, set options, or die (fz_app.c).
  *
  * An input is a sequence of records, each
  *
@@ -22,7 +23,8 @@
  * whole second. Checked after each input, besides ASan/UBSan: no slot left
  * in use, no mbuf outside the pool, every frame sent well formed.
  *
- * tests/fuzz/gen_corpus.py writes the seeds (tests/fuzz/corpus/rx/).
+ * tests/fuzz/gen_corpus.py writes the seeds and regression inputs
+ * (tests/fuzz/corpus/rx/).
  */
 #include <stddef.h>
 #include <stdint.h>
