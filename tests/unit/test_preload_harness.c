@@ -2,13 +2,21 @@
  * test_preload_harness.c — libkbpreload.so's socket logic (kbp_tcp.c,
  * kbp_wait.c) against a fake kbstackd, without LD_PRELOAD and without the
  * daemon: the test maps a region in ordinary memory (MAP_SHARED|MAP_ANONYMOUS,
- * sparse), points the globals kbp.r and kbp.efd at it and at an eventfd of
- * its own, and plays the stack's part with the fs_*() helpers below, which do
- * what stack/kbs_sock.c does: copy into the rx ring and release-store
- * rx_tail, advance tx_head on acknowledgement, set KBQ_EV_* (so_error first),
- * push accepted slots into a listener's aq[], then wake like kbs_event()
- * (wake_seq++ seq_cst, FUTEX_WAKE if waiters) and kbs_ctxs_wake()
- * (event_seq++ seq_cst, write the eventfd if sleepers).
+ * sparse) and points the globals kbp.r, kbp.efd and kbp.ctl at it, at waiter
+ * 0's wake socket and at a control connection of its own.
+ *
+ * The stack's side is two parts. What lwIP would put into the region, the
+ * fs_*() helpers below write as stack/kbs_tcp.c does: copy into the rx ring
+ * and release-store rx_tail, advance tx_head on acknowledgement, set
+ * KBQ_EV_* (so_error first), push accepted slots into a listener's aq[].
+ * Events, wake-ups and the control plane are kbstackd's own code
+ * (fake_stack.c): kbs_wake_event and kbs_ctxs_wake on a struct kbs_ctx
+ * around the region, and kbs_ctl.c answering every hello — so each waiter
+ * (epoll instance, thread in poll/select/accept, forked child) registers a
+ * wake socket of its own, and is woken on it only for the sockets whose
+ * wmask has its bit. A lost targeted wake-up leaves a waiter asleep until
+ * its timeout (no waiter polls every millisecond here): the test_wake_*
+ * cases measure that.
  *
  * The kbp_sock objects are built by hand as kbp_tcp.c's sock_new() does;
  * each has a real, unconnected kernel socket as its placeholder fd, entered
@@ -29,8 +37,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,24 +44,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fake_stack.h"
 #include "kbp.h"
 #include "kbq_atomic.h"
 #include "kbq_ring.h"
 
-
 /* Upper bound for "woke up promptly" (the machine may be busy). */
 #define WAKE_BOUND_MS 2000u
 
+/* One test at most: where a lost wake-up leaves a call with no timeout
+ * asleep, the run ends there (SIGALRM) instead of hanging. */
+#define TEST_LIMIT_S 20u
+
 static struct kbq_region *R;
 static int efd = -1;  /* waiter 0's wake socket: the end the preload sleeps on */
-static int kick = -1; /* ... and the end the fake stack sends on */
+static int kick = -1; /* ... and the end kbstackd got (a copy of) */
+static char ctl_dir[64]; /* the control socket's directory (fork's JOIN) */
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -129,32 +139,6 @@ static void efd_drain(void)
 }
 
 /* ---- the fake stack ----------------------------------------------------- */
-
-/* kbs_event(): the socket's futex word. */
-static void fs_wake_sock(uint32_t slot)
-{
-	struct kbq_sock *q = Q(slot);
-
-	__atomic_fetch_add(&q->wake_seq, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&q->waiters, __ATOMIC_SEQ_CST))
-		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-/* kbs_ctxs_wake(): a byte on waiter 0's wake socket. */
-static void fs_wake_ctx(void)
-{
-	static const char one = 1;
-
-	__atomic_fetch_add(&R->event_seq, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&R->sleepers, __ATOMIC_SEQ_CST))
-		(void)!send(kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-static void fs_event(uint32_t slot)
-{
-	fs_wake_sock(slot);
-	fs_wake_ctx();
-}
 
 /* Bytes arrive (kbs_on_recv): at most the ring's free space. */
 static void fs_rx(uint32_t slot, const void *p, uint32_t n)
@@ -449,32 +433,44 @@ static int group_setup(void **state)
 		return -1;
 	efd = sv[0];
 	kick = sv[1];
+	/* kbstackd's side, and the control socket the fork handlers reach */
+	snprintf(ctl_dir, sizeof(ctl_dir), "/tmp/kb-harness-XXXXXX");
+	if (!mkdtemp(ctl_dir))
+		return -1;
+	snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "%s/kbstackd.sock", ctl_dir);
+	if (fs_start(R, kick, kbp_cfg.stack, &kbp.ctl))
+		return -1;
 	kbp.r = R;
 	kbp.efd = efd;
 	kbp.kick = kick;
+	kbp.ctx = R->ctx;
 	kbp.pid = getpid();
 	kbp_cfg.spin_us = 10;
 	kbp_cfg.log = 0;
-	/* never reach a real kbstackd (the fork handlers try to) */
-	snprintf(kbp_cfg.stack, sizeof(kbp_cfg.stack), "/nonexistent/kb-harness.sock");
 	signal(SIGPIPE, SIG_IGN); /* a wrong SIGPIPE must not kill the run */
 	return kbp_fd_max() >= 1024 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
+	alarm(0);
 	kbp.r = NULL;
 	kbp.efd = kbp.kick = -1;
+	close(kbp.ctl);
+	kbp.ctl = -1;
+	fs_stop();
+	rmdir(ctl_dir);
 	close(efd);
 	close(kick);
 	munmap(R, KBQ_REGION_SIZE);
 	return 0;
 }
 
-/* Every test starts from free slots, no bells, no sleepers, a drained
- * eventfd and an empty fd table. A test that failed half-way (cmocka
- * jumps out of it) may have left entries: they are dropped here, so one
- * failure does not take the following tests with it. */
+/* Every test starts from free slots, no bells, no sleepers, no wake-up
+ * held back or pending for waiter 0, an empty fd table and TEST_LIMIT_S
+ * on the clock. A test that failed half-way (cmocka jumps out of it) may
+ * have left entries: they are dropped here, so one failure does not take
+ * the following tests with it. */
 static int reset(void **state)
 {
 	int fd, max = kbp_fd_max() < 4096 ? kbp_fd_max() : 4096;
@@ -487,10 +483,14 @@ static int reset(void **state)
 		else if (kind)
 			kbp_epoll_forget((struct kbp_sock *)kbp_fd_take(fd));
 	}
+	fs_wake_hold(false);
 	memset(kbq_sock_at(R, 0), 0, (size_t)KBQ_NSOCKS * sizeof(struct kbq_sock));
 	bells_clear();
 	R->sleepers = 0;
+	/* as the waiter does after waking: drain, then re-arm */
 	efd_drain();
+	kbq_st_sc(&R->waiter[0].pending, 0);
+	alarm(TEST_LIMIT_S);
 	return 0;
 }
 
@@ -1209,8 +1209,8 @@ static void test_accept_kernel_path(void **state)
 	rm_sock(l);
 }
 
-/* A blocking accept sleeps on the eventfd and the kernel listener; the
- * stack's connection wakes it. */
+/* A blocking accept sleeps on its wake socket and the kernel listener;
+ * the stack's connection wakes it. */
 static void test_accept_blocking_wakeup(void **state)
 {
 	struct kbp_sock *l = mk_listener(103, AF_INET), *s;
@@ -1221,6 +1221,7 @@ static void test_accept_blocking_wakeup(void **state)
 	uint64_t t0 = now_ms(), dt;
 	int fd;
 
+	l->rcvtimeo_ms = 2 * WAKE_BOUND_MS; /* a lost wake-up fails, not hangs */
 	job_start(&j);
 	fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, 0);
 	dt = now_ms() - t0;
@@ -1823,21 +1824,16 @@ static void test_accept_signal_restart(void **state)
 }
 
 /*
- * BUG: lost wake-up with two sleepers of one context. A sleeper that wakes
- * drains the context's shared eventfd (kbp_wait.c: sleep_end() → efd_drain(),
- * and the efd_drain() in kbp_epoll_wait's kernel check). kbstackd writes the
- * eventfd once per event loop iteration; every sleeper is woken, but one that
- * has not yet re-polled the eventfd when another has drained it finds it not
- * readable and the kernel puts it back to sleep: its own socket's event is
- * missed until some later event or its timeout. Two threads with their own
- * epoll/poll, or forked workers (they share the context), hit this whenever
- * one sleeper runs before the other.
- *
- * Made deterministic here: a forked child sleeps in kbp_poll on socket X; it
- * is stopped (SIGSTOP) so it cannot re-poll; the stack delivers data to X and
- * writes the eventfd; the parent, in kbp_poll on its own socket Y, wakes and
- * drains it; the child is continued (its ppoll restarts). Linux would have
- * the child's poll report X promptly; here it sleeps until its timeout.
+ * Two sleepers of one context in two processes, each woken on a wake
+ * socket of its own. A forked child (its control connection JOINed by the
+ * fork handlers, its waiter registered on it) sleeps in kbp_poll on socket
+ * X; it is stopped (SIGSTOP) so it cannot run; the stack delivers data to X;
+ * the parent sleeps in kbp_poll on its own socket Y and wakes; the child is
+ * continued (its ppoll restarts). As in Linux the child's poll reports X at
+ * once: the byte kbstackd sent the child is still on the child's wake
+ * socket, whatever the parent drained from its own. (When every sleeper of
+ * a context shared one eventfd, the parent's drain took the child's wake-up
+ * and the child slept until its timeout.)
  */
 static void test_wake_two_sleepers(void **state)
 {
@@ -1853,7 +1849,8 @@ static void test_wake_two_sleepers(void **state)
 	pid_t pid;
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	/* kbp_core.c's fork handlers try to reach kbstackd: keep them quiet */
+	/* kbp_core.c's fork handlers reach the fake kbstackd (quiet all the
+	 * same: the run's output is checked under the preload) */
 	kbp_cfg.log = -1;
 	pid = fork();
 	kbp_cfg.log = 0;
@@ -1948,7 +1945,9 @@ static void test_options_names(void **state)
 	rm_sock(l);
 }
 
-int main(void)
+/* test_preload_harness [PATTERN]: only the tests whose names match (cmocka's
+ * filter: * and ? as in a shell). */
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup(f, reset)
@@ -1996,5 +1995,7 @@ int main(void)
 #undef T
 	};
 
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
