@@ -1823,6 +1823,337 @@ static void test_accept_signal_restart(void **state)
 	assert_true(fd >= 0);
 }
 
+/* ======================================================================== */
+/* 10. targeted wake-ups                                                    */
+/* ======================================================================== */
+
+/*
+ * A waiter asleep in the kernel (epoll_wait, poll, accept) on a wake
+ * socket of its own is woken by kbstackd's kbs_ctxs_wake for the sockets
+ * whose wmask has its bit, and for no other. Each case below runs a target
+ * and a bystander, each in a thread of its own on a socket of its own, and
+ * watches them from outside:
+ *   - both waiters are registered: the bit in their socket's wmask names a
+ *     used waiter[] entry whose wake socket kbstackd holds (fs_wfd), so
+ *     neither polls every millisecond and a lost wake-up costs the full
+ *     timeout (SL_TIMEOUT_MS); each is counted in its entry's sleeping
+ *     while its thread is asleep in the kernel;
+ *   - an event on the target's socket wakes it within WAKE_TARGET_MS;
+ *   - held back (fs_wake_hold: as if lost) the target stays asleep
+ *     WAKE_HELD_MS; released, it wakes within WAKE_TARGET_MS — the second
+ *     wake-up of the same waiter, so pending was re-armed after the first;
+ *   - the bystander slept through all of it: no voluntary context switch
+ *     (the kernel's count in /proc), nothing pending; then its own event
+ *     wakes it within WAKE_TARGET_MS.
+ */
+#define WAKE_TARGET_MS 200u
+#define WAKE_HELD_MS   300u
+#define SL_TIMEOUT_MS  3000
+#define SL_ROUNDS      2
+
+enum sl_kind { SL_EPOLL, SL_POLL, SL_ACCEPT };
+
+/* A thread in the preload's epoll_wait, poll or accept, round after round. */
+struct sleeper {
+	pthread_t thread;
+	enum sl_kind kind;
+	int fd;                /* the epoll fd, the polled socket's, the listener's */
+	struct kbp_sock *s;    /* the kb socket it waits for */
+	unsigned rounds;
+	pid_t tid;             /* the thread: set by it (release) */
+	unsigned go;           /* rounds it may start: main (release) */
+	unsigned done;         /* rounds returned: the thread (release after rc, at) */
+	int rc[SL_ROUNDS];
+	uint64_t at[SL_ROUNDS]; /* when each returned (now_us) */
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *sl = arg;
+	unsigned r;
+
+	kbq_st_rel(&sl->tid, (pid_t)syscall(SYS_gettid));
+	for (r = 0; r < sl->rounds; r++) {
+		struct epoll_event ev[4];
+		struct pollfd p = { sl->fd, POLLIN, 0 };
+		int rc = -1;
+
+		while (kbq_ld_acq(&sl->go) <= r)
+			sleep_ms(1);
+		switch (sl->kind) {
+		case SL_EPOLL:
+			rc = kbp_epoll_wait(sl->fd, ev, 4, SL_TIMEOUT_MS, NULL);
+			break;
+		case SL_POLL:
+			rc = kbp_poll(&p, 1, SL_TIMEOUT_MS, NULL);
+			break;
+		case SL_ACCEPT:
+			rc = kbp_accept(sl->fd, sl->s, NULL, NULL, 0);
+			break;
+		}
+		sl->rc[r] = rc;
+		sl->at[r] = now_us();
+		kbq_st_rel(&sl->done, r + 1);
+	}
+	return NULL;
+}
+
+static void sleeper_start(struct sleeper *sl, enum sl_kind kind, int fd, struct kbp_sock *s,
+			  unsigned rounds)
+{
+	*sl = (struct sleeper){ .kind = kind, .fd = fd, .s = s, .rounds = rounds };
+	if (kind == SL_ACCEPT)
+		s->rcvtimeo_ms = SL_TIMEOUT_MS; /* a lost wake-up: EAGAIN, not forever */
+	assert_int_equal(pthread_create(&sl->thread, NULL, sleeper_main, sl), 0);
+}
+
+/* Thread tid's state letter ('S': asleep) and voluntary context switches. */
+static char task_state(pid_t tid, unsigned long *nvcsw)
+{
+	char path[64], line[128], st = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	*nvcsw = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return st;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "State:", 6) == 0)
+			sscanf(line + 6, " %c", &st);
+		else
+			sscanf(line, "voluntary_ctxt_switches: %lu", nvcsw);
+	}
+	fclose(f);
+	return st;
+}
+
+/* The one waiter whose bit slot's wmask has; -1 none, -2 several. */
+static int wmask_waiter(uint32_t slot)
+{
+	int idx = -1;
+
+	for (unsigned k = 0; k < KBQ_NWAITERS / 64; k++) {
+		uint64_t m = kbq_ld_sc(&Q(slot)->wmask[k]);
+
+		if (m && (idx >= 0 || (m & (m - 1))))
+			return -2;
+		if (m)
+			idx = (int)(k * 64 + (unsigned)__builtin_ctzll(m));
+	}
+	return idx;
+}
+
+/* Waiter idx has an entry and kbstackd holds its wake socket (waiter 0's
+ * came with the context; the others registered with a WAITER hello). */
+static bool waiter_registered(int idx)
+{
+	return idx >= 0 && (idx == 0 || kbq_ld_acq(&R->waiter[idx].used)) &&
+	       fs_wfd((unsigned)idx) >= 0;
+}
+
+/* Wait until sl's next round sleeps in the kernel: the waiter its socket
+ * names (*idx: -1 none, -2 several) counted as sleeping, the thread
+ * asleep. false if not within WAKE_BOUND_MS. */
+static bool sleeper_asleep(struct sleeper *sl, int *idx)
+{
+	uint64_t give_up = now_ms() + WAKE_BOUND_MS;
+	unsigned long nv;
+
+	do {
+		pid_t tid = kbq_ld_acq(&sl->tid);
+
+		*idx = wmask_waiter(sl->s->slot);
+		if (tid && *idx >= 0 && kbq_ld_sc(&R->waiter[*idx].sleeping) &&
+		    task_state(tid, &nv) == 'S')
+			return true;
+		sleep_ms(1);
+	} while (now_ms() < give_up);
+	return false;
+}
+
+/* Wait for sl's round n (from 1) to return: microseconds from t0 to its
+ * return (negative: it returned before t0), INT64_MAX if it has not by
+ * SL_TIMEOUT_MS + 2 s. */
+static int64_t sleeper_returned(struct sleeper *sl, unsigned n, uint64_t t0)
+{
+	uint64_t give_up = now_ms() + SL_TIMEOUT_MS + 2000;
+
+	while (kbq_ld_acq(&sl->done) < n && now_ms() < give_up)
+		sleep_ms(1);
+	if (kbq_ld_acq(&sl->done) < n)
+		return INT64_MAX;
+	return (int64_t)(sl->at[n - 1] - t0);
+}
+
+/* Round n returned for an event at t0 (us after it), within
+ * WAKE_TARGET_MS, with what that event gives: one ready fd, or one
+ * accepted connection. */
+static bool sl_woken(const struct sleeper *sl, unsigned n, int64_t us)
+{
+	int rc = sl->rc[n - 1];
+
+	return us >= 0 && us < (int64_t)WAKE_TARGET_MS * 1000 &&
+	       (sl->kind == SL_ACCEPT ? rc >= 0 : rc == 1);
+}
+
+/* An event on sl's socket, of the kind it waits for. */
+static void sl_event(struct sleeper *sl)
+{
+	if (sl->kind == SL_ACCEPT)
+		fs_accept(sl->s->slot, htonl(0x0a000001), htons(7), htonl(0xc6120001), htons(8080));
+	else
+		fs_rx_pat(sl->s->slot, 0, 16);
+}
+
+/* Round n's readiness taken away again, as the application would. */
+static void sl_consume(struct sleeper *sl, unsigned n)
+{
+	struct kbp_sock *a;
+
+	if (sl->kind != SL_ACCEPT)
+		kbq_st_rel(&Q(sl->s->slot)->rx_head, kbq_ld_acq(&Q(sl->s->slot)->rx_tail));
+	else if (sl->rc[n - 1] >= 0 && (a = kbp_sock_get(sl->rc[n - 1])))
+		rm_sock(a);
+}
+
+static const char *us_str(char *b, size_t n, int64_t us)
+{
+	if (us == INT64_MAX)
+		snprintf(b, n, "never");
+	else
+		snprintf(b, n, "%.1f ms %s", (double)(us < 0 ? -us : us) / 1000.0,
+			 us < 0 ? "before" : "after");
+	return b;
+}
+
+/* The case described above, of the given kind: the target waits for
+ * socket a through fd fa, the bystander for b through fb. Threads are
+ * joined before anything is asserted. */
+static void check_targeted(enum sl_kind kind, int fa, struct kbp_sock *a, int fb,
+			   struct kbp_sock *b)
+{
+	struct sleeper sla, slb, *tg = &sla, *by = &slb;
+	unsigned long nv0 = 0, nv1 = 0;
+	unsigned by_pending = 0;
+	int64_t us1, us2, us_by;
+	uint64_t t0;
+	int it, ib, it2;
+	bool tg_asleep, by_asleep, reg, held_asleep, by_slept;
+	char by_state, b1[32], b2[32], b3[32];
+
+	sleeper_start(tg, kind, fa, a, 2);
+	sleeper_start(by, kind, fb, b, 1);
+	kbq_st_rel(&tg->go, 1);
+	kbq_st_rel(&by->go, 1);
+	tg_asleep = sleeper_asleep(tg, &it);
+	by_asleep = sleeper_asleep(by, &ib);
+	reg = it != ib && waiter_registered(it) && waiter_registered(ib);
+	if (by_asleep)
+		task_state(by->tid, &nv0);
+
+	/* round 1: the target's event wakes it */
+	t0 = now_us();
+	sl_event(tg);
+	us1 = sleeper_returned(tg, 1, t0);
+	sl_consume(tg, 1);
+
+	/* round 2: held back, it sleeps on; released, it wakes */
+	kbq_st_rel(&tg->go, 2);
+	held_asleep = sleeper_asleep(tg, &it2);
+	fs_wake_hold(true);
+	sl_event(tg);
+	sleep_ms(WAKE_HELD_MS);
+	held_asleep = held_asleep && kbq_ld_acq(&tg->done) == 1 &&
+		      kbq_ld_sc(&R->waiter[it2].sleeping);
+	t0 = now_us();
+	fs_wake_hold(false);
+	us2 = sleeper_returned(tg, 2, t0);
+	sl_consume(tg, 2);
+
+	/* the bystander slept through both: never woken, nothing sent to it */
+	sleep_ms(20);
+	by_state = task_state(by->tid, &nv1);
+	if (ib >= 0)
+		by_pending = kbq_ld_sc(&R->waiter[ib].pending);
+	by_slept = by_asleep && kbq_ld_acq(&by->done) == 0 && by_state == 'S' && nv1 == nv0 &&
+		   kbq_ld_sc(&R->waiter[ib].sleeping) && !by_pending;
+	t0 = now_us();
+	sl_event(by);
+	us_by = sleeper_returned(by, 1, t0);
+	sl_consume(by, 1);
+
+	assert_int_equal(pthread_join(tg->thread, NULL), 0);
+	assert_int_equal(pthread_join(by->thread, NULL), 0);
+	if (!tg_asleep || !by_asleep || !reg || !sl_woken(tg, 1, us1) || !held_asleep ||
+	    !sl_woken(tg, 2, us2) || !by_slept || !sl_woken(by, 1, us_by))
+		print_message("waiters (the bit in each socket's wmask; -1 none): target %d "
+			      "(%s), bystander %d (%s), both registered: %s; target: event, "
+			      "returned %s (rc %d); held back %u ms: %s; released, returned %s "
+			      "(rc %d); bystander: %s (state %c, voluntary switches %lu -> %lu, "
+			      "pending %u); its own event, returned %s (rc %d)\n",
+			      it, tg_asleep ? "seen asleep" : "NOT SEEN ASLEEP", ib,
+			      by_asleep ? "seen asleep" : "NOT SEEN ASLEEP", reg ? "yes" : "NO",
+			      us_str(b1, sizeof(b1), us1), tg->rc[0], WAKE_HELD_MS,
+			      held_asleep ? "asleep" : "NOT ASLEEP", us_str(b2, sizeof(b2), us2),
+			      tg->rc[1], by_slept ? "slept" : "NOT UNDISTURBED", by_state, nv0,
+			      nv1, by_pending, us_str(b3, sizeof(b3), us_by), by->rc[0]);
+	assert_true(tg_asleep && by_asleep); /* each counted as sleeping, then asleep */
+	assert_true(reg);                 /* no waiter polls every millisecond */
+	assert_true(sl_woken(tg, 1, us1));
+	assert_true(held_asleep);         /* only the wake-up wakes it */
+	assert_true(sl_woken(tg, 2, us2)); /* pending was re-armed */
+	assert_true(by_slept);            /* not woken for a socket it does not want */
+	assert_true(sl_woken(by, 1, us_by));
+}
+
+/* Two epoll instances, one socket each, each slept on by a thread. */
+static void test_wake_epoll_targeted(void **state)
+{
+	struct kbp_sock *a = mk_conn(130), *b = mk_conn(131);
+	int ea = epoll_create1(EPOLL_CLOEXEC), eb = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = D_LT };
+
+	assert_true(ea >= 0 && eb >= 0);
+	assert_int_equal(kbp_epoll_ctl(ea, EPOLL_CTL_ADD, a->kfd, &e), 0);
+	assert_int_equal(kbp_epoll_ctl(eb, EPOLL_CTL_ADD, b->kfd, &e), 0);
+	check_targeted(SL_EPOLL, ea, a, eb, b);
+	kbp_epoll_close(ea);
+	kbp_epoll_close(eb);
+	close(ea);
+	close(eb);
+	rm_sock(a);
+	rm_sock(b);
+}
+
+/* Two threads in poll, one socket each. */
+static void test_wake_poll_targeted(void **state)
+{
+	struct kbp_sock *a = mk_conn(132), *b = mk_conn(133);
+
+	check_targeted(SL_POLL, a->kfd, a, b->kfd, b);
+	rm_sock(a);
+	rm_sock(b);
+}
+
+/* Two threads in a blocking accept, one listener each. */
+static void test_wake_accept_targeted(void **state)
+{
+	struct kbp_sock *a = mk_listener(134, AF_INET), *b = mk_listener(135, AF_INET);
+
+	check_targeted(SL_ACCEPT, a->kfd, a, b->kfd, b);
+	rm_sock(a);
+	rm_sock(b);
+}
+
 /*
  * Two sleepers of one context in two processes, each woken on a wake
  * socket of its own. A forked child (its control connection JOINed by the
@@ -1845,12 +2176,13 @@ static void test_wake_two_sleepers(void **state)
 	} res = { -1000, 0, 0 };
 	struct pollfd px = { x->kfd, POLLIN, 0 }, py = { y->kfd, POLLIN, 0 };
 	uint64_t give_up, t_cont = 0;
-	int p[2], st = 0, prc;
+	int p[2], st = 0, prc, cw;
 	pid_t pid;
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	/* kbp_core.c's fork handlers reach the fake kbstackd (quiet all the
-	 * same: the run's output is checked under the preload) */
+	 * same: the run's output is checked under the preload); that the
+	 * child's waiter is registered is asserted below */
 	kbp_cfg.log = -1;
 	pid = fork();
 	kbp_cfg.log = 0;
@@ -1869,6 +2201,7 @@ static void test_wake_two_sleepers(void **state)
 	while (__atomic_load_n(&R->sleepers, __ATOMIC_SEQ_CST) == 0 && now_ms() < give_up)
 		sleep_ms(1);
 	sleep_ms(20);
+	cw = wmask_waiter(110);
 	kill(pid, SIGSTOP);
 	waitpid(pid, &st, WUNTRACED);
 	if (WIFSTOPPED(st)) {
@@ -1886,6 +2219,7 @@ static void test_wake_two_sleepers(void **state)
 	rm_sock(x);
 	rm_sock(y);
 	assert_true(t_cont != 0); /* the child was stopped as planned */
+	assert_true(waiter_registered(cw));
 	assert_int_equal(res.rc, 1);
 	assert_int_equal(res.revents, POLLIN);
 	if (res.t - t_cont >= 1000)
@@ -1992,6 +2326,9 @@ int main(int argc, char **argv)
 		T(test_recv_signal_eintr),
 		T(test_accept_signal_restart),
 		T(test_wake_two_sleepers),
+		T(test_wake_epoll_targeted),
+		T(test_wake_poll_targeted),
+		T(test_wake_accept_targeted),
 #undef T
 	};
 
