@@ -250,6 +250,16 @@ int kbs_ctl_open(const struct kbs_config *cfg);
 /* Accept attaches and notice hang-ups; never blocks. */
 void kbs_ctl_poll(void);
 
+/* A process's new control connection fd: who it is (SO_PEERCRED), and its
+ * credentials on every message from now on (SO_PASSCRED). NULL on failure
+ * (fd is still the caller's). */
+struct kbs_proc *kbs_ctl_proc_new(int fd);
+
+/* Read and answer one hello on p's connection (NEW, JOIN, PID, WAITER),
+ * never blocking. 0: keep the connection; -1: drop it. kbs_ctl_poll's, and
+ * the preload harness's control plane (tests/unit). */
+int kbs_ctl_hello(struct kbs_proc *p);
+
 /* Close every connection and context, remove the socket file. */
 void kbs_ctl_close(void);
 

@@ -311,8 +311,7 @@ static void ctl_cmsg_parse(struct msghdr *m, int *fd, struct ucred *cred, bool *
 	}
 }
 
-/* 0: keep the connection; -1: drop it. */
-static int proc_hello(struct kbs_proc *p)
+int kbs_ctl_hello(struct kbs_proc *p)
 {
 	struct kbq_hello h;
 	struct iovec iov = { &h, sizeof(h) };
@@ -406,32 +405,41 @@ drop:
 	return -1;
 }
 
+struct kbs_proc *kbs_ctl_proc_new(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct kbs_proc *p = calloc(1, sizeof(*p));
+
+	if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		free(p);
+		return NULL;
+	}
+	/* Credentials on every message from now on (SCM_CREDENTIALS). */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int))) {
+		free(p);
+		return NULL;
+	}
+	p->fd = fd;
+	p->pid = cred.pid;
+	p->uid = cred.uid;
+	return p;
+}
+
 static void ctl_accept(void)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
 		struct kbs_proc *p;
 		int fd = accept4(ctl_lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			return;
-		p = calloc(1, sizeof(*p));
-		if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-			free(p);
+		p = kbs_ctl_proc_new(fd);
+		if (!p) {
 			close(fd);
 			continue;
 		}
-		/* Credentials on every message from now on (SCM_CREDENTIALS). */
-		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int))) {
-			free(p);
-			close(fd);
-			continue;
-		}
-		p->fd = fd;
-		p->pid = cred.pid;
-		p->uid = cred.uid;
 		ev.data.ptr = p;
 		if (epoll_ctl(ctl_ep, EPOLL_CTL_ADD, fd, &ev)) {
 			free(p);
@@ -456,7 +464,7 @@ void kbs_ctl_poll(void)
 			ctl_accept();
 			continue;
 		}
-		if ((evs[i].events & EPOLLIN) && proc_hello(p) == 0 &&
+		if ((evs[i].events & EPOLLIN) && kbs_ctl_hello(p) == 0 &&
 		    !(evs[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
 			continue;
 		proc_gone(p);
