@@ -2,18 +2,21 @@
  * kbp_wait.c — sleeping and waking: blocking calls, epoll, poll, select.
  *
  * Readiness of an accelerated socket is read straight from shared memory.
- * A waiter first spins (KB_SPIN_US), then sleeps in the kernel on the
- * context's eventfd together with whatever kernel fds it also waits for.
- * A thread blocked on one socket sleeps on that socket's futex word; one
- * waiting for several fds (epoll, poll, select, accept on both paths)
- * sleeps on the context's wake socket. The protocol that keeps a wake-up from
- * being lost (kbstackd side in kbs_event and kbs_ctxs_wake):
- *   waiter: seq = event_seq; check readiness; sleepers++ (seq_cst);
- *           if event_seq != seq: sleepers--, check again; else sleep.
- *   stack:  publish; event_seq++ (seq_cst); if sleepers: send on the wake socket.
- *   after waking: drain the wake socket, then recheck.
- * Every sleeper of the context wakes on an event and rechecks; the futex
- * keeps blocking reads and writes out of that crowd.
+ * A waiter first spins (KB_SPIN_US), then sleeps in the kernel. A thread
+ * blocked on one socket sleeps on that socket's futex word; one waiting for
+ * several fds (epoll, poll, select, accept on both paths) sleeps on a wake
+ * socket of its own (a waiter: one per epoll instance, one per thread for
+ * the others) together with whatever kernel fds it also waits for. The
+ * protocol that keeps a wake-up from being lost (kbstackd's side:
+ * kbs_wake_event and kbs_ctxs_wake, stack/tcp/kbs_wake.c):
+ *   waiter: set its bit in the wmask of each socket it waits on;
+ *           seq = event_seq; check readiness; sleeping++, sleepers++
+ *           (seq_cst); if event_seq != seq: undo, check again; else sleep.
+ *   stack:  publish; event_seq++ (seq_cst); for each sleeping waiter whose
+ *           bit is set in a socket that had an event, unless pending:
+ *           pending = 1, one byte on its wake socket.
+ *   after waking: clear pending (draining the wake socket now and then),
+ *           then recheck.
  * The application's epoll fd stays a real kernel epoll: the wake socket is
  * registered in it, so kernel fds and accelerated ones wait together.
  */
