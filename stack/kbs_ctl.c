@@ -339,8 +339,13 @@ static int proc_hello(struct kbs_proc *p)
 		/* A thread or epoll instance of this context registers the
 		 * socket that wakes it; a re-used entry replaces the old one. */
 		if (h.arg >= KBQ_NWAITERS || !wake_sock_ok(efd, p->uid)) {
+			/* Refused, but the process lives on: its hang-up is how
+			 * kbstackd learns of its death (a prefork child that set
+			 * its uid before making a wake socket is one). */
 			ctl_reply(p, -EINVAL, 0, 0, -1);
-			goto drop;
+			if (efd >= 0)
+				close(efd);
+			return 0;
 		}
 		if (p->ctx->wfd[h.arg] >= 0)
 			close(p->ctx->wfd[h.arg]);
