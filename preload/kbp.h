@@ -118,7 +118,7 @@ void kbp_ctl_closing(int fd);
 int kbp_attach(void);
 
 /*
- * Publishing a new socket in the fd table happens
+ * Publishing a new socket or epoll instance in the fd table happens
  * between these, after its holding bit was set: a fork in another thread
  * copies our rows for the child either before the publication or after
  * fork has returned, never between (the child's table and its row agree).
@@ -264,6 +264,10 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 bool kbp_epoll_is(int epfd);
 void kbp_epoll_forget(struct kbp_sock *s);   /* the socket is closed */
 void kbp_epoll_close(int epfd);
+/* In a forked child, before kbp_fork_child: its epoll instances' waiters
+ * are kept, every other waiter bit its row got from its parent dropped
+ * (this thread's own waiter was the parent's: a new one comes on use). */
+void kbp_epoll_fork_child(bool has_row);
 int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask);
 bool kbp_poll_has_ours(const struct pollfd *p, nfds_t n);
 

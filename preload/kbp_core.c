@@ -510,7 +510,7 @@ void kbp_drop_end(void)
 }
 
 /*
- * The child's row gets ours (kbq_abi.h, Holding), under the drop lock: a
+ * The child's rows get ours (kbq_abi.h, Holding), under the drop lock: a
  * bit another thread drops is either gone before the copy or dropped after
  * it, and then that thread sees the child's copy (kbstackd published the
  * child's index before answering the JOIN) and closes nothing the child
@@ -532,6 +532,8 @@ static void rows_copy(uint32_t me, uint32_t child)
 		}
 		kbq_or_sc(&r->held[child][w], v);
 	}
+	for (w = 0; w < KBQ_NWAITERS / 64; w++)
+		kbq_or_sc(&r->wheld[child][w], kbq_ld_sc(&r->wheld[me][w]));
 	kbp_drop_end();
 }
 
@@ -541,7 +543,7 @@ static void rows_copy(uint32_t me, uint32_t child)
  * moment fork returns), and give the child our holdings, so that whichever
  * process runs first after fork — a parent that closes what its child
  * serves at once, say — finds them there. From the copy until fork has
- * returned, no new socket appears in our fd table (the
+ * returned, no new socket or epoll instance appears in our fd table (the
  * publish lock): the child's table and row agree. Both processes hold the
  * connection until the parent closes its copy; the child then announces
  * its pid on it. If fork fails, the parent's copy was the only one: its
@@ -625,7 +627,7 @@ static void kbp_on_fork_child(void)
 	if (!kbp.r)
 		return;
 	/* The inherited control connection is the parent's: ours is the one
-	 * the prepare handler opened, our row the one it filled. */
+	 * the prepare handler opened, our rows those it filled. */
 	kbp.ctl = kbp_fork_ctl;
 	kbp_fork_ctl = -1;
 	kbp.proc = kbp_fork_proc >= 0 ? (uint32_t)kbp_fork_proc : KBQ_NPROCS;
@@ -640,6 +642,7 @@ static void kbp_on_fork_child(void)
 	}
 	if (has_row)
 		kbp_fd_set(kbp.ctl, &kbp_ctl_kind);
+	kbp_epoll_fork_child(has_row);
 	kbp_fork_child(has_row);
 	if (!has_row) {
 		kbp_log(0, "fork: no room for this process in kbstackd's context: its "

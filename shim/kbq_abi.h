@@ -42,27 +42,31 @@
  *     another's wake-up; a waiter is never woken for sockets it does not
  *     wait on (a listener thread while workers read).
  * Holding (fork): every process of a context has an index p (NEW: 0, each
- * JOIN: the lowest free one, in the welcome) and a row of bits in the
- * region, held[p] (bit s: p has an fd for slot s). kbstackd publishes the
- * indices in use in procs.
- *   - A process sets its bit when it creates or accepts a socket. Before
- *     fork, after the JOIN that returns the child's index c, the parent
- *     marks the slots it holds forked and ORs its row into row c: the
- *     child's holdings exist before fork returns in either process,
- *     whichever runs first. The child drops what its fd table does not
- *     reference.
+ * JOIN: the lowest free one, in the welcome) and two rows of bits in the
+ * region: held[p] (bit s: p has an fd for slot s) and wheld[p] (bit i: p
+ * holds waiter[i] — an epoll instance's waiter is held by every process
+ * that has its epoll fd). kbstackd publishes the indices in use in procs.
+ *   - A process sets its bit when it creates or accepts a socket (claims
+ *     a waiter). Before fork, after the JOIN that returns the child's
+ *     index c, the parent marks the slots it holds forked and ORs its rows
+ *     into row c: the child's holdings exist before fork returns in either
+ *     process, whichever runs first. The child drops what its fd table
+ *     does not reference.
  *   - Dropping: clear the own bit (seq_cst), then look for the bit in the
  *     rows of the other indices in procs (seq_cst); a slot never marked
  *     forked has no other holder, whatever the number of processes. Of two
  *     processes dropping at once, at least one sees the other's bit gone;
- *     each that sees no holder claims the close, and exactly one wins: the
+ *     each that sees no holder claims the close, and exactly one wins: a
  *     slot's closing word moves from gen to gen + 1 (CAS, gen read while
- *     still holding it). The winner posts CLOSE. No claim can hit a later
- *     generation of the slot, so no close reaches a reused one.
+ *     still holding it), a waiter's used word from its odd value to the
+ *     next even one. The winner closes (CLOSE request; the waiter's wake
+ *     socket pair and entry released). No claim can hit a later generation
+ *     of the slot or entry, so no close reaches a reused one.
  *   - kbstackd, on a process's hang-up, does the same for each bit of the
- *     dead process's row (each word read and cleared once, atomically): a
- *     socket no other live process holds it closes as that process's exit
- *     would, if it wins the claim. The row only ever makes kbstackd close
+ *     dead process's rows (each word read and cleared once, atomically):
+ *     a socket no other live process holds it closes as that process's
+ *     exit would, a waiter entry it frees and closes its wake socket —
+ *     each only if it wins the claim. Rows only ever make kbstackd close
  *     the context's own sockets.
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
@@ -192,7 +196,9 @@ struct kbq_region {
 	uint64_t fallback[8]; /* app: KBQ_FB_*; kbstackd sums them for kbstat */
 
 	struct kbq_waiter {
-		uint32_t used;     /* app: claimed (CAS 0 → 1); its wake socket is registered */
+		uint32_t used;     /* app (stack on a death): odd while claimed (CAS from
+				    * even, + 1; its wake socket is registered); the
+				    * release moves it on to the next even value */
 		uint32_t sleeping; /* app: threads about to sleep or asleep on it (seq_cst) */
 		uint32_t pending;  /* stack sets 1 and sends on the wake socket; app clears after draining */
 		uint32_t pad;
@@ -203,10 +209,12 @@ struct kbq_region {
 					  * NEW/JOIN is answered, cleared after
 					  * a dead p's rows were released (seq_cst) */
 	uint8_t  pad4[KBQ_CACHELINE - 8 * (KBQ_NPROCS / 64)];
-	/* app: bit s of held[p] = process p has an fd for slot s. Written by
-	 * p (seq_cst), and by its parent into a child's row before fork;
-	 * cleared by kbstackd when p is gone. */
+	/* app: bit s of held[p] = process p has an fd for slot s; bit i of
+	 * wheld[p] = p holds waiter[i]. Written by p (seq_cst), and by its
+	 * parent into a child's row before fork; cleared by kbstackd when p
+	 * is gone. */
 	uint64_t held[KBQ_NPROCS][KBQ_NSOCKS / 64];
+	uint64_t wheld[KBQ_NPROCS][KBQ_NWAITERS / 64];
 };
 
 enum {
@@ -259,7 +267,7 @@ _Static_assert(offsetof(struct kbq_region, procs) ==
 _Static_assert(offsetof(struct kbq_region, held) % KBQ_CACHELINE == 0, "kbq_region: held");
 _Static_assert(sizeof(struct kbq_region) ==
 	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS + 64 +
-	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64), "kbq_region size");
+	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64), "kbq_region size");
 
 /* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */
 
@@ -277,7 +285,7 @@ enum {
 /*
  * fork: the parent opens and JOINs the child's connection before fork(), so
  * the context never looks empty even if the parent exits at once, and
- * copies its row into the child's (Holding); the child keeps that
+ * copies its rows into the child's (Holding); the child keeps that
  * connection and sends PID with its own pid. If fork fails, the parent's
  * closing its copy hangs the connection up: kbstackd releases the row as
  * for any process gone.

@@ -1,12 +1,12 @@
 /*
  * kbq_hold.h — reading a region's holding rows (kbq_abi.h, Holding): who
- * other than one process holds a slot. The application
+ * other than one process holds a slot or a waiter entry. The application
  * asks for one bit when it drops a holding; kbstackd takes the union of
  * the other rows when a process is gone. Both call these after clearing
  * their own bits with a seq_cst RMW, and the loads here are seq_cst: of
  * two droppers, at least one sees the other's bit gone.
  * Not for setting or clearing bits, nor for deciding who closes (the
- * closing word does that).
+ * closing and used words do that).
  */
 #ifndef KBQ_HOLD_H
 #define KBQ_HOLD_H
@@ -18,9 +18,10 @@
 #include "kbq_atomic.h"
 
 #define KBQ_HELD_WORDS  (KBQ_NSOCKS / 64)   /* words of a held[] row */
+#define KBQ_WHELD_WORDS (KBQ_NWAITERS / 64) /* words of a wheld[] row */
 
 /* Whether a process index of procs (one bit each) other than self has bit
- * b in its row; rows: row 0 of held, words: its row's length. */
+ * b in its row; rows: row 0 of held or wheld, words: its row's length. */
 static inline bool kbq_held_by_other(const uint64_t *rows, unsigned words,
 				     const uint64_t procs[KBQ_NPROCS / 64], uint32_t self,
 				     uint32_t b)

@@ -58,6 +58,7 @@ enum {
 	X(contexts,        "application contexts attached")                   \
 	X(procs,           "application processes attached, all contexts")    \
 	X(sockets,         "socket slots in use, all contexts")                \
+	X(waiters,         "waiter entries in use (epoll sets, threads in poll/select/accept)") \
 	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
 	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
 	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
@@ -101,9 +102,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 46 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 47 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 46 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 47 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -18,8 +18,8 @@
  * the PID message's process is the one that sent it. Who may connect at
  * all is the control socket's owner, group and mode (KB_GROUP). One uid
  * holds at most KB_UID_CONTEXTS contexts. A process's hang-up releases
- * its rows (kbq_abi.h, Holding): the sockets no other process of the
- * context holds are closed.
+ * its rows (kbq_abi.h, Holding): the sockets and waiter entries no other
+ * process of the context holds are closed and freed.
  * Polled once a millisecond from the run loop, never blocking.
  */
 #include <errno.h>
@@ -157,6 +157,8 @@ static int proc_index_take(struct kbs_ctx *c)
 	bit = 1ull << (idx % 64);
 	for (w = 0; w < KBQ_HELD_WORDS; w++)
 		kbq_st(&c->r->held[idx][w], 0);
+	for (w = 0; w < KBQ_WHELD_WORDS; w++)
+		kbq_st(&c->r->wheld[idx][w], 0);
 	c->procs[k] |= bit;
 	kbq_or_sc(&c->r->procs[k], bit);
 	return (int)idx;
@@ -253,6 +255,50 @@ static void ctx_orphan(struct kbs_ctx *c)
 	ctl_orphans++;
 }
 
+/*
+ * Process index idx of c is gone: the waiter entries no other process
+ * holds are free again (used moved on from the value it held them at,
+ * kbq_abi.h, Holding) and their wake sockets closed. Waiter 0 is the
+ * context's own, registered at NEW and kept to the end.
+ */
+static void ctx_waiters_gone(struct kbs_ctx *c, uint32_t idx)
+{
+	struct kbq_region *r = c->r;
+	uint64_t gone[KBQ_WHELD_WORDS], others[KBQ_WHELD_WORDS];
+	uint32_t used[KBQ_NWAITERS], i, w;
+
+	/* Read before its bits go: while idx holds an entry, nobody else may
+	 * release it, so the value is the one of its claim. */
+	for (i = 0; i < KBQ_NWAITERS; i++)
+		used[i] = kbq_ld(&r->waiter[i].used);
+	for (w = 0; w < KBQ_WHELD_WORDS; w++)
+		gone[w] = kbq_xchg_sc(&r->wheld[idx][w], 0);
+	kbq_held_union(&r->wheld[0][0], KBQ_WHELD_WORDS, c->procs, idx, others);
+	gone[0] &= ~1ull;
+	for (w = 0; w < KBQ_WHELD_WORDS; w++) {
+		uint64_t m = gone[w] & ~others[w];
+
+		while (m) {
+			uint32_t v, sl;
+
+			i = w * 64 + (uint32_t)__builtin_ctzll(m);
+			m &= m - 1;
+			v = used[i];
+			if (!(v & 1) || !kbq_cas(&r->waiter[i].used, &v, v + 1))
+				continue; /* a live process released it first */
+			/* Nobody sleeps on it before its next claim is registered,
+			 * which kbstackd answers only after this: a count the dead
+			 * process left is dropped from the sum. */
+			sl = kbq_xchg_sc(&r->waiter[i].sleeping, 0);
+			if (sl)
+				kbq_sub_sc(&r->sleepers, sl);
+			if (c->wfd[i] >= 0)
+				close(c->wfd[i]);
+			c->wfd[i] = -1;
+		}
+	}
+}
+
 static void proc_gone(struct kbs_proc *p)
 {
 	epoll_ctl(ctl_ep, EPOLL_CTL_DEL, p->fd, NULL);
@@ -262,6 +308,7 @@ static void proc_gone(struct kbs_proc *p)
 
 		if (--c->nprocs) {
 			kbs_ctx_proc_gone(c, p->idx);
+			ctx_waiters_gone(c, p->idx);
 			proc_index_put(c, p->idx);
 		} else {
 			ctx_orphan(c);

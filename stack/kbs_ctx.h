@@ -232,10 +232,10 @@ bool kbs_ctx_idle(const struct kbs_ctx *ctx);
  * contract). */
 void kbs_ctx_reset_all(struct kbs_ctx *ctx);
 
-/* Counters for kbstat: contexts; their processes and slots in use;
- * fallbacks by KBQ_FB_*. */
+/* Counters for kbstat: contexts; their processes, slots in use and waiter
+ * entries in use; fallbacks by KBQ_FB_*. */
 struct kbs_ctxs_counts {
-	unsigned procs, socks;
+	unsigned procs, socks, waiters;
 	uint64_t fallback[KBQ_FB_NSTAT];
 };
 unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n);

@@ -76,6 +76,7 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 		KBS_STAT_SET(contexts, ctxs);
 		KBS_STAT_SET(procs, n.procs);
 		KBS_STAT_SET(sockets, n.socks);
+		KBS_STAT_SET(waiters, n.waiters);
 		KBS_STAT_SET(fallback_no_slot, n.fallback[KBQ_FB_NO_SLOT]);
 		KBS_STAT_SET(fallback_no_mem, n.fallback[KBQ_FB_NO_MEM]);
 		KBS_STAT_SET(fallback_refused, n.fallback[KBQ_FB_REFUSED]);

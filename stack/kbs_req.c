@@ -421,6 +421,8 @@ unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n)
 		/* Application-written: summed for display only, never trusted. */
 		for (i = 0; i < KBQ_FB_NSTAT; i++)
 			n->fallback[i] += kbq_ld(&c->r->fallback[i]);
+		for (i = 0; i < KBQ_NWAITERS && !c->orphan; i++)
+			n->waiters += kbq_ld(&c->r->waiter[i].used) & 1;
 		n->procs += c->nprocs;
 		n->socks += c->nsocks;
 	}

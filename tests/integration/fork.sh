@@ -12,6 +12,14 @@
 #                 starts where the worker execs: the new image serves the
 #                 inherited listener on the kernel path, and kbstackd, the
 #                 old image's holder gone, refuses the port at once
+#   prefork       1000 generations of pre-forked children, each serving one
+#                 connection with epoll and poll, then exiting: every answer
+#                 right; afterwards kbstackd's sockets, waiter entries and
+#                 processes back to where they were, and no child ever fell
+#                 back to polling for want of a waiter entry
+#   epoll_close   a child closes its inherited copy of the parent's epoll fd
+#                 (and makes one of its own): the parent's epoll_wait on
+#                 that instance is still woken by a connection, within 200 ms
 # Layout: kbstackd on core 1; servers and clients on core 0.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +50,9 @@ serve_cmd() {
 }
 serve() { serve_cmd "$prog" "$@"; }
 ready() { wait_for 10 grep -q "^${1:-ready}" "$srvlog"; }
+num() { [[ $1 =~ ^[0-9]+$ ]]; }
+# at_least STACK NAME N: kbstat counter NAME is N or more now
+at_least() { local v; v=$(kbstat_of "$1" "$2"); num "$v" && [ "$v" -ge "$3" ]; }
 # stop PID...: kill and wait; kbstackd then holds nothing for them.
 stop() {
 	local p
@@ -192,7 +203,63 @@ sc_master() {
 	check_stack_empty "masters killed"
 }
 
-[ $# -gt 0 ] || set -- accept_close master
+sc_prefork() {
+	local gens=1000 out good crossed lost s0 w0 p0 x
+	KBLOG=2 serve prefork "$port" "$gens" 4
+	ready || { bad "prefork server did not start"; sed 's/^/    /' "$srvlog"; return; }
+	# Before any child: the parent holds the listener and nothing else
+	# (counters are sampled every 128 ms).
+	sleep 0.5
+	s0=$(kbstat_of "$stack" sockets) w0=$(kbstat_of "$stack" waiters)
+	p0=$(kbstat_of "$stack" procs)
+	kill -USR1 "$srv"
+	# (the counter counts: 4 children wait, each with an epoll waiter)
+	check "kbstat waiters counts the children's waiter entries (at least 4)" \
+		wait_for 5 at_least "$stack" waiters 4
+	out=$(cx timeout 240 python3 -c "$sequential" "$port" "$gens" 'gen \d+ \d+: ')
+	read -r good crossed lost <<<"$(head -1 <<<"$out")"
+	check_eq "pre-fork server, $gens child generations: every connection answered" \
+		"$good/$gens" "$gens/$gens"
+	tail -n +2 <<<"$out" | sed 's/^/    /'
+	check "every child has exited" wait_for 20 grep -q "^done $gens" "$srvlog"
+	check "no child failed" sh -c "! grep -q 'failed' '$srvlog'"
+	for x in "sockets $s0" "waiters $w0" "procs $p0"; do
+		set -- $x ""
+		if num "$2" && wait_for 5 kbstat_is "$stack" "$1" "$2"; then
+			ok "kbstat $1 back to where it was before the children ($2)"
+		else
+			bad "kbstat $1: '$(kbstat_of "$stack" "$1")' after the children, '$2' before"
+		fi
+	done
+	check "no child fell back to polling for want of a waiter entry" \
+		sh -c "! grep -q 'no waiter entry free' '$srvlog'"
+	grep -m3 'no waiter entry free' "$srvlog" | sed 's/^/    /'
+	stop "$srv"
+	check_stack_empty "prefork server killed"
+}
+
+sc_epoll_close() {
+	local t woken ms
+	serve epoll_close "$port"
+	ready waiting || { bad "epoll_close server did not start"; sed 's/^/    /' "$srvlog"; return; }
+	t=$(cx python3 -c 'import socket, time
+s = socket.create_connection(("198.18.0.1", '"$port"'), timeout=3)
+print(time.monotonic_ns())
+time.sleep(0.5)')
+	wait_for 5 grep -qE '^(woken|timeout)' "$srvlog"
+	woken=$(sed -n 's/^woken \([0-9]*\)$/\1/p' "$srvlog")
+	if num "$woken" && num "$t"; then
+		ms=$(((woken - t) / 1000000))
+		check "the parent's epoll_wait is woken by a connection after a child closed its copy (${ms} ms, at most 200)" \
+			test "$ms" -lt 200
+	else
+		bad "the parent's epoll_wait was not woken by a connection after a child closed its copy ($(grep -E '^(woken|timeout)' "$srvlog"))"
+	fi
+	reap 5 "$srv"
+	check_stack_empty "epoll_close server done"
+}
+
+[ $# -gt 0 ] || set -- accept_close master prefork epoll_close
 for sc in "$@"; do
 	"sc_$sc"
 done

@@ -76,6 +76,8 @@ static void join_and_leave(struct kbq_region *r, const char *path)
 	if (kbt_hello(fd, KBQ_HELLO_JOIN, r->ctx, -1, &w, NULL) == 0 && w.proc < KBQ_NPROCS) {
 		for (i = 0; i < (int)(KBQ_NSOCKS / 64); i++)
 			r->held[w.proc][i] = rnd() | (uint64_t)rnd() << 32;
+		for (i = 0; i < (int)(KBQ_NWAITERS / 64); i++)
+			r->wheld[w.proc][i] = ~0ull;
 	}
 	close(fd);
 }
@@ -121,12 +123,15 @@ int main(int argc, char **argv)
 			q->aq_head = wild(q->aq_head + 1);
 			q->aq[rnd() % KBQ_ACCEPTQ] = wild(rnd() % KBQ_NSOCKS);
 			break;
-		case 5: /* who holds what: any row, the close claim */
+		case 5: /* who holds what: any row, the close claim, waiter entries */
 			r->held[rnd() % KBQ_NPROCS][rnd() % (KBQ_NSOCKS / 64)] =
+				rnd() | (uint64_t)rnd() << 32;
+			r->wheld[rnd() % KBQ_NPROCS][rnd() % (KBQ_NWAITERS / 64)] =
 				rnd() | (uint64_t)rnd() << 32;
 			r->procs[rnd() % (KBQ_NPROCS / 64)] = rnd() | (uint64_t)rnd() << 32;
 			q->closing = wild(q->closing);
 			q->forked = rnd() % 2;
+			r->waiter[rnd() % KBQ_NWAITERS].used = wild(1);
 			break;
 		case 6:
 			memset(kbq_tx_data(r, s) + rnd() % (KBQ_RING - 64), rnd(), 64);
@@ -155,8 +160,8 @@ int main(int argc, char **argv)
 		}
 		if (++rounds % 256 == 0)
 			usleep(100);
-		/* A process of the context whose row says it held anything
-		 * hangs up: kbstackd releases that row. */
+		/* A process of the context whose row says it held anything, and
+		 * every waiter entry, hangs up: kbstackd releases that row. */
 		if (rounds % 1024 == 0)
 			join_and_leave(r, argv[1]);
 		/* kbstackd cuts a context off at its first broken rule: start
