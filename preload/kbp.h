@@ -92,14 +92,45 @@ struct kbp_proc {
 	int kick;              /* ... and its pair's other end, registered at attach */
 	uint32_t w0_taken;     /* waiter 0 given to a thread or epoll (atomic) */
 	uint32_t ctx;
+	uint32_t proc;         /* our process index: our rows (kbq_abi.h, Holding);
+				* KBQ_NPROCS: none (a child kbstackd did not take,
+				* or the program closed our control connection);
+				* read it once per use (kbp_me) */
 	pid_t pid;
 	int failed;            /* attach tried and failed: -errno */
 };
 
 extern struct kbp_proc kbp;
 
-/* Attach if not yet (lazily, at the first accelerated socket). 0 or -errno. */
+/* Our process index, or KBQ_NPROCS: then we hold nothing and touch no row. */
+static inline uint32_t kbp_me(void)
+{
+	return kbq_ld(&kbp.proc);
+}
+
+/* The program closes fd, our control connection (a close-everything loop,
+ * dup2 over it): kbstackd will take the hang-up for our exit and release
+ * our rows, so we stop using them first. */
+void kbp_ctl_closing(int fd);
+
+/* Attach if not yet (lazily, at the first accelerated socket). 0 or -errno
+ * (also when attached without a process index: nothing new is accelerated). */
 int kbp_attach(void);
+
+/*
+ * Publishing a new socket or epoll instance in the fd table happens
+ * between these, after its holding bit was set: a fork in another thread
+ * copies our rows for the child either before the publication or after
+ * fork has returned, never between (the child's table and its row agree).
+ */
+void kbp_publish_begin(void);
+void kbp_publish_end(void);
+
+/* Dropping a holding (clear our bit, look at the other rows, claim the
+ * close) happens between these: the fork's copy of our rows is atomic
+ * with respect to it. */
+void kbp_drop_begin(void);
+void kbp_drop_end(void);
 
 /* Hand kbstackd the socket that wakes waiter idx. 0 or -errno. */
 int kbp_ctl_waiter(uint32_t idx, int kick);
@@ -119,7 +150,7 @@ struct kbp_waiter {
 
 /* ---- process-local socket objects and the fd table ---- */
 
-enum { KBP_K_SOCK = 1, KBP_K_EPOLL };
+enum { KBP_K_SOCK = 1, KBP_K_EPOLL, KBP_K_CTL };
 
 struct kbp_sock {
 	int kind;              /* KBP_K_SOCK */
@@ -209,7 +240,10 @@ int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, sock
 int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v, socklen_t l);
 int kbp_sockname(struct kbp_sock *s, bool peer, struct sockaddr *a, socklen_t *l);
 int kbp_fionread(struct kbp_sock *s);
-void kbp_fork_child(void);               /* mark sockets shared, take references */
+/* In a forked child: keep what its fd table references (its row came from
+ * its parent's, before fork) and drop the rest; without a row (has_row
+ * false), its accelerated fds become the kernel sockets behind them. */
+void kbp_fork_child(bool has_row);
 
 /* Readiness of a socket as EPOLL* bits, computed from shared memory. */
 uint32_t kbp_sock_events(struct kbp_sock *s);
@@ -230,6 +264,10 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 bool kbp_epoll_is(int epfd);
 void kbp_epoll_forget(struct kbp_sock *s);   /* the socket is closed */
 void kbp_epoll_close(int epfd);
+/* In a forked child, before kbp_fork_child: its epoll instances' waiters
+ * are kept, every other waiter bit its row got from its parent dropped
+ * (this thread's own waiter was the parent's: a new one comes on use). */
+void kbp_epoll_fork_child(bool has_row);
 int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask);
 bool kbp_poll_has_ours(const struct pollfd *p, nfds_t n);
 

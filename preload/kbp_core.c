@@ -349,6 +349,21 @@ static int ctl_hello(int fd, uint32_t op, uint32_t arg, int fd_out, struct kbq_w
 
 static pthread_mutex_t kbp_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Our control connection's entry in the fd table: its close is ours to see. */
+static int kbp_ctl_kind = KBP_K_CTL;
+
+void kbp_ctl_closing(int fd)
+{
+	if (fd != kbp.ctl)
+		return;
+	kbp_fd_take(fd);
+	kbq_st(&kbp.proc, KBQ_NPROCS);
+	kbp.ctl = -1;
+	kbp_log(1, "fd %d, the connection to kbstackd, closed by the program: this "
+		"process holds its accelerated sockets no more (others that have them "
+		"keep them open), and new ones stay on the kernel", fd);
+}
+
 int kbp_wake_pair(int sv[2])
 {
 	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) ? -errno : 0;
@@ -396,11 +411,18 @@ static int attach_locked(void)
 		rc = -EPROTO;
 		goto err_efd;
 	}
+	if (w.proc >= KBQ_NPROCS) {
+		munmap(r, KBQ_REGION_SIZE);
+		rc = -EPROTO;
+		goto err_efd;
+	}
 	kbp.ctl = fd;
 	kbp.efd = sv[0];
 	kbp.kick = sv[1];
 	kbp.ctx = w.ctx;
+	kbp.proc = w.proc;
 	kbp.pid = getpid();
+	kbp_fd_set(fd, &kbp_ctl_kind);
 	kbq_st_rel(&kbp.r, r);
 	kbp_log(2, "attached to kbstackd at %s, context %u", kbp_cfg.stack, w.ctx);
 	return 0;
@@ -420,7 +442,7 @@ int kbp_attach(void)
 	int rc;
 
 	if (kbq_ld_acq(&kbp.r))
-		return 0;
+		return kbp_me() < KBQ_NPROCS ? 0 : -EAGAIN;
 	pthread_mutex_lock(&kbp_attach_lock);
 	if (kbp.r) {
 		rc = 0;
@@ -461,20 +483,81 @@ int kbp_fd_max(void)
 
 /* ---- fork -------------------------------------------------------------- */
 
-static int kbp_fork_ctl = -1; /* the child's connection, opened before fork */
+static pthread_mutex_t kbp_publish_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t kbp_drop_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool kbp_fork_locked;   /* the prepare handler holds kbp_publish_lock */
+static int kbp_fork_ctl = -1;  /* the child's connection, opened before fork */
+static int kbp_fork_proc = -1; /* ... and the child's process index */
+
+void kbp_publish_begin(void)
+{
+	pthread_mutex_lock(&kbp_publish_lock);
+}
+
+void kbp_publish_end(void)
+{
+	pthread_mutex_unlock(&kbp_publish_lock);
+}
+
+void kbp_drop_begin(void)
+{
+	pthread_mutex_lock(&kbp_drop_lock);
+}
+
+void kbp_drop_end(void)
+{
+	pthread_mutex_unlock(&kbp_drop_lock);
+}
+
+/*
+ * The child's rows get ours (kbq_abi.h, Holding), under the drop lock: a
+ * bit another thread drops is either gone before the copy or dropped after
+ * it, and then that thread sees the child's copy (kbstackd published the
+ * child's index before answering the JOIN) and closes nothing the child
+ * holds. Each slot copied is marked forked first: from now on its droppers
+ * look at the other rows.
+ */
+static void rows_copy(uint32_t me, uint32_t child)
+{
+	struct kbq_region *r = kbp.r;
+	uint32_t w;
+
+	kbp_drop_begin();
+	for (w = 0; w < KBQ_NSOCKS / 64; w++) {
+		uint64_t v = kbq_ld_sc(&r->held[me][w]), m = v;
+
+		while (m) {
+			kbq_st_sc(&kbq_sock_at(r, w * 64 + (uint32_t)__builtin_ctzll(m))->forked, 1);
+			m &= m - 1;
+		}
+		kbq_or_sc(&r->held[child][w], v);
+	}
+	for (w = 0; w < KBQ_NWAITERS / 64; w++)
+		kbq_or_sc(&r->wheld[child][w], kbq_ld_sc(&r->wheld[me][w]));
+	kbp_drop_end();
+}
 
 /*
  * Before fork: open and JOIN the child's control connection now, in the
  * parent, so kbstackd never sees the context empty (a parent may exit the
- * moment fork returns). Both processes hold it until the parent closes its
- * copy; the child then announces its pid on it.
+ * moment fork returns), and give the child our holdings, so that whichever
+ * process runs first after fork — a parent that closes what its child
+ * serves at once, say — finds them there. From the copy until fork has
+ * returned, no new socket or epoll instance appears in our fd table (the
+ * publish lock): the child's table and row agree. Both processes hold the
+ * connection until the parent closes its copy; the child then announces
+ * its pid on it. If fork fails, the parent's copy was the only one: its
+ * close hangs up, and kbstackd releases the child's row as for any
+ * process gone (so fork needs no wrapper of ours).
  */
 static void kbp_on_fork_prepare(void)
 {
 	struct kbq_welcome w;
+	uint32_t me = kbp_me();
 	int fd, memfd, rc;
 
-	if (!kbp.r)
+	kbp_fork_proc = -1;
+	if (!kbp.r || me >= KBQ_NPROCS)
 		return;
 	fd = ctl_connect();
 	if (fd < 0) {
@@ -483,12 +566,18 @@ static void kbp_on_fork_prepare(void)
 		return;
 	}
 	rc = ctl_hello(fd, KBQ_HELLO_JOIN, kbp.ctx, -1, &w, &memfd);
+	if (!rc && w.proc >= KBQ_NPROCS)
+		rc = -EPROTO;
 	if (rc) {
 		kbp_log(0, "fork: kbstackd refused the child (%s)", strerror(-rc));
 		libc_close(fd);
 		return;
 	}
 	kbp_fork_ctl = fd;
+	kbp_fork_proc = (int)w.proc;
+	pthread_mutex_lock(&kbp_publish_lock);
+	kbp_fork_locked = true;
+	rows_copy(me, w.proc);
 }
 
 static void kbp_on_fork_parent(void)
@@ -496,6 +585,10 @@ static void kbp_on_fork_parent(void)
 	if (kbp_fork_ctl >= 0)
 		libc_close(kbp_fork_ctl);
 	kbp_fork_ctl = -1;
+	if (kbp_fork_locked) {
+		kbp_fork_locked = false;
+		pthread_mutex_unlock(&kbp_publish_lock);
+	}
 }
 
 /* The PID hello. kbstackd believes the kernel, not the message: our
@@ -523,22 +616,40 @@ static int ctl_send_pid(int fd, const struct kbq_hello *h)
 static void kbp_on_fork_child(void)
 {
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_PID, 0 };
+	int parent_ctl = kbp.ctl;
+	bool has_row;
 
 	pthread_mutex_init(&kbp_attach_lock, NULL);
 	pthread_mutex_init(&kbp_ctl_lock, NULL);
+	pthread_mutex_init(&kbp_publish_lock, NULL);
+	pthread_mutex_init(&kbp_drop_lock, NULL);
+	kbp_fork_locked = false;
 	if (!kbp.r)
 		return;
 	/* The inherited control connection is the parent's: ours is the one
-	 * the prepare handler opened. */
-	libc_close(kbp.ctl);
+	 * the prepare handler opened, our rows those it filled. */
 	kbp.ctl = kbp_fork_ctl;
 	kbp_fork_ctl = -1;
+	kbp.proc = kbp_fork_proc >= 0 ? (uint32_t)kbp_fork_proc : KBQ_NPROCS;
+	has_row = kbp.proc < KBQ_NPROCS;
 	kbp.pid = getpid();
 	/* waiter 0's wake socket is the parent's: a child claims entries of its own. */
 	kbp.w0_taken = 1;
-	kbp_fork_child();
-	if (kbp.ctl < 0)
+	/* Only now: if the parent has exited, this was its connection's last copy. */
+	if (parent_ctl >= 0) {
+		kbp_fd_take(parent_ctl);
+		libc_close(parent_ctl);
+	}
+	if (has_row)
+		kbp_fd_set(kbp.ctl, &kbp_ctl_kind);
+	kbp_epoll_fork_child(has_row);
+	kbp_fork_child(has_row);
+	if (!has_row) {
+		kbp_log(0, "fork: no room for this process in kbstackd's context: its "
+			"accelerated fds are the kernel sockets behind them here (as after "
+			"exec), and new ones stay on the kernel");
 		return;
+	}
 	h.arg = (uint32_t)kbp.pid;
 	if (ctl_send_pid(kbp.ctl, &h))
 		kbp_log(0, "fork: cannot tell kbstackd the child's pid (%s)", strerror(errno));

@@ -203,6 +203,10 @@ static void fd_release(int fd)
 		kbp_epoll_close(fd);
 		return;
 	}
+	if (*kind == KBP_K_CTL) {
+		kbp_ctl_closing(fd);
+		return;
+	}
 	kbp_fd_take(fd);
 	kbp_sock_put((struct kbp_sock *)kind);
 }

@@ -25,8 +25,46 @@
 #include <unistd.h>
 
 #include "kbq_atomic.h"
+#include "kbq_hold.h"
 #include "kbq_ring.h"
 
+
+/* ---- holding (kbq_abi.h, Holding) -------------------------------------- */
+
+/* This process holds slot from now on: if it dies, kbstackd closes the
+ * slot unless another process holds it. */
+static void hold_set(uint32_t slot)
+{
+	uint32_t me = kbp_me();
+
+	if (me < KBQ_NPROCS)
+		kbq_or_sc(&kbp.r->held[me][slot / 64], 1ull << (slot % 64));
+}
+
+/*
+ * This process lets go of slot (its last fd for it is gone). True when no
+ * other process holds it and we won the close: post CLOSE then; *gen is
+ * the generation closed. A slot no holder forked with (most connections
+ * of a pre-fork server) needs no look at the other rows.
+ */
+static bool hold_drop(uint32_t slot, uint32_t *gen)
+{
+	struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
+	uint32_t g = kbq_ld_acq(&q->gen), want = g; /* fixed while we hold it */
+	uint32_t me = kbp_me();
+	bool last;
+
+	if (me >= KBQ_NPROCS)
+		return false;
+	kbp_drop_begin();
+	kbq_and_sc(&kbp.r->held[me][slot / 64], ~(1ull << (slot % 64)));
+	last = !kbq_ld_sc(&q->forked) ||
+	       !kbq_held_by_other(&kbp.r->held[0][0], KBQ_HELD_WORDS, kbp.r->procs, me, slot);
+	last = last && kbq_cas(&q->closing, &want, g + 1);
+	kbp_drop_end();
+	*gen = g;
+	return last;
+}
 
 /* ---- slots and requests ---------------------------------------------- */
 
@@ -45,14 +83,24 @@ static int slot_claim(void)
 		q->ev = 0;
 		memset(q->wmask, 0, sizeof(q->wmask));
 		q->so_error = 0;
-		q->flags = 0;
-		q->owner = (uint32_t)getpid();
 		q->laddr = q->raddr = 0;
 		q->lport = q->rport = 0;
-		kbq_st_rel(&q->refs, 1);
+		q->forked = 0; /* we are its first holder */
+		hold_set(slot);
 		return (int)slot;
 	}
 	return -ENOBUFS;
+}
+
+/* A slot claimed but never used: no request was posted, so kbstackd has
+ * not seen the claim and the slot goes straight back. */
+static void slot_unclaim(uint32_t slot)
+{
+	uint32_t me = kbp_me();
+
+	if (me < KBQ_NPROCS)
+		kbq_and_sc(&kbp.r->held[me][slot / 64], ~(1ull << (slot % 64)));
+	kbq_st_rel(&kbq_sock_at(kbp.r, slot)->state, KBQ_S_FREE);
 }
 
 struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener)
@@ -260,7 +308,7 @@ int kbp_listen(int fd, int backlog)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "listen");
 	s = kbp_sock_new((uint32_t)slot, fd, a.sa.sa_family, true);
 	if (!s) {
-		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
+		slot_unclaim((uint32_t)slot);
 		return cannot_accelerate(KBQ_FB_NO_MEM, -ENOMEM, "listen");
 	}
 	/* accept() polls the kernel path without blocking; the app's own
@@ -271,12 +319,17 @@ int kbp_listen(int fd, int backlog)
 	s->inherit = listen_inherit(fd);
 	rc = req_call(s, KBQ_OP_LISTEN, port, (uint32_t)(backlog > 0 ? backlog : 1), s->inherit);
 	if (rc) {
-		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
+		uint32_t gen;
+
+		if (hold_drop(s->slot, &gen))
+			req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		libc_fcntl(fd, F_SETFL, fl < 0 ? 0 : fl);
 		free(s);
 		return cannot_accelerate(KBQ_FB_REFUSED, rc, "listen");
 	}
+	kbp_publish_begin();
 	kbp_fd_set(fd, s);
+	kbp_publish_end();
 	kbp_log(2, "fd %d: port %u listens on kbstackd and the kernel", fd, port);
 	return 0;
 }
@@ -312,17 +365,18 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	struct kbp_sock *s;
 	int kfd;
 
-	kbq_st(&q->owner, (uint32_t)getpid());
-	kbq_add_ar(&q->refs, 1);
+	kbq_st(&q->forked, 0); /* we are its first holder */
+	hold_set(slot);
 	kfd = libc_socket(l->family, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
 	if (kfd < 0 || kfd >= kbp_fd_max() || !(s = kbp_sock_new(slot, kfd, l->family, false))) {
 		int e = kfd < 0 ? errno : EMFILE;
 		struct kbp_sock tmp = { .slot = slot };
+		uint32_t gen;
 
 		if (kfd >= 0)
 			libc_close(kfd);
-		kbq_st_rel(&q->refs, 0);
-		req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
+		if (hold_drop(slot, &gen))
+			req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
 		return -e;
 	}
 	s->nonblock = flags & SOCK_NONBLOCK;
@@ -335,7 +389,9 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 			libc_setsockopt(kfd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	}
 	addr_out(l->family, q->raddr, q->rport, a, len);
+	kbp_publish_begin();
 	kbp_fd_set(kfd, s);
+	kbp_publish_end();
 	return kfd;
 }
 
@@ -415,12 +471,14 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "connect") ?: 1;
 	s = kbp_sock_new((uint32_t)slot, fd, a->sa_family, false);
 	if (!s) {
-		kbq_sock_at(kbp.r, (uint32_t)slot)->state = KBQ_S_FREE;
+		slot_unclaim((uint32_t)slot);
 		return -ENOMEM;
 	}
 	fl = libc_fcntl(fd, F_GETFL);
 	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	kbp_publish_begin();
 	kbp_fd_set(fd, s);
+	kbp_publish_end();
 	pthread_mutex_lock(&s->lock);
 	req_post(s, KBQ_OP_CONNECT, ip, port, lport);
 	pthread_mutex_unlock(&s->lock);
@@ -676,8 +734,7 @@ void kbp_sock_put(struct kbp_sock *s)
 	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	kbp_epoll_forget(s);
-	if (kbq_sub_ar_new(&kbp_q(s)->refs, 1) == 0) {
-		s->close_gen = kbq_ld_acq(&kbp_q(s)->gen);
+	if (hold_drop(s->slot, &s->close_gen)) {
 		pthread_mutex_lock(&s->lock);
 		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		pthread_mutex_unlock(&s->lock);
@@ -822,22 +879,46 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 	return e;
 }
 
-void kbp_fork_child(void)
+void kbp_fork_child(bool has_row)
 {
+	uint64_t refd[KBQ_HELD_WORDS] = { 0 };
 	int fd, max = kbp_fd_max();
 	static unsigned gen;
+	uint32_t w;
 
 	gen++;
 	for (fd = 0; fd < max; fd++) {
 		struct kbp_sock *s = kbp_sock_get(fd);
-		struct kbq_sock *q;
 
-		if (!s || s->fork_gen == gen)
+		if (!s)
+			continue;
+		if (!has_row) { /* nothing keeps the slot open for us */
+			kbp_fd_take(fd);
+			if (s->fork_gen != gen)
+				kbp_epoll_forget(s);
+			s->fork_gen = gen;
+			continue; /* (the object stays: a few bytes per socket) */
+		}
+		refd[s->slot / 64] |= 1ull << (s->slot % 64);
+		if (s->fork_gen == gen)
 			continue;
 		s->fork_gen = gen;
-		q = kbp_q(s);
-		kbq_or_rel(&q->flags, KBQ_F_SHARED);
-		kbq_add_ar(&q->refs, 1);
 		pthread_mutex_init(&s->lock, NULL);
+	}
+	if (!has_row)
+		return;
+	/* Sockets another thread of the parent closed between the copy of
+	 * its row and fork: ours to let go of, perhaps to close. */
+	for (w = 0; w < KBQ_HELD_WORDS; w++) {
+		uint64_t m = kbq_ld(&kbp.r->held[kbp_me()][w]) & ~refd[w];
+
+		while (m) {
+			struct kbp_sock tmp = { .slot = w * 64 + (uint32_t)__builtin_ctzll(m) };
+			uint32_t g;
+
+			m &= m - 1;
+			if (hold_drop(tmp.slot, &g))
+				req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
+		}
 	}
 }

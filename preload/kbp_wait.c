@@ -23,6 +23,7 @@
 #include "kbp.h"
 #include "kbq_atomic.h"
 #include "kbq_ctl.h"
+#include "kbq_hold.h"
 
 
 #include <errno.h>
@@ -61,10 +62,31 @@ static pthread_key_t kbp_tw_key;
 static __thread struct kbp_waiter kbp_tw = { .idx = -2, .efd = -1, .kick = -1 }; /* -2: not chosen yet */
 static __thread pid_t kbp_tw_pid;
 
+/*
+ * This process lets go of waiter entry i (kbq_abi.h, Holding): the entry
+ * is free again only when no other process holds it — a forked child
+ * closing its copy of an epoll fd leaves its parent's instance working.
+ * Its wake socket pair's ends in this process are the caller's to close.
+ */
+static void waiter_drop(uint32_t i)
+{
+	struct kbq_waiter *e = &kbp.r->waiter[i];
+	uint32_t v = kbq_ld(&e->used), me = kbp_me(); /* v: fixed while we hold it */
+
+	if (me >= KBQ_NPROCS)
+		return;
+	kbp_drop_begin();
+	kbq_and_sc(&kbp.r->wheld[me][i / 64], ~(1ull << (i % 64)));
+	if ((v & 1) &&
+	    !kbq_held_by_other(&kbp.r->wheld[0][0], KBQ_WHELD_WORDS, kbp.r->procs, me, i))
+		kbq_cas(&e->used, &v, v + 1);
+	kbp_drop_end();
+}
+
 /* Claim a waiter entry, make its wake socket pair and hand one end to kbstackd. */
 static int waiter_new(struct kbp_waiter *w)
 {
-	uint32_t i, want;
+	uint32_t i, me;
 
 	w->idx = -1;
 	w->efd = w->kick = -1;
@@ -75,21 +97,23 @@ static int waiter_new(struct kbp_waiter *w)
 		w->kick = kbp.kick;
 		return 0;
 	}
+	if ((me = kbp_me()) >= KBQ_NPROCS)
+		return -ENOSPC;
 	for (i = 1; i < KBQ_NWAITERS; i++) {
 		struct kbq_waiter *e = &kbp.r->waiter[i];
+		uint32_t v = kbq_ld(&e->used);
 		int sv[2], rc;
 
-		want = 0;
-		if (kbq_ld(&e->used) ||
-		    !kbq_cas(&e->used, &want, 1))
+		if ((v & 1) || !kbq_cas(&e->used, &v, v + 1))
 			continue;
+		kbq_or_sc(&kbp.r->wheld[me][i / 64], 1ull << (i % 64));
 		rc = kbp_wake_pair(sv);
 		if (!rc && (rc = kbp_ctl_waiter(i, sv[1]))) {
 			libc_close(sv[0]);
 			libc_close(sv[1]);
 		}
 		if (rc) {
-			kbq_st_rel(&e->used, 0);
+			waiter_drop(i);
 			return rc;
 		}
 		kbq_st(&e->pending, 0);
@@ -106,7 +130,7 @@ static void waiter_free(struct kbp_waiter *w)
 	if (w->idx > 0 && kbp.r) {
 		libc_close(w->efd);
 		libc_close(w->kick);
-		kbq_st_rel(&kbp.r->waiter[w->idx].used, 0);
+		waiter_drop((uint32_t)w->idx);
 	}
 	w->idx = -1;
 	w->efd = w->kick = -1;
@@ -366,11 +390,13 @@ static struct kbp_ep *ep_create(int epfd)
 	ep->epfd = epfd;
 	ep->pid = self_pid();
 	pthread_mutex_init(&ep->lock, NULL);
+	kbp_publish_begin();
 	pthread_mutex_lock(&kbp_eps_lock);
 	ep->link = kbp_eps;
 	kbp_eps = ep;
 	pthread_mutex_unlock(&kbp_eps_lock);
 	kbp_fd_set(epfd, ep);
+	kbp_publish_end();
 	return ep;
 }
 
@@ -651,6 +677,37 @@ void kbp_epoll_forget(struct kbp_sock *s)
 		pthread_mutex_unlock(&ep->lock);
 	}
 	pthread_mutex_unlock(&kbp_eps_lock);
+}
+
+void kbp_epoll_fork_child(bool has_row)
+{
+	uint64_t refd[KBQ_WHELD_WORDS] = { 0 };
+	struct kbp_ep *ep;
+	uint32_t w;
+
+	pthread_mutex_init(&kbp_eps_lock, NULL);
+	if (kbp_tw.idx > 0) { /* (waiter 0's ends are kbp.efd and kbp.kick) */
+		libc_close(kbp_tw.efd);
+		libc_close(kbp_tw.kick);
+	}
+	kbp_tw = (struct kbp_waiter){ .idx = -2, .efd = -1, .kick = -1 };
+	for (ep = kbp_eps; ep; ep = ep->link) {
+		pthread_mutex_init(&ep->lock, NULL);
+		if (ep->w.idx > 0)
+			refd[ep->w.idx / 64] |= 1ull << (ep->w.idx % 64);
+	}
+	if (!has_row)
+		return;
+	/* Other threads' waiters, this thread's, and instances another
+	 * thread closed between the copy of the parent's row and fork. */
+	for (w = 0; w < KBQ_WHELD_WORDS; w++) {
+		uint64_t m = kbq_ld(&kbp.r->wheld[kbp_me()][w]) & ~refd[w];
+
+		while (m) {
+			waiter_drop(w * 64 + (uint32_t)__builtin_ctzll(m));
+			m &= m - 1;
+		}
+	}
 }
 
 void kbp_epoll_close(int epfd)

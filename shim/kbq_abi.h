@@ -41,6 +41,33 @@
  *     re-arms it. No two waiters share a wake socket, so none can swallow
  *     another's wake-up; a waiter is never woken for sockets it does not
  *     wait on (a listener thread while workers read).
+ * Holding (fork): every process of a context has an index p (NEW: 0, each
+ * JOIN: the lowest free one, in the welcome) and two rows of bits in the
+ * region: held[p] (bit s: p has an fd for slot s) and wheld[p] (bit i: p
+ * holds waiter[i] — an epoll instance's waiter is held by every process
+ * that has its epoll fd). kbstackd publishes the indices in use in procs.
+ *   - A process sets its bit when it creates or accepts a socket (claims
+ *     a waiter). Before fork, after the JOIN that returns the child's
+ *     index c, the parent marks the slots it holds forked and ORs its rows
+ *     into row c: the child's holdings exist before fork returns in either
+ *     process, whichever runs first. The child drops what its fd table
+ *     does not reference.
+ *   - Dropping: clear the own bit (seq_cst), then look for the bit in the
+ *     rows of the other indices in procs (seq_cst); a slot never marked
+ *     forked has no other holder, whatever the number of processes. Of two
+ *     processes dropping at once, at least one sees the other's bit gone;
+ *     each that sees no holder claims the close, and exactly one wins: a
+ *     slot's closing word moves from gen to gen + 1 (CAS, gen read while
+ *     still holding it), a waiter's used word from its odd value to the
+ *     next even one. The winner closes (CLOSE request; the waiter's wake
+ *     socket pair and entry released). No claim can hit a later generation
+ *     of the slot or entry, so no close reaches a reused one.
+ *   - kbstackd, on a process's hang-up, does the same for each bit of the
+ *     dead process's rows (each word read and cleared once, atomically):
+ *     a socket no other live process holds it closes as that process's
+ *     exit would, a waiter entry it frees and closes its wake socket —
+ *     each only if it wins the claim. Rows only ever make kbstackd close
+ *     the context's own sockets.
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
 #ifndef KBQ_ABI_H
@@ -56,6 +83,7 @@
 #define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
 #define KBQ_ACCEPTQ  256u          /* pending connections per listener */
 #define KBQ_NWAITERS 256           /* sleepers with a wake socket of their own */
+#define KBQ_NPROCS   256u          /* processes of one context at once */
 #define KBQ_CACHELINE 64
 
 /* kbq_sock.state — written by kbstackd, except FREE → OPEN by the app (CAS) */
@@ -96,9 +124,6 @@ enum {
 #define KBQ_EV_ERR    0x2u   /* reset or error: so_error says which */
 #define KBQ_EV_WRDONE 0x4u   /* our FIN is sent (after SHUT_WR or close) */
 
-/* kbq_sock.flags — written by the app */
-#define KBQ_F_SHARED  0x1u   /* held by more than its creating process (fork) */
-
 struct kbq_sock {
 	/* --- control mailbox and identity --- */
 	uint32_t state;      /* stack (app: FREE → OPEN only) */
@@ -108,9 +133,13 @@ struct kbq_sock {
 	uint32_t req_arg[4]; /* app */
 	uint32_t done_seq;   /* stack: last request completed, release after done_rc */
 	int32_t  done_rc;    /* stack: 0 or -errno of request done_seq */
-	uint32_t refs;       /* app: processes holding the socket (atomic) */
-	uint32_t owner;      /* app: pid of the process that created/accepted it */
-	uint32_t flags;      /* app: KBQ_F_* */
+	uint32_t closing;    /* app and stack: gen while this generation is open; its
+			      * closer moves it to gen + 1 first (CAS), see Holding;
+			      * the stack sets it to gen when it frees the slot */
+	uint32_t forked;     /* app: 1 once a process holding this generation forked
+			      * (others may hold it), set before the rows are
+			      * copied; 0 from its first holder's claim */
+	uint32_t resv0;      /* zero */
 	uint32_t ev;         /* stack: KBQ_EV_*, release */
 	int32_t  so_error;   /* stack: pending error (positive errno), before ev */
 	uint32_t laddr;      /* stack: local IPv4, network order */
@@ -167,11 +196,25 @@ struct kbq_region {
 	uint64_t fallback[8]; /* app: KBQ_FB_*; kbstackd sums them for kbstat */
 
 	struct kbq_waiter {
-		uint32_t used;     /* app: claimed (CAS 0 → 1); its wake socket is registered */
+		uint32_t used;     /* app (stack on a death): odd while claimed (CAS from
+				    * even, + 1; its wake socket is registered); the
+				    * release moves it on to the next even value */
 		uint32_t sleeping; /* app: threads about to sleep or asleep on it (seq_cst) */
 		uint32_t pending;  /* stack sets 1 and sends on the wake socket; app clears after draining */
 		uint32_t pad;
 	} waiter[KBQ_NWAITERS];
+
+	/* --- holding, one row per process index (see Holding above) --- */
+	uint64_t procs[KBQ_NPROCS / 64]; /* stack: bit p = index p in use; set before
+					  * NEW/JOIN is answered, cleared after
+					  * a dead p's rows were released (seq_cst) */
+	uint8_t  pad4[KBQ_CACHELINE - 8 * (KBQ_NPROCS / 64)];
+	/* app: bit s of held[p] = process p has an fd for slot s; bit i of
+	 * wheld[p] = p holds waiter[i]. Written by p (seq_cst), and by its
+	 * parent into a child's row before fork; cleared by kbstackd when p
+	 * is gone. */
+	uint64_t held[KBQ_NPROCS][KBQ_NSOCKS / 64];
+	uint64_t wheld[KBQ_NPROCS][KBQ_NWAITERS / 64];
 };
 
 enum {
@@ -216,8 +259,15 @@ _Static_assert(sizeof(struct kbq_sock) % KBQ_CACHELINE == 0, "kbq_sock: whole li
 _Static_assert(offsetof(struct kbq_region, event_seq) == 64, "kbq_region: event line");
 _Static_assert(offsetof(struct kbq_region, sleepers) == 128, "kbq_region: sleepers line");
 _Static_assert(offsetof(struct kbq_region, bell_summary) == 192, "kbq_region: bells");
-_Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS,
-	       "kbq_region size");
+_Static_assert(offsetof(struct kbq_sock, closing) == 40, "kbq_sock: closing");
+_Static_assert(offsetof(struct kbq_sock, ev) == 52, "kbq_sock: the words after the holding ones");
+_Static_assert(KBQ_NPROCS % 64 == 0 && KBQ_NPROCS / 64 <= 8, "process index words");
+_Static_assert(offsetof(struct kbq_region, procs) ==
+	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS, "kbq_region: procs");
+_Static_assert(offsetof(struct kbq_region, held) % KBQ_CACHELINE == 0, "kbq_region: held");
+_Static_assert(sizeof(struct kbq_region) ==
+	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS + 64 +
+	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64), "kbq_region size");
 
 /* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */
 
@@ -225,7 +275,8 @@ _Static_assert(sizeof(struct kbq_region) == 256 + 8 * (KBQ_NSOCKS / 64) + 64 + 1
 
 enum {
 	KBQ_HELLO_NEW = 1,   /* a new context; waiter[0]'s wake socket rides along (SCM_RIGHTS) */
-	KBQ_HELLO_JOIN,      /* join context arg (liveness only); answered */
+	KBQ_HELLO_JOIN,      /* join context arg: a process index for a child about
+			      * to be forked; answered (EAGAIN: KBQ_NPROCS in use) */
 	KBQ_HELLO_PID,       /* this connection now speaks for its sender (the kernel's
 			      * SCM_CREDENTIALS say who); not answered */
 	KBQ_HELLO_WAITER,    /* the wake socket riding along wakes waiter[arg]; answered */
@@ -233,8 +284,11 @@ enum {
 
 /*
  * fork: the parent opens and JOINs the child's connection before fork(), so
- * the context never looks empty even if the parent exits at once; the child
- * keeps that connection and sends PID with its own pid.
+ * the context never looks empty even if the parent exits at once, and
+ * copies its rows into the child's (Holding); the child keeps that
+ * connection and sends PID with its own pid. If fork fails, the parent's
+ * closing its copy hangs the connection up: kbstackd releases the row as
+ * for any process gone.
  */
 struct kbq_hello {           /* app → stack */
 	uint32_t magic;
@@ -249,9 +303,11 @@ struct kbq_welcome {         /* stack → app; NEW: the region's memfd rides alo
 	int32_t  rc;         /* 0 or -errno */
 	uint32_t ctx;
 	uint64_t size;       /* region bytes */
+	uint32_t proc;       /* NEW, JOIN: the process's index (its rows) */
+	uint32_t pad;
 };
 
 _Static_assert(sizeof(struct kbq_hello) == 16, "kbq_hello");
-_Static_assert(sizeof(struct kbq_welcome) == 24, "kbq_welcome");
+_Static_assert(sizeof(struct kbq_welcome) == 32, "kbq_welcome");
 
 #endif /* KBQ_ABI_H */

@@ -56,7 +56,9 @@ enum {
 	X(sleep_cycles,    "TSC cycles asleep (adaptive idle policy)")        \
 	X(sleeps,          "times the loop slept")                            \
 	X(contexts,        "application contexts attached")                   \
+	X(procs,           "application processes attached, all contexts")    \
 	X(sockets,         "socket slots in use, all contexts")                \
+	X(waiters,         "waiter entries in use (epoll sets, threads in poll/select/accept)") \
 	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
 	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
 	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
@@ -75,6 +77,7 @@ enum {
 	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone") \
 	X(ctx_refused_limit, "attaches refused: the user holds KB_UID_CONTEXTS contexts") \
 	X(ctl_refused_uid, "joins refused: the context belongs to another user") \
+	X(ctl_refused_procs, "joins refused: the context has KBQ_NPROCS processes") \
 	X(listen_refused_priv, "listens refused: port below 1024 without CAP_NET_BIND_SERVICE")
 
 struct kbq_stats_counters {
@@ -99,9 +102,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 44 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 47 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 44 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 47 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

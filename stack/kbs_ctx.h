@@ -91,6 +91,7 @@ struct kbs_proc {
 	pid_t pid;
 	uid_t uid;
 	struct kbs_ctx *ctx;   /* NULL until its hello */
+	uint32_t idx;          /* its process index in ctx (its rows) */
 };
 
 struct kbs_ctx {
@@ -101,6 +102,7 @@ struct kbs_ctx {
 	int memfd;
 	int wfd[KBQ_NWAITERS]; /* each waiter's wake socket, -1 none */
 	unsigned nprocs;
+	uint64_t procs[KBQ_NPROCS / 64]; /* process indices in use (→ r->procs) */
 	unsigned nsocks;       /* slots whose life is not FREE */
 	bool orphan;           /* no process left: sending what they queued */
 	bool event;            /* a socket event happened this loop iteration */
@@ -214,9 +216,10 @@ unsigned kbs_ctxs_service(void);
 /* Close s as its process's close() would (the app dropped it). */
 void kbs_req_close(struct kbs_sock *s);
 
-/* A process of ctx died: close the sockets only it held, as its exit
- * would have on Linux (queued data still goes out, then FIN). */
-void kbs_ctx_proc_gone(struct kbs_ctx *ctx, pid_t pid);
+/* Process index idx of ctx is gone: its held row is released, and the
+ * sockets no other process holds are closed as its exit would have on
+ * Linux (queued data still goes out, then FIN). */
+void kbs_ctx_proc_gone(struct kbs_ctx *ctx, uint32_t idx);
 
 /* The last process of ctx is gone: close every socket likewise. True when
  * nothing is left to send, so the region can go at once. */
@@ -229,8 +232,13 @@ bool kbs_ctx_idle(const struct kbs_ctx *ctx);
  * contract). */
 void kbs_ctx_reset_all(struct kbs_ctx *ctx);
 
-/* Counters for kbstat: contexts; slots in use; fallbacks by KBQ_FB_*. */
-unsigned kbs_ctxs_count(unsigned *socks, uint64_t fallback[KBQ_FB_NSTAT]);
+/* Counters for kbstat: contexts; their processes, slots in use and waiter
+ * entries in use; fallbacks by KBQ_FB_*. */
+struct kbs_ctxs_counts {
+	unsigned procs, socks, waiters;
+	uint64_t fallback[KBQ_FB_NSTAT];
+};
+unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n);
 
 /* --- kbs_wake.c --- */
 

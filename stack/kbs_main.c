@@ -70,14 +70,16 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 	KBS_STAT_SET(lwip_drop_icmp, lwip_stats.icmp.drop);
 	KBS_STAT_SET(lwip_drop_arp, lwip_stats.etharp.drop);
 	if (ms % 128 == 0) {
-		uint64_t fb[KBQ_FB_NSTAT];
-		unsigned socks, ctxs = kbs_ctxs_count(&socks, fb);
+		struct kbs_ctxs_counts n;
+		unsigned ctxs = kbs_ctxs_count(&n);
 
 		KBS_STAT_SET(contexts, ctxs);
-		KBS_STAT_SET(sockets, socks);
-		KBS_STAT_SET(fallback_no_slot, fb[KBQ_FB_NO_SLOT]);
-		KBS_STAT_SET(fallback_no_mem, fb[KBQ_FB_NO_MEM]);
-		KBS_STAT_SET(fallback_refused, fb[KBQ_FB_REFUSED]);
+		KBS_STAT_SET(procs, n.procs);
+		KBS_STAT_SET(sockets, n.socks);
+		KBS_STAT_SET(waiters, n.waiters);
+		KBS_STAT_SET(fallback_no_slot, n.fallback[KBQ_FB_NO_SLOT]);
+		KBS_STAT_SET(fallback_no_mem, n.fallback[KBQ_FB_NO_MEM]);
+		KBS_STAT_SET(fallback_refused, n.fallback[KBQ_FB_REFUSED]);
 		if (rte_eth_stats_get(port->id, &es) == 0)
 			KBS_STAT_SET(rx_drop_port, es.imissed + es.rx_nombuf);
 	}

@@ -7,8 +7,9 @@
  *   NEW   a process without a context: kbstackd creates the region (a
  *         memfd sealed against shrinking and growing), keeps the wake
  *         socket that came along and answers with the region's fd.
- *   JOIN  a connection for a process about to be forked in context ctx:
- *         liveness only (the child inherits the mapping); only for the
+ *   JOIN  a connection for a process about to be forked in context ctx
+ *         (the child inherits the mapping): a process index of its own,
+ *         whose rows the parent fills before fork; only for the
  *         context's own uid.
  *   PID   on a joined connection: the child that took it over.
  *   WAITER a wake socket for waiter[arg].
@@ -16,7 +17,9 @@
  * when it connects, and SCM_CREDENTIALS (SO_PASSCRED) on every message —
  * the PID message's process is the one that sent it. Who may connect at
  * all is the control socket's owner, group and mode (KB_GROUP). One uid
- * holds at most KB_UID_CONTEXTS contexts.
+ * holds at most KB_UID_CONTEXTS contexts. A process's hang-up releases
+ * its rows (kbq_abi.h, Holding): the sockets and waiter entries no other
+ * process of the context holds are closed and freed.
  * Polled once a millisecond from the run loop, never blocking.
  */
 #include <errno.h>
@@ -33,6 +36,7 @@
 #include <unistd.h>
 
 #include "kbq_ctl.h"
+#include "kbq_hold.h"
 #include "kbs_config.h"
 #include "kbs_ctx.h"
 #include "kbs_stats.h"
@@ -91,7 +95,7 @@ err_close:
 
 static void ctl_reply(struct kbs_proc *p, int rc, uint32_t ctx, uint64_t size, int fd)
 {
-	struct kbq_welcome w = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, rc, ctx, size };
+	struct kbq_welcome w = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, rc, ctx, size, p->idx, 0 };
 	struct iovec iov = { &w, sizeof(w) };
 	union kbq_cmsg_fd u;
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -134,6 +138,40 @@ static unsigned ctx_count_uid(uid_t uid)
 	return n;
 }
 
+/*
+ * The lowest free process index of c, now in use, or -1 (KBQ_NPROCS in
+ * use). Its rows start empty; it is published before the answer that
+ * carries it, so a process dropping a holding after the parent has filled
+ * the child's row also looks at that row.
+ */
+static int proc_index_take(struct kbs_ctx *c)
+{
+	uint32_t k, w, idx;
+	uint64_t bit;
+
+	for (k = 0; k < KBQ_NPROCS / 64 && !~c->procs[k]; k++)
+		;
+	if (k == KBQ_NPROCS / 64)
+		return -1;
+	idx = k * 64 + (uint32_t)__builtin_ctzll(~c->procs[k]);
+	bit = 1ull << (idx % 64);
+	for (w = 0; w < KBQ_HELD_WORDS; w++)
+		kbq_st(&c->r->held[idx][w], 0);
+	for (w = 0; w < KBQ_WHELD_WORDS; w++)
+		kbq_st(&c->r->wheld[idx][w], 0);
+	c->procs[k] |= bit;
+	kbq_or_sc(&c->r->procs[k], bit);
+	return (int)idx;
+}
+
+static void proc_index_put(struct kbs_ctx *c, uint32_t idx)
+{
+	uint64_t bit = 1ull << (idx % 64);
+
+	c->procs[idx / 64] &= ~bit;
+	kbq_and_sc(&c->r->procs[idx / 64], ~bit);
+}
+
 static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 {
 	struct kbs_ctx *c = calloc(1, sizeof(*c));
@@ -167,6 +205,7 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 		c->wfd[i] = -1;
 	c->wfd[0] = wfd;
 	kbs_life_ctx_init(c);
+	p->idx = (uint32_t)proc_index_take(c); /* 0 */
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
 	return c;
@@ -216,6 +255,50 @@ static void ctx_orphan(struct kbs_ctx *c)
 	ctl_orphans++;
 }
 
+/*
+ * Process index idx of c is gone: the waiter entries no other process
+ * holds are free again (used moved on from the value it held them at,
+ * kbq_abi.h, Holding) and their wake sockets closed. Waiter 0 is the
+ * context's own, registered at NEW and kept to the end.
+ */
+static void ctx_waiters_gone(struct kbs_ctx *c, uint32_t idx)
+{
+	struct kbq_region *r = c->r;
+	uint64_t gone[KBQ_WHELD_WORDS], others[KBQ_WHELD_WORDS];
+	uint32_t used[KBQ_NWAITERS], i, w;
+
+	/* Read before its bits go: while idx holds an entry, nobody else may
+	 * release it, so the value is the one of its claim. */
+	for (i = 0; i < KBQ_NWAITERS; i++)
+		used[i] = kbq_ld(&r->waiter[i].used);
+	for (w = 0; w < KBQ_WHELD_WORDS; w++)
+		gone[w] = kbq_xchg_sc(&r->wheld[idx][w], 0);
+	kbq_held_union(&r->wheld[0][0], KBQ_WHELD_WORDS, c->procs, idx, others);
+	gone[0] &= ~1ull;
+	for (w = 0; w < KBQ_WHELD_WORDS; w++) {
+		uint64_t m = gone[w] & ~others[w];
+
+		while (m) {
+			uint32_t v, sl;
+
+			i = w * 64 + (uint32_t)__builtin_ctzll(m);
+			m &= m - 1;
+			v = used[i];
+			if (!(v & 1) || !kbq_cas(&r->waiter[i].used, &v, v + 1))
+				continue; /* a live process released it first */
+			/* Nobody sleeps on it before its next claim is registered,
+			 * which kbstackd answers only after this: a count the dead
+			 * process left is dropped from the sum. */
+			sl = kbq_xchg_sc(&r->waiter[i].sleeping, 0);
+			if (sl)
+				kbq_sub_sc(&r->sleepers, sl);
+			if (c->wfd[i] >= 0)
+				close(c->wfd[i]);
+			c->wfd[i] = -1;
+		}
+	}
+}
+
 static void proc_gone(struct kbs_proc *p)
 {
 	epoll_ctl(ctl_ep, EPOLL_CTL_DEL, p->fd, NULL);
@@ -223,10 +306,13 @@ static void proc_gone(struct kbs_proc *p)
 	if (p->ctx) {
 		struct kbs_ctx *c = p->ctx;
 
-		if (--c->nprocs)
-			kbs_ctx_proc_gone(c, p->pid);
-		else
+		if (--c->nprocs) {
+			kbs_ctx_proc_gone(c, p->idx);
+			ctx_waiters_gone(c, p->idx);
+			proc_index_put(c, p->idx);
+		} else {
 			ctx_orphan(c);
+		}
 	}
 	free(p);
 }
@@ -336,7 +422,9 @@ int kbs_ctl_hello(struct kbs_proc *p)
 		/* A thread or epoll instance of this context registers the
 		 * socket that wakes it; a re-used entry replaces the old one. */
 		if (h.arg >= KBQ_NWAITERS || !wake_sock_ok(efd)) {
-			/* refused, but the process lives on: keep its connection */
+			/* Refused, but the process lives on: its hang-up is how
+			 * kbstackd learns of its death, and would release its rows
+			 * while it still uses them. */
 			ctl_reply(p, -EINVAL, 0, 0, -1);
 			if (efd >= 0)
 				close(efd);
@@ -385,6 +473,8 @@ int kbs_ctl_hello(struct kbs_proc *p)
 		return 0;
 	}
 	if (h.op == KBQ_HELLO_JOIN) {
+		int idx;
+
 		c = ctx_find(h.arg);
 		if (!c || p->uid != c->uid) {
 			if (c)
@@ -392,6 +482,13 @@ int kbs_ctl_hello(struct kbs_proc *p)
 			ctl_reply(p, c ? -EPERM : -ENOENT, 0, 0, -1);
 			goto drop;
 		}
+		idx = proc_index_take(c);
+		if (idx < 0) { /* as fork() at a process limit */
+			KBS_STAT_ADD(ctl_refused_procs, 1);
+			ctl_reply(p, -EAGAIN, 0, 0, -1);
+			goto drop;
+		}
+		p->idx = (uint32_t)idx;
 		p->ctx = c;
 		c->nprocs++;
 		ctl_reply(p, 0, c->id, KBQ_REGION_SIZE, -1);

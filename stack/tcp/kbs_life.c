@@ -169,6 +169,9 @@ void kbs_life_free(struct kbs_sock *s)
 	kbs_life_detach(s);
 	s->gen++;
 	kbq_st(&q->gen, s->gen);
+	/* The new generation is open to a close claim (kbq_abi.h, Holding);
+	 * a late claim on the old one fails. Both before the state's release. */
+	kbq_st(&q->closing, s->gen);
 	s->fin_sent = s->shut_wr = s->close_called = false;
 	kbs_life_set(s, KBS_L_FREE);
 	kbs_wake_event(s);

@@ -9,11 +9,13 @@
  * nothing served.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
 #include "kbq_atomic.h"
+#include "kbq_hold.h"
 #include "kbq_ring.h"
 #include "kbs_ctx.h"
 #include "kbs_stats.h"
@@ -257,6 +259,14 @@ static void kbs_sock_request(struct kbs_sock *s)
 	kbs_req_done(s, seq, rc);
 }
 
+/* The application has claimed free slot s: it is open from now on. */
+static void kbs_sock_open(struct kbs_sock *s)
+{
+	s->ev = 0;
+	s->fin_sent = s->close_called = s->shut_wr = false;
+	kbs_life_set(s, KBS_L_OPEN);
+}
+
 static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 {
 	struct kbs_sock *s = &c->s[slot];
@@ -268,9 +278,7 @@ static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 		 * anything but FREE there now is that claim. */
 		if (kbq_ld_acq(&kbs_qs(s)->state) == KBQ_S_FREE)
 			return;
-		s->ev = 0;
-		s->fin_sent = s->close_called = s->shut_wr = false;
-		kbs_life_set(s, KBS_L_OPEN);
+		kbs_sock_open(s);
 	}
 	kbs_sock_request(s);
 	if (s->pcb && (s->life == KBS_L_ESTABLISHED || s->life == KBS_L_DRAINING)) {
@@ -313,20 +321,56 @@ static void kbs_sock_exit_close(struct kbs_sock *s)
 	kbs_req_close(s);
 }
 
-void kbs_ctx_proc_gone(struct kbs_ctx *c, pid_t pid)
+/*
+ * No live process holds s any more: close it as the exit of its last
+ * holder would — unless a live process dropping it at the same moment has
+ * claimed the close (kbq_abi.h, Holding). A slot the application claimed
+ * but kbstackd never served (its holder died right after socket() or
+ * accept's claim) is opened first and its unserved request dropped, so it
+ * is freed like any other.
+ */
+static void kbs_sock_exit_release(struct kbs_sock *s)
 {
-	uint32_t i;
+	struct kbq_sock *q = kbs_qs(s);
+	uint32_t gen = s->gen;
 
-	for (i = 0; i < KBQ_NSOCKS; i++) {
-		struct kbq_sock *q = kbq_sock_at(c->r, i);
-		struct kbs_sock *s = &c->s[i];
+	if (s->life == KBS_L_DRAINING)
+		return; /* closed already */
+	if (s->life == KBS_L_FREE && kbq_ld_acq(&q->state) != KBQ_S_OPEN)
+		return; /* not the application's: nothing to close */
+	if (!kbq_cas(&q->closing, &gen, s->gen + 1))
+		return; /* claimed: a live process posts the CLOSE */
+	if (s->life == KBS_L_FREE) {
+		uint32_t seq = kbq_ld_acq(&q->req_seq);
 
-		if (s->life == KBS_L_FREE || s->life == KBS_L_DRAINING)
-			continue;
-		/* Application-written: it can only choose among its own sockets. */
-		if (kbq_ld(&q->owner) != (uint32_t)pid || (kbq_ld(&q->flags) & KBQ_F_SHARED))
-			continue;
-		kbs_sock_exit_close(s);
+		kbs_sock_open(s);
+		s->done_seq = seq;
+		kbq_st_rel(&q->taken_seq, seq);
+		kbq_st_rel(&q->done_seq, seq);
+	}
+	kbs_sock_exit_close(s);
+}
+
+void kbs_ctx_proc_gone(struct kbs_ctx *c, uint32_t idx)
+{
+	uint64_t gone[KBQ_HELD_WORDS], others[KBQ_HELD_WORDS];
+	uint32_t w;
+
+	/* Each word of its row read and cleared at once, then the other rows
+	 * read: the order a dropping process uses (kbq_hold.h). The rows are
+	 * application-written: they can only name this context's slots. */
+	for (w = 0; w < KBQ_HELD_WORDS; w++)
+		gone[w] = kbq_xchg_sc(&c->r->held[idx][w], 0);
+	kbq_held_union(&c->r->held[0][0], KBQ_HELD_WORDS, c->procs, idx, others);
+	for (w = 0; w < KBQ_HELD_WORDS; w++) {
+		uint64_t m = gone[w] & ~others[w];
+
+		while (m) {
+			uint32_t b = (uint32_t)__builtin_ctzll(m);
+
+			m &= m - 1;
+			kbs_sock_exit_release(&c->s[w * 64 + b]);
+		}
 	}
 	kbs_life_settle();
 }
@@ -366,20 +410,21 @@ void kbs_ctx_reset_all(struct kbs_ctx *c)
 	kbs_life_settle();
 }
 
-unsigned kbs_ctxs_count(unsigned *socks, uint64_t fallback[KBQ_FB_NSTAT])
+unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n)
 {
 	struct kbs_ctx *c;
-	unsigned n = 0, i;
+	unsigned ctxs = 0, i;
 
-	*socks = 0;
-	for (i = 0; i < KBQ_FB_NSTAT; i++)
-		fallback[i] = 0;
+	memset(n, 0, sizeof(*n));
 	for (c = kbs_ctxs; c; c = c->next) {
-		n++;
+		ctxs++;
 		/* Application-written: summed for display only, never trusted. */
 		for (i = 0; i < KBQ_FB_NSTAT; i++)
-			fallback[i] += kbq_ld(&c->r->fallback[i]);
-		*socks += c->nsocks;
+			n->fallback[i] += kbq_ld(&c->r->fallback[i]);
+		for (i = 0; i < KBQ_NWAITERS && !c->orphan; i++)
+			n->waiters += kbq_ld(&c->r->waiter[i].used) & 1;
+		n->procs += c->nprocs;
+		n->socks += c->nsocks;
 	}
-	return n;
+	return ctxs;
 }

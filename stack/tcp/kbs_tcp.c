@@ -121,10 +121,7 @@ err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	kbq_st(&q->done_seq, s->done_seq);
 	kbq_st(&q->taken_seq, s->done_seq);
 	kbq_st(&q->req_seq, s->done_seq);
-	kbq_st(&q->refs, 0);
 	memset(q->wmask, 0, sizeof(q->wmask));
-	kbq_st(&q->owner, 0);
-	kbq_st(&q->flags, 0);
 	s->listener = l->slot;
 	kbq_st(&q->listener, l->slot);
 	s->fin_sent = s->close_called = s->shut_wr = false;

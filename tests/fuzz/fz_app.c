@@ -32,8 +32,8 @@
 #define FZ_NONE        UINT32_MAX
 #define FZ_BACKLOG     16
 #define FZ_BULK        (64u * 1024)
-#define FZ_OWNER       1 /* the pid the application's sockets are held by */
-#define FZ_CHILD       2 /* a child it forked, which accepted a connection */
+#define FZ_OWNER       0 /* the process index the application's sockets are held by */
+#define FZ_CHILD       1 /* a child it forked, which accepted a connection */
 #define FZ_READ_SOME   100 /* bytes read per connection in FZ_ACT_READ_SOME */
 
 struct fz_conn {
@@ -98,7 +98,9 @@ void fz_app_init(void)
 	c->memfd = -1;
 	for (i = 0; i < KBQ_NWAITERS; i++)
 		c->wfd[i] = -1;
-	c->nprocs = 1;
+	c->nprocs = 2;
+	/* Process indices: the application (FZ_OWNER) and a child (FZ_CHILD). */
+	c->procs[0] = r->procs[0] = 1ull << FZ_OWNER | 1ull << FZ_CHILD;
 	c->may_bind_low = true; /* as a server started by root */
 	kbs_life_ctx_init(c);
 	c->next = kbs_ctxs;
@@ -108,6 +110,17 @@ void fz_app_init(void)
 }
 
 /* ---- what libkbpreload.so does, minus threads (preload/kbp_tcp.c) ------- */
+
+/* Process index p holds slot (an fd for it), or no longer does. */
+static void fz_hold(uint32_t p, uint32_t slot, bool on)
+{
+	uint64_t bit = 1ull << (slot % 64);
+
+	if (on)
+		__atomic_fetch_or(&fz_r->held[p][slot / 64], bit, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_and(&fz_r->held[p][slot / 64], ~bit, __ATOMIC_SEQ_CST);
+}
 
 static uint32_t fz_claim(void)
 {
@@ -124,11 +137,9 @@ static uint32_t fz_claim(void)
 		q->ev = 0;
 		memset(q->wmask, 0, sizeof(q->wmask));
 		q->so_error = 0;
-		q->flags = 0;
-		q->owner = FZ_OWNER;
 		q->laddr = q->raddr = 0;
 		q->lport = q->rport = 0;
-		STORE(&q->refs, 1);
+		fz_hold(FZ_OWNER, slot, true);
 		return slot;
 	}
 	return FZ_NONE;
@@ -213,19 +224,28 @@ static void fz_accept_all(void)
 		q = kbq_sock_at(fz_r, slot);
 		if (LOAD(&q->state) != KBQ_S_ESTABLISHED && LOAD(&q->state) != KBQ_S_CLOSED)
 			fz_fail("the accept queue names a slot that holds no connection", slot);
-		__atomic_store_n(&q->owner, FZ_OWNER, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&q->refs, 1, __ATOMIC_ACQ_REL);
+		fz_hold(FZ_OWNER, slot, true);
 		fz_conn_add(slot);
 	}
 }
 
-/* The last reference goes: kbstackd closes the socket. */
+/* The last holder lets go: it claims the close (closing: gen → gen + 1,
+ * as the library does) and kbstackd closes the socket. */
+static void fz_release(uint32_t slot)
+{
+	struct kbq_sock *q = kbq_sock_at(fz_r, slot);
+	uint32_t gen = LOAD(&q->gen);
+
+	fz_hold(FZ_OWNER, slot, false);
+	if (!__atomic_compare_exchange_n(&q->closing, &gen, gen + 1, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return;
+	fz_req(slot, KBQ_OP_CLOSE, 0, 0, 0);
+}
+
 static void fz_close(unsigned i)
 {
-	struct kbq_sock *q = kbq_sock_at(fz_r, fz_conns[i].slot);
-
-	STORE(&q->refs, 0);
-	fz_req(fz_conns[i].slot, KBQ_OP_CLOSE, 0, 0, 0);
+	fz_release(fz_conns[i].slot);
 	/* keep the order: the last entry is the newest connection */
 	memmove(&fz_conns[i], &fz_conns[i + 1], (fz_nconns - i - 1) * sizeof(fz_conns[0]));
 	fz_nconns--;
@@ -305,7 +325,9 @@ static void fz_child_exit(void)
 	if (!fz_nconns)
 		return;
 	q = kbq_sock_at(fz_r, fz_conns[fz_nconns - 1].slot);
-	__atomic_store_n(&q->owner, FZ_CHILD, __ATOMIC_RELAXED);
+	(void)q;
+	fz_hold(FZ_OWNER, fz_conns[fz_nconns - 1].slot, false);
+	fz_hold(FZ_CHILD, fz_conns[fz_nconns - 1].slot, true);
 	fz_nconns--;
 	kbs_ctx_proc_gone(fz_ctx, FZ_CHILD);
 }
@@ -325,8 +347,7 @@ static void fz_opts(uint32_t slot)
 static void fz_relisten(void)
 {
 	if (fz_listener != FZ_NONE) {
-		STORE(&kbq_sock_at(fz_r, fz_listener)->refs, 0);
-		fz_req(fz_listener, KBQ_OP_CLOSE, 0, 0, 0);
+		fz_release(fz_listener);
 		fz_stack_turn();
 		fz_listener = FZ_NONE;
 	}
@@ -422,8 +443,7 @@ void fz_app_stop(void)
 	while (fz_nconns)
 		fz_close(fz_nconns - 1);
 	if (fz_listener != FZ_NONE) {
-		STORE(&kbq_sock_at(fz_r, fz_listener)->refs, 0);
-		fz_req(fz_listener, KBQ_OP_CLOSE, 0, 0, 0);
+		fz_release(fz_listener);
 		fz_listener = FZ_NONE;
 	}
 	fz_stack_turn();
@@ -449,8 +469,13 @@ void fz_app_stop(void)
 	fz_port_tx();
 
 	/* A fresh context for the next input. */
-	for (i = 0; i < fz_slots_used; i++)
-		memset(kbq_sock_at(fz_r, i), 0, sizeof(struct kbq_sock));
+	for (i = 0; i < KBQ_NSOCKS; i++) { /* also slots only kbstackd touched */
+		struct kbq_sock *q = kbq_sock_at(fz_r, i);
+
+		if (i < fz_slots_used || q->gen || q->closing || q->state)
+			memset(q, 0, sizeof(*q));
+	}
+	memset(fz_r->held, 0, sizeof(fz_r->held));
 	memset(fz_ctx->s, 0, sizeof(fz_ctx->s));
 	kbs_life_ctx_init(fz_ctx);
 	fz_ctx->nsocks = 0;

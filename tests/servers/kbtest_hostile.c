@@ -2,9 +2,11 @@
  * kbtest_hostile — a misbehaving application for kb's fault tests. It
  * attaches to kbstackd the way libkbpreload.so does (shim protocol), then
  * for SECONDS scribbles on its own region: random requests with random
- * arguments, ring indices, states, accept-queue entries and flags in every
- * slot, and rings every doorbell. kbstackd must survive it and keep serving
- * other applications; this program's own sockets may break.
+ * arguments, ring indices, states, accept-queue entries, holding rows and
+ * close claims in every slot, and rings every doorbell; now and then a
+ * process of its context (a JOIN) with a random row hangs up. kbstackd
+ * must survive it and keep serving other applications; this program's own
+ * sockets may break.
  *
  *   kbtest_hostile STACK_PATH SECONDS SEED
  *
@@ -75,6 +77,22 @@ static struct kbq_region *attach(const char *path, int *ctl, int *wake)
 	return r; /* ctl stays open: we are alive until we close it */
 }
 
+static void join_and_leave(struct kbq_region *r, const char *path)
+{
+	struct kbq_welcome w;
+	int fd = kbt_connect(path), i;
+
+	if (fd < 0)
+		return;
+	if (kbt_hello(fd, KBQ_HELLO_JOIN, r->ctx, -1, &w, NULL) == 0 && w.proc < KBQ_NPROCS) {
+		for (i = 0; i < (int)(KBQ_NSOCKS / 64); i++)
+			r->held[w.proc][i] = rnd() | (uint64_t)rnd() << 32;
+		for (i = 0; i < (int)(KBQ_NWAITERS / 64); i++)
+			r->wheld[w.proc][i] = ~0ull;
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct kbq_region *r;
@@ -116,10 +134,15 @@ int main(int argc, char **argv)
 			q->aq_head = wild(q->aq_head + 1);
 			q->aq[rnd() % KBQ_ACCEPTQ] = wild(rnd() % KBQ_NSOCKS);
 			break;
-		case 5:
-			q->flags = rnd();
-			q->refs = wild(1);
-			q->owner = rnd();
+		case 5: /* who holds what: any row, the close claim, waiter entries */
+			r->held[rnd() % KBQ_NPROCS][rnd() % (KBQ_NSOCKS / 64)] =
+				rnd() | (uint64_t)rnd() << 32;
+			r->wheld[rnd() % KBQ_NPROCS][rnd() % (KBQ_NWAITERS / 64)] =
+				rnd() | (uint64_t)rnd() << 32;
+			r->procs[rnd() % (KBQ_NPROCS / 64)] = rnd() | (uint64_t)rnd() << 32;
+			q->closing = wild(q->closing);
+			q->forked = rnd() % 2;
+			r->waiter[rnd() % KBQ_NWAITERS].used = wild(1);
 			break;
 		case 6:
 			memset(kbq_tx_data(r, s) + rnd() % (KBQ_RING - 64), rnd(), 64);
@@ -159,6 +182,10 @@ int main(int argc, char **argv)
 					kbq_bell(r, i);
 				}
 			}
+		/* A process of the context whose row says it held anything, and
+		 * every waiter entry, hangs up: kbstackd releases that row. */
+		if (rounds % 1024 == 0)
+			join_and_leave(r, argv[1]);
 		/* kbstackd cuts a context off at its first broken rule: start
 		 * over in a new one now and then (the old one dies mid-request). */
 		if (rounds % 4096 == 0) {

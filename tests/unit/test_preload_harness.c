@@ -124,6 +124,12 @@ static bool bell_rung(uint32_t slot)
 	       (kbq_ld_acq(&R->bell_summary) >> ((slot / 64) % 64) & 1);
 }
 
+/* This process (kbp.proc) holds slot. */
+static bool held(int slot)
+{
+	return kbq_ld(&R->held[kbp.proc][slot / 64]) >> (slot % 64) & 1;
+}
+
 static void bells_clear(void)
 {
 	memset(R->bell, 0, sizeof(R->bell));
@@ -200,9 +206,6 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 	q->done_seq = q->taken_seq = kbq_ld_acq(&q->req_seq);
 	q->ev = 0;
 	q->so_error = 0;
-	q->refs = 0;
-	q->owner = 0;
-	q->flags = 0;
 	q->listener = lslot;
 	q->rx_tail = q->rx_head = q->tx_tail = q->tx_head = 0;
 	q->laddr = laddr;
@@ -239,8 +242,7 @@ static struct kbp_sock *mk_conn(uint32_t slot)
 	int kfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(kfd >= 0);
-	q->refs = 1;
-	q->owner = (uint32_t)getpid();
+	R->held[kbp.proc][slot / 64] |= 1ull << (slot % 64); /* ours, as slot_claim leaves it */
 	q->laddr = htonl(0xc6120001); /* 198.18.0.1 */
 	q->lport = htons(8080);
 	q->raddr = htonl(0xc6120063); /* 198.18.0.99 */
@@ -275,8 +277,7 @@ static struct kbp_sock *mk_listener(uint32_t lslot, sa_family_t family)
 	}
 	assert_int_equal(bind(fd, &a.sa, al), 0);
 	assert_int_equal(listen(fd, 16), 0);
-	Q(lslot)->refs = 1;
-	Q(lslot)->owner = (uint32_t)getpid();
+	R->held[kbp.proc][lslot / 64] |= 1ull << (lslot % 64);
 	Q(lslot)->lport = htons(8080);
 	kbq_st_rel(&Q(lslot)->state, KBQ_S_LISTEN);
 	l = mk_sock(lslot, fd, family, true);
@@ -501,6 +502,8 @@ static int reset(void **state)
 	}
 	fs_wake_hold(false);
 	memset(kbq_sock_at(R, 0), 0, (size_t)KBQ_NSOCKS * sizeof(struct kbq_sock));
+	memset(R->procs, 0, sizeof(R->procs));
+	memset(R->held, 0, sizeof(R->held));
 	bells_clear();
 	R->sleepers = 0;
 	/* as the waiter does after waking: drain, then re-arm */
@@ -1104,8 +1107,7 @@ static void test_accept_kb_v4(void **state)
 	assert_false(s->listener);
 	assert_false(s->nonblock);
 	assert_int_equal(s->family, AF_INET);
-	assert_int_equal(Q((uint32_t)slot)->refs, 1);
-	assert_int_equal(Q((uint32_t)slot)->owner, (uint32_t)getpid());
+	assert_true(held(slot)); /* this process holds the accepted slot */
 	assert_int_equal(kbq_ld_acq(&Q(100)->aq_head), 1);
 	assert_int_equal(al, sizeof(struct sockaddr_in));
 	assert_int_equal(a.sin_family, AF_INET);
@@ -1647,14 +1649,15 @@ static void test_close_last_ref(void **state)
 	bells_clear();
 	kbp_sock_put(s);
 	assert_int_equal(s->refs, 1);
-	assert_int_equal(q->refs, 1);
+	assert_true(held(80));
 	assert_int_equal(q->req_seq, seq);
 	assert_false(bell_rung(80));
 
-	/* the last one: the slot's last reference, CLOSE posted */
+	/* the last one: the slot's last holder, CLOSE posted (close claimed) */
 	kbp_fd_take(kfd);
 	kbp_sock_put(s); /* frees s */
-	assert_int_equal(q->refs, 0);
+	assert_false(held(80));
+	assert_int_equal(q->closing, q->gen + 1);
 	assert_int_equal(kbq_ld_acq(&q->req_seq), seq + 1);
 	assert_int_equal(q->req_op, KBQ_OP_CLOSE);
 	assert_true(bell_rung(80));
@@ -1669,12 +1672,14 @@ static void test_close_shared(void **state)
 	uint32_t seq = q->req_seq;
 	int kfd = s->kfd;
 
-	q->refs = 2;
-	q->flags = KBQ_F_SHARED;
+	R->procs[0] = 1ull << kbp.proc | 1ull << 1; /* process 1 holds it too */
+	R->held[1][81 / 64] |= 1ull << (81 % 64);
+	q->forked = 1; /* (it got it through a fork) */
 	bells_clear();
 	kbp_fd_take(kfd);
 	kbp_sock_put(s);
-	assert_int_equal(q->refs, 1);
+	assert_false(held(81));
+	assert_int_equal(q->closing, q->gen);
 	assert_int_equal(q->req_seq, seq);
 	assert_int_equal(q->req_op, KBQ_OP_NONE);
 	assert_false(bell_rung(81));
@@ -1724,11 +1729,11 @@ static void test_close_accepted(void **state)
 	assert_true(fd >= 0);
 	s = kbp_fd_take(fd);
 	assert_non_null(s);
-	assert_int_equal(Q((uint32_t)slot)->refs, 1);
+	assert_true(held(slot));
 	bells_clear();
 	kbp_sock_put(s);
 	close(fd);
-	assert_int_equal(Q((uint32_t)slot)->refs, 0);
+	assert_false(held(slot));
 	assert_int_equal(Q((uint32_t)slot)->req_seq, seq + 1);
 	assert_int_equal(Q((uint32_t)slot)->req_op, KBQ_OP_CLOSE);
 	assert_true(bell_rung((uint32_t)slot));
@@ -2204,6 +2209,10 @@ static void test_wake_two_sleepers(void **state)
 	kbp_cfg.log = 0;
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* No kbstackd gave this child a process index (there is none):
+		 * it has a row and its socket back, as a registered child has. */
+		kbp.proc = 1;
+		kbp_fd_set(x->kfd, x);
 		close(p[0]);
 		res.rc = kbp_poll(&px, 1, 3000, NULL);
 		res.revents = px.revents;
