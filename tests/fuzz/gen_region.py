@@ -459,7 +459,18 @@ SEEDS = {
     "raw-frames": seed_raw_frames,
 }
 
-REGRESS = {}
+def regress_lwip_tcp_trim_half_space():
+    # A FIN, then a one-byte segment, whose sequence number is the stack's
+    # rcv_nxt + 2^31 (SEG seq mode 3): lwIP's front-edge trim took them for
+    # segments starting 2^31 before rcv_nxt and asserted (an lwIP bug,
+    # stack/lwip-patches/0004-tcp-trim-half-space.patch).
+    return established() + [seg(flow=0, flags=FIN | ACK, mods=3),
+                            seg(flow=0, flags=ACK | PSH, n=1, mods=3), turn()]
+
+
+REGRESS = {
+    "lwip-tcp-trim-half-space": regress_lwip_tcp_trim_half_space,
+}
 
 
 def main():
