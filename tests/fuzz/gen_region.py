@@ -468,7 +468,19 @@ def regress_lwip_tcp_trim_half_space():
                             seg(flow=0, flags=ACK | PSH, n=1, mods=3), turn()]
 
 
+def regress_lwip_tcp_sent_abort_leak():
+    # A segment that acknowledges 64 bytes and brings 10 in order, to a
+    # context whose tx_tail is then more than a ring ahead: kbstackd's sent callback cuts
+    # it off and aborts the PCB before lwIP hands over the 10 bytes, which
+    # lwIP then forgot without freeing (an lwIP bug,
+    # stack/lwip-patches/0005-tcp-sent-abort-leaks-data.patch).
+    return established() + [io(s=1, n64=1), turn(),
+                            write("sock.tx_tail", val(B_PAIR, P_RING, 100), s=1),
+                            seg(flow=0, flags=ACK | PSH, n=10), turn()]
+
+
 REGRESS = {
+    "lwip-tcp-sent-abort-leak": regress_lwip_tcp_sent_abort_leak,
     "lwip-tcp-trim-half-space": regress_lwip_tcp_trim_half_space,
 }
 
