@@ -148,6 +148,21 @@ static void fr_turn(void)
 	}
 }
 
+/* What kbs_publish (kbs_main.c) reads for kbstat every 128 ms: the
+ * application-written fallback counters among others. */
+static void fr_publish(void)
+{
+	uint64_t fb[KBQ_FB_NSTAT];
+	const struct kbs_ctx *c;
+	unsigned socks, n = 0;
+
+	for (c = kbs_ctxs; c; c = c->next)
+		n += c->nsocks;
+	kbs_ctxs_count(&socks, fb);
+	if (socks != n)
+		fr_fail("kbstat's count of slots in use is wrong", NULL, 0);
+}
+
 static void fr_time(uint32_t ms)
 {
 	while (ms) {
@@ -157,6 +172,7 @@ static void fr_time(uint32_t ms)
 		kbs_life_settle();
 		fz_good_tick(step);
 		fr_turn();
+		fr_publish();
 		ms -= step;
 	}
 }
