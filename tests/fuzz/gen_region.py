@@ -485,7 +485,23 @@ def regress_lwip_tcp_sent_abort_leak():
                             seg(flow=0, flags=ACK | PSH, n=10), turn()]
 
 
+def regress_lwip_tcp_persist_acked():
+    # Any peer can do this, with numbers all in order: the stack sends 64
+    # bytes; the peer sends a byte, then one more with a zero window (its
+    # ACKs still short of the 64: the second updates the window); the retransmission timeout moves them back to unsent
+    # and, the window being 0, starts the persist timer; the peer then ACKs
+    # the first transmission: unsent is empty, the persist timer still
+    # runs, and lwIP's next slow timer asserted (an lwIP bug,
+    # stack/lwip-patches/0006-tcp-persist-nothing-to-send.patch).
+    short = struct.pack(">b", -64)  # ACK mode 1: the stack's next - 64
+    return established() + [io(s=1, n64=1), turn(),
+                            seg(flow=0, flags=ACK | PSH, n=1, mods=1 << 2, extra=short),
+                            seg(flow=0, flags=ACK | PSH, n=1, mods=0x10 | 1 << 2, extra=short),
+                            time(5000), seg(flow=0, flags=ACK), time(1000)]
+
+
 REGRESS = {
+    "lwip-tcp-persist-acked": regress_lwip_tcp_persist_acked,
     "lwip-tcp-sent-abort-leak": regress_lwip_tcp_sent_abort_leak,
     "lwip-tcp-trim-half-space": regress_lwip_tcp_trim_half_space,
 }
