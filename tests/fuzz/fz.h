@@ -80,6 +80,21 @@ void fz_port_tx(void);
 /* Mbufs not in the pool (held by lwIP, queued, or leaked). */
 unsigned fz_port_mbufs_out(void);
 
+/* End of an input, once the application has gone: fz_port_reset, the
+ * clock settled, the last frames sent; aborts if an mbuf is not back in
+ * the pool. */
+void fz_port_end(void);
+
+/* Internet checksum over p[0..n), folded (not complemented), from sum. */
+uint16_t fz_csum(const uint8_t *p, size_t n, uint32_t sum);
+
+/* A static ARP entry (ip in host order), put back by fz_port_reset too. */
+void fz_port_arp(uint32_t ip, const uint8_t mac[6]);
+
+/* When set, fz_port_tx shows it every frame the port sent (checked already),
+ * before the mbuf is freed: a target's peers read the stack's answers. */
+extern void (*fz_port_tx_hook)(const uint8_t *frame, size_t len);
+
 /* ---- fz_app.c ---------------------------------------------------------- */
 
 /* What the application does after a record, besides its usual work. */
@@ -126,5 +141,14 @@ void fz_app_stop(void);
 
 /* kbstackd's loop after input: serve doorbells, send, wake. */
 void fz_stack_turn(void);
+
+/* The application's context, and how many of its slots it has touched
+ * this input (the others are FREE). */
+struct kbs_ctx *fz_app_ctx(void);
+uint32_t fz_app_slots_used(void);
+
+/* When set, the application shows it every byte it reads, as it reads it
+ * (slot, bytes, count): a target checks them against what the peer sent. */
+extern void (*fz_app_rx_hook)(uint32_t slot, const uint8_t *data, uint32_t n);
 
 #endif /* FZ_H */

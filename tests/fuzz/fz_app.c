@@ -52,6 +52,8 @@ static bool fz_dead;                        /* FZ_ACT_EXIT happened this input *
 static uint32_t fz_slots_used;              /* slots below this were touched this input */
 static uint8_t fz_copy[KBQ_RING];
 
+void (*fz_app_rx_hook)(uint32_t slot, const uint8_t *data, uint32_t n);
+
 static void fz_fail(const char *what, uint32_t slot)
 {
 	struct kbq_sock *q = kbq_sock_at(fz_r, slot);
@@ -74,6 +76,16 @@ void fz_stack_turn(void)
 	kbs_ctxs_service();
 	fz_port_tx();
 	kbs_ctxs_wake();
+}
+
+struct kbs_ctx *fz_app_ctx(void)
+{
+	return fz_ctx;
+}
+
+uint32_t fz_app_slots_used(void)
+{
+	return fz_slots_used;
 }
 
 void fz_app_init(void)
@@ -307,6 +319,8 @@ static bool fz_read_echo(struct fz_conn *c, uint32_t max)
 		n = max;
 	if (n) {
 		kbq_ring_get(kbq_rx_data(fz_r, c->slot), head, fz_copy, n);
+		if (fz_app_rx_hook)
+			fz_app_rx_hook(c->slot, fz_copy, n);
 		STORE(&q->rx_head, head + n); /* credits lwIP's window */
 		kbq_bell(fz_r, c->slot);
 		fz_write(c, fz_copy, n);

@@ -54,6 +54,12 @@ static struct kbs_port fz_port;
 static bool fz_trace; /* KB_FUZZ_TRACE set: one line per frame in and out */
 static struct kbs_netif fz_ni;
 static struct rte_ring *fz_rx_ring, *fz_tx_ring;
+void (*fz_port_tx_hook)(const uint8_t *frame, size_t len);
+
+/* Static ARP entries: the peer's, and those fz_port_arp added. */
+#define FZ_ARP_MAX 4
+static struct { ip4_addr_t ip; struct eth_addr mac; } fz_arp[FZ_ARP_MAX];
+static unsigned fz_narp;
 
 /* ---- the pool: FIFO, poisoned while free -------------------------------- */
 
@@ -169,7 +175,6 @@ struct kbs_netif *fz_port_init(void)
 			 "--no-telemetry", "--log-level=lib.eal:error",
 			 "--log-level=pmd.*:error", prefix, lcores, NULL };
 	struct eth_addr peer_mac = { FZ_PEER_MAC };
-	ip4_addr_t peer;
 	uint16_t priv = RTE_ALIGN(sizeof(struct pbuf_custom), RTE_MBUF_PRIV_ALIGN);
 	unsigned i;
 	int rc;
@@ -217,16 +222,26 @@ struct kbs_netif *fz_port_init(void)
 	if (kbs_netif_init(&fz_ni, &fz_port, lwip_htonl(FZ_STACK_IP), lwip_htonl(FZ_NETMASK), 0))
 		fz_die("kbs_netif_init");
 	fz_port_tx(); /* the gratuitous ARP */
-	ip4_addr_set_u32(&peer, lwip_htonl(FZ_PEER_IP));
-	if (etharp_add_static_entry(&peer, &peer_mac) != ERR_OK)
-		fz_die("etharp_add_static_entry");
+	fz_port_arp(FZ_PEER_IP, peer_mac.addr);
 	return &fz_ni;
+}
+
+void fz_port_arp(uint32_t ip, const uint8_t mac[6])
+{
+	if (fz_narp == FZ_ARP_MAX) {
+		fprintf(stderr, "fuzz: more than %d static ARP entries\n", FZ_ARP_MAX);
+		exit(1);
+	}
+	ip4_addr_set_u32(&fz_arp[fz_narp].ip, lwip_htonl(ip));
+	memcpy(fz_arp[fz_narp].mac.addr, mac, 6);
+	if (etharp_add_static_entry(&fz_arp[fz_narp].ip, &fz_arp[fz_narp].mac) != ERR_OK)
+		fz_die("etharp_add_static_entry");
+	fz_narp++;
 }
 
 void fz_port_reset(void)
 {
-	struct eth_addr peer_mac = { FZ_PEER_MAC };
-	ip4_addr_t peer;
+	unsigned k;
 	int i;
 
 	/* Datagrams being reassembled: each run of the timer ages them one
@@ -234,8 +249,8 @@ void fz_port_reset(void)
 	for (i = 0; i <= IP_REASS_MAXAGE; i++)
 		ip_reass_tmr();
 	etharp_cleanup_netif(&fz_ni.netif); /* also frees packets waiting for ARP */
-	ip4_addr_set_u32(&peer, lwip_htonl(FZ_PEER_IP));
-	etharp_add_static_entry(&peer, &peer_mac);
+	for (k = 0; k < fz_narp; k++)
+		etharp_add_static_entry(&fz_arp[k].ip, &fz_arp[k].mac);
 }
 
 /* ---- frames in and out -------------------------------------------------- */
@@ -269,8 +284,7 @@ void fz_port_rx(const uint8_t *frame, size_t len)
 	kbs_netif_rx(&fz_ni);
 }
 
-/* Internet checksum over p[0..n), folded, starting from sum. */
-static uint16_t fz_csum(const uint8_t *p, size_t n, uint32_t sum)
+uint16_t fz_csum(const uint8_t *p, size_t n, uint32_t sum)
 {
 	size_t i;
 
@@ -386,6 +400,9 @@ void fz_port_tx(void)
 			if (fz_trace)
 				fz_trace_frame("->", rte_pktmbuf_mtod(out[i], const uint8_t *),
 					       out[i]->data_len);
+			if (fz_port_tx_hook)
+				fz_port_tx_hook(rte_pktmbuf_mtod(out[i], const uint8_t *),
+						out[i]->data_len);
 		}
 		rte_pktmbuf_free_bulk(out, n);
 	}
@@ -394,4 +411,18 @@ void fz_port_tx(void)
 unsigned fz_port_mbufs_out(void)
 {
 	return fz_port.pool->size - rte_mempool_avail_count(fz_port.pool);
+}
+
+void fz_port_end(void)
+{
+	unsigned out;
+
+	fz_port_reset();
+	fz_clock_settle();
+	fz_port_tx();
+	out = fz_port_mbufs_out();
+	if (out) {
+		fprintf(stderr, "fuzz: %u mbufs not back in the pool after the input\n", out);
+		abort();
+	}
 }

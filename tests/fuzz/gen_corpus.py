@@ -408,16 +408,21 @@ REGRESS = {
 }
 
 
-def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "rx")
+def write_inputs(out, seeds, regress, who):
+    """Each input of seeds and regress (name -> function returning its
+    records) as out/seed-NAME and out/regress-NAME."""
     os.makedirs(out, exist_ok=True)
-    for prefix, inputs in (("seed-", SEEDS), ("regress-", REGRESS)):
+    for prefix, inputs in (("seed-", seeds), ("regress-", regress)):
         for name, make in inputs.items():
             with open(os.path.join(out, prefix + name), "wb") as f:
                 f.write(b"".join(make()))
-    print("gen_corpus: %d seeds, %d regression inputs in %s"
-          % (len(SEEDS), len(REGRESS), out))
+    print("%s: %d seeds, %d regression inputs in %s" % (who, len(seeds), len(regress), out))
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus", "rx")
+    write_inputs(out, SEEDS, REGRESS, "gen_corpus")
 
 
 if __name__ == "__main__":
