@@ -152,14 +152,14 @@ static void fr_turn(void)
  * application-written fallback counters among others. */
 static void fr_publish(void)
 {
-	uint64_t fb[KBQ_FB_NSTAT];
+	struct kbs_ctxs_counts counts;
 	const struct kbs_ctx *c;
-	unsigned socks, n = 0;
+	unsigned n = 0;
 
 	for (c = kbs_ctxs; c; c = c->next)
 		n += c->nsocks;
-	kbs_ctxs_count(&socks, fb);
-	if (socks != n)
+	kbs_ctxs_count(&counts);
+	if (counts.socks != n)
 		fr_fail("kbstat's count of slots in use is wrong", NULL, 0);
 }
 

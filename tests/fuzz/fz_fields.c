@@ -51,9 +51,8 @@
 	SA(req_arg)      \
 	SF(done_seq)     \
 	SF(done_rc)      \
-	SF(refs)         \
-	SF(owner)        \
-	SF(flags)        \
+	SF(closing)      \
+	SF(forked)       \
 	SF(ev)           \
 	SF(so_error)     \
 	SF(laddr)        \
@@ -82,6 +81,7 @@
 	RF(bell_summary) \
 	RA(bell)         \
 	RA(fallback)     \
+	RA(procs)        \
 	RW(used)         \
 	RW(sleeping)     \
 	RW(pending)      \
