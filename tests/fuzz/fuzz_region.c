@@ -42,9 +42,9 @@
  *    9 ACCEPT               take every connection its listeners queued
  *   10 IO     slot n        read all, queue n * 64 bytes, ring
  *   11 CLOSE  slot          close (last reference)
- *   12 DIE    pid           a & 2: it forks first; a & 1: its last process
+ *   12 DIE    n             a & 2: it forks first; a & 1: its last process
  *                           dies (kbs_ctx_close_all; the context stays
- *                           while it sends), else process pid dies
+ *                           while it sends), else its n-th process dies
  *                           (kbs_ctx_proc_gone) if another remains
  *   13 ATTACH               it attaches again: a new context (the old one
  *                           dies first); at most FZ_HATTACH_MAX per input

@@ -26,7 +26,8 @@
 #define FZ_N(T, f)   (FZ_SZ(T, f) / FZ_SZ(T, f[0]))
 
 /* A field of struct kbq_region / of struct kbq_sock; an array of them; a
- * field of every kbq_region.waiter[]. */
+ * field of every kbq_region.waiter[]; a two-dimensional array of the region
+ * (its rows one after the other). */
 #define RF(f)  { "region." #f, FZ_B_REGION, FZ_SZ(struct kbq_region, f), \
 		 offsetof(struct kbq_region, f), 1, 0, -1 },
 #define RA(f)  { "region." #f, FZ_B_REGION, FZ_SZ(struct kbq_region, f[0]), \
@@ -36,6 +37,10 @@
 		 FZ_SZ(struct kbq_region, waiter[0].f),                       \
 		 offsetof(struct kbq_region, waiter[0].f), KBQ_NWAITERS,       \
 		 sizeof(struct kbq_waiter), -1 },
+#define R2(f)  { "region." #f, FZ_B_REGION, FZ_SZ(struct kbq_region, f[0][0]), \
+		 offsetof(struct kbq_region, f),                               \
+		 FZ_SZ(struct kbq_region, f) / FZ_SZ(struct kbq_region, f[0][0]), \
+		 FZ_SZ(struct kbq_region, f[0][0]), -1 },
 #define SF(f)  { "sock." #f, FZ_B_SOCK, FZ_SZ(struct kbq_sock, f),           \
 		 offsetof(struct kbq_sock, f), 1, 0, -1 },
 #define SA(f)  { "sock." #f, FZ_B_SOCK, FZ_SZ(struct kbq_sock, f[0]),        \
@@ -82,6 +87,8 @@
 	RA(bell)         \
 	RA(fallback)     \
 	RA(procs)        \
+	R2(held)         \
+	R2(wheld)        \
 	RW(used)         \
 	RW(sleeping)     \
 	RW(pending)      \

@@ -21,6 +21,7 @@
 #include "lwip/tcp.h"
 
 #include "kbq_atomic.h"
+#include "kbq_hold.h"
 #include "kbq_ring.h"
 #include "kbs_ctx.h"
 
@@ -30,7 +31,6 @@
 #define FZ_HCTX_MAX    4   /* hostile contexts at once: its own and orphans still sending */
 #define FZ_HATTACH_MAX 8   /* contexts it makes per input */
 #define FZ_HPROCS_MAX  16  /* its processes */
-#define FZ_HPID        1   /* the process that claims and accepts (owner) */
 
 /* Waiters that get a wake socket (kbstackd's end; the other end is the
  * application's, never read). Waiter 64's application end is closed. */
@@ -89,7 +89,11 @@ void fz_hostile_attach(void)
 	c->may_bind_low = false; /* an unprivileged user's */
 	c->r = r;
 	c->memfd = -1;
-	c->nprocs = 2; /* a server and a child it forked */
+	/* A server and a child it forked: process indices 0 and 1 (kbs_ctl.c's
+	 * proc_index_take, published before the answers that carry them). */
+	c->nprocs = 2;
+	c->procs[0] = 3;
+	kbq_or_sc(&r->procs[0], 3ull);
 	for (i = 0; i < KBQ_NWAITERS; i++)
 		c->wfd[i] = -1;
 	i = fz_nhctx++;
@@ -158,15 +162,41 @@ static void fz_hdestroy(struct kbs_ctx *c)
 	memcpy(fz_happ_fd[i], fz_happ_fd[fz_nhctx], sizeof(fz_happ_fd[0]));
 }
 
-void fz_hostile_die(uint32_t pid, bool last)
+/* The n-th process index in use (n modulo how many), or UINT32_MAX. */
+static uint32_t fz_hproc(const struct kbs_ctx *c, uint32_t n)
+{
+	uint32_t i, k = 0, count = 0;
+
+	for (i = 0; i < KBQ_NPROCS; i++)
+		count += c->procs[i / 64] >> (i % 64) & 1;
+	if (!count)
+		return UINT32_MAX;
+	n %= count;
+	for (i = 0; i < KBQ_NPROCS; i++)
+		if ((c->procs[i / 64] >> (i % 64) & 1) && k++ == n)
+			return i;
+	return UINT32_MAX;
+}
+
+/* The process that acts (claims, accepts, closes): the lowest index. */
+static uint32_t fz_hactor(void)
+{
+	return fz_hproc(fz_hcur, 0);
+}
+
+void fz_hostile_die(uint32_t n, bool last)
 {
 	struct kbs_ctx *c = fz_hcur;
+	uint32_t idx;
 
 	if (!c)
 		return;
-	if (!last && c->nprocs > 1) { /* proc_gone (kbs_ctl.c) */
+	if (!last && c->nprocs > 1 && (idx = fz_hproc(c, n)) != UINT32_MAX) {
+		/* proc_gone (kbs_ctl.c): its row released, then its index */
 		c->nprocs--;
-		kbs_ctx_proc_gone(c, (pid_t)pid);
+		kbs_ctx_proc_gone(c, idx);
+		c->procs[idx / 64] &= ~(1ull << (idx % 64));
+		kbq_and_sc(&c->r->procs[idx / 64], ~(1ull << (idx % 64)));
 		return;
 	}
 	/* ctx_orphan: its sockets close as its exit would close them */
@@ -179,10 +209,37 @@ void fz_hostile_die(uint32_t pid, bool last)
 		c->orphan = true;
 }
 
+/* fork (kbq_abi.h, Holding): a new index for the child (its rows cleared,
+ * then published, as kbs_ctl.c's JOIN does); the parent marks the slots it
+ * holds forked and ORs its row into the child's. */
 void fz_hostile_fork(void)
 {
-	if (fz_hcur && fz_hcur->nprocs < FZ_HPROCS_MAX)
-		fz_hcur->nprocs++;
+	struct kbs_ctx *c = fz_hcur;
+	uint32_t child, parent, w;
+
+	if (!c || c->nprocs >= FZ_HPROCS_MAX)
+		return;
+	parent = fz_hactor();
+	for (child = 0; child < KBQ_NPROCS && (c->procs[child / 64] >> (child % 64) & 1); child++)
+		;
+	if (child == KBQ_NPROCS || parent == UINT32_MAX)
+		return;
+	for (w = 0; w < KBQ_HELD_WORDS; w++)
+		kbq_st(&c->r->held[child][w], 0);
+	for (w = 0; w < KBQ_WHELD_WORDS; w++)
+		kbq_st(&c->r->wheld[child][w], 0);
+	c->procs[child / 64] |= 1ull << (child % 64);
+	kbq_or_sc(&c->r->procs[child / 64], 1ull << (child % 64));
+	c->nprocs++;
+	for (w = 0; w < KBQ_HELD_WORDS; w++) {
+		uint64_t m = kbq_ld_sc(&c->r->held[parent][w]);
+
+		for (uint64_t b = m; b; b &= b - 1)
+			kbq_st(&kbq_sock_at(c->r, w * 64 + (uint32_t)__builtin_ctzll(b))->forked, 1);
+		kbq_or_sc(&c->r->held[child][w], m);
+	}
+	for (w = 0; w < KBQ_WHELD_WORDS; w++)
+		kbq_or_sc(&c->r->wheld[child][w], kbq_ld_sc(&c->r->wheld[parent][w]));
 }
 
 void fz_hostile_reap(void)
@@ -264,7 +321,22 @@ uint32_t fz_hostile_slot(struct fz_in *in)
 	return 0;
 }
 
-/* Claim a free slot as the library does (CAS FREE → OPEN). */
+/* The acting process holds slot (an fd for it), or no longer does. */
+static void fz_hhold(uint32_t slot, bool on)
+{
+	uint32_t p = fz_hactor();
+	uint64_t bit = 1ull << (slot % 64);
+
+	if (p == UINT32_MAX)
+		return;
+	if (on)
+		kbq_or_sc(&fz_hcur->r->held[p][slot / 64], bit);
+	else
+		kbq_and_sc(&fz_hcur->r->held[p][slot / 64], ~bit);
+}
+
+/* Claim a free slot as the library does (CAS FREE → OPEN, not forked,
+ * held by the acting process). */
 static uint32_t fz_hclaim(void)
 {
 	uint32_t i;
@@ -274,9 +346,8 @@ static uint32_t fz_hclaim(void)
 		uint32_t want = KBQ_S_FREE;
 
 		if (kbq_cas(&q->state, &want, KBQ_S_OPEN)) {
-			fz_field_set_by_name("sock.owner", fz_hcur->r, i, FZ_HPID);
-			fz_field_set_by_name("sock.refs", fz_hcur->r, i, 1);
-			fz_field_set_by_name("sock.flags", fz_hcur->r, i, 0);
+			kbq_st(&q->forked, 0);
+			fz_hhold(i, true);
 			return i;
 		}
 	}
@@ -338,8 +409,8 @@ void fz_hostile_accept(void)
 			uint32_t slot = kbq_ld(&lq->aq[head % KBQ_ACCEPTQ]);
 
 			if (slot < KBQ_NSOCKS) {
-				fz_field_set_by_name("sock.owner", fz_hcur->r, slot, FZ_HPID);
-				fz_field_set_by_name("sock.refs", fz_hcur->r, slot, 1);
+				kbq_st(&kbq_sock_at(fz_hcur->r, slot)->forked, 0);
+				fz_hhold(slot, true);
 			}
 		}
 		kbq_st_rel(&lq->aq_head, head);
@@ -370,14 +441,26 @@ void fz_hostile_io(uint32_t slot, uint32_t n)
 	kbq_bell(fz_hcur->r, slot);
 }
 
+/* close() of its last fd in the acting process, as the library does it
+ * (kbq_abi.h, Holding): drop the holding; if no other process holds the
+ * slot, claim the close (closing: gen → gen + 1) and post CLOSE. */
 void fz_hostile_close(uint32_t slot)
 {
 	static const uint32_t none[3];
+	struct kbq_sock *q;
+	uint32_t gen;
 
 	if (!fz_hcur)
 		return;
-	fz_field_set_by_name("sock.refs", fz_hcur->r, slot, 0);
-	fz_hostile_req(slot, KBQ_OP_CLOSE, none, 0);
+	q = kbq_sock_at(fz_hcur->r, slot);
+	gen = kbq_ld_acq(&q->gen);
+	fz_hhold(slot, false);
+	if (kbq_ld(&q->forked) &&
+	    kbq_held_by_other(&fz_hcur->r->held[0][0], KBQ_HELD_WORDS, fz_hcur->r->procs,
+			      fz_hactor(), slot))
+		return;
+	if (kbq_cas(&q->closing, &gen, gen + 1))
+		fz_hostile_req(slot, KBQ_OP_CLOSE, none, 0);
 }
 
 void fz_hostile_bell(uint32_t slot, bool all)

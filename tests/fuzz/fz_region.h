@@ -156,9 +156,13 @@ void fz_hpeer_seg(struct fz_in *in);
 void fz_hostile_attach(void);
 /* Its context now (NULL after its last process died). */
 struct kbs_ctx *fz_hostile_ctx(void);
-/* A process dies: pid's sockets close (kbs_ctx_proc_gone); last: it was
- * the last one (kbs_ctx_close_all, the context kept while it sends). */
-void fz_hostile_die(uint32_t pid, bool last);
+/* A process dies: the n-th process index in use (modulo how many); its
+ * holdings are released and the sockets nobody else holds close
+ * (kbs_ctx_proc_gone). last: the last one dies (kbs_ctx_close_all, the
+ * context kept while it sends). */
+void fz_hostile_die(uint32_t n, bool last);
+/* The acting process (the lowest index) forks: a child's index, holding
+ * what its parent holds (kbq_abi.h, Holding). */
 void fz_hostile_fork(void);
 /* Each loop iteration: contexts with no process and nothing left go. */
 void fz_hostile_reap(void);

@@ -45,8 +45,8 @@ def field_table():
     body = src[src.index("#define FZ_FIELD_TABLE"):]
     body = body[:body.index("\n\n")]
     prefix = {"SF": "sock.", "SA": "sock.", "RF": "region.", "RA": "region.",
-              "RW": "region.waiter."}
-    names = [prefix[m] + f for m, f in re.findall(r"\b(SF|SA|RF|RA|RW)\((\w+)\)", body)]
+              "R2": "region.", "RW": "region.waiter."}
+    names = [prefix[m] + f for m, f in re.findall(r"\b(SF|SA|RF|RA|R2|RW)\((\w+)\)", body)]
     return {n: i for i, n in enumerate(names)}
 
 
@@ -157,8 +157,9 @@ def close(s=None, live=None):
     return rec(CLOSE, 0, slot(s, live))
 
 
-def die(pid=1, last=False, fork=False):
-    return rec(DIE, (1 if last else 0) | (2 if fork else 0), bytes([pid]))
+def die(n=0, last=False, fork=False):
+    """The n-th process index in use dies (a fork first), or the last one."""
+    return rec(DIE, (1 if last else 0) | (2 if fork else 0), bytes([n]))
 
 
 def attach():
@@ -315,22 +316,31 @@ def seed_die_mid_request():
     # hostile application's processes die (a child first: proc_gone), then
     # the SYN-ACK and data for the orphaned context; it attaches again.
     r = established() + [connect(0), turn(), listen(2)]
-    r += [die(pid=1), turn()]
+    r += [die(n=1), turn()]
     r += [seg(flow=1, flags=SYN | ACK), seg(flow=0, flags=ACK | PSH, n=10)]
-    r += [connect(1), die(pid=0, last=True), seg(flow=2, flags=SYN | ACK), turn(),
+    r += [connect(1), die(last=True), seg(flow=2, flags=SYN | ACK), turn(),
           seg(flow=0, flags=ACK), time(1000), attach(), listen(0), turn()]
     return r + flow_in(peer=5, flow=1) + [accept(), die(last=True), time(5000)]
 
 
-def seed_owner_refs_flags():
-    # The words a process's death is decided on, written every way: a
-    # child's death must only close the hostile context's own sockets.
+def seed_holdings():
+    # Processes and what they hold (kbq_abi.h, Holding), with the rows
+    # written as no library would: a fork, a close by one holder while the
+    # child still holds, a child whose row names slots it never held, a
+    # close claimed (closing) but never posted, procs written, the death of
+    # each process in turn. Only the hostile context's own slots may close.
+    row = 16  # words per held[] row
     r = established() + flow_in(peer=1, flow=1) + [accept()]
-    r += [write("sock.owner", raw(2), s=1), write("sock.flags", raw(0), s=1),
-          write("sock.owner", raw(2), s=2), write("sock.flags", raw(1), s=2),
-          write("sock.refs", raw(0xFFFFFFFF), s=0), write("sock.owner", raw(2), s=0),
-          die(pid=2, fork=True), turn(), die(pid=0), turn(), die(pid=1, fork=True)]
-    return r + [seg(flow=0, flags=ACK | PSH, n=10), turn(), time(1000)]
+    r += [die(n=0, fork=True), turn(), close(s=1), turn()]        # child 2 holds 0-2
+    r += [write("region.held", raw(0xFFFFFFFFFFFFFFFF, 8), elem=2 * row),
+          write("region.held", raw(1 << 63, 8), elem=2 * row + 15),
+          write("region.procs", raw(0xFFFFFFFFFFFFFFFF, 8), elem=0),
+          write("region.wheld", raw(0xFFFFFFFFFFFFFFFF, 8), elem=2 * 4),
+          write("sock.closing", val(B_CUR, delta=1), s=2),
+          write("sock.forked", raw(0), s=0)]
+    r += [die(n=0), turn(), seg(flow=0, flags=ACK | PSH, n=10), turn()]  # index 0 goes
+    r += [die(n=1), turn(), seg(flow=1, flags=ACK | PSH, n=10)]          # index 2 goes
+    return r + [listen(1), turn(), die(n=5), time(1000), close(live=0), turn()]
 
 
 def seed_wake_words():
@@ -455,7 +465,7 @@ SEEDS = {
     "ring-wrap": seed_ring_wrap,
     "bells-everywhere": seed_bells_everywhere,
     "die-mid-request": seed_die_mid_request,
-    "owner-refs-flags": seed_owner_refs_flags,
+    "holdings": seed_holdings,
     "wake-words": seed_wake_words,
     "every-field": seed_every_field,
     "requests": seed_requests,
