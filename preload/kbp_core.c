@@ -596,20 +596,11 @@ static void kbp_on_fork_parent(void)
  * ours). 0 or -1 with errno. */
 static int ctl_send_pid(int fd, const struct kbq_hello *h)
 {
-	struct ucred cr = { getpid(), getuid(), getgid() };
-	union {
-		char buf[CMSG_SPACE(sizeof(cr))];
-		struct cmsghdr align;
-	} u;
+	union kbq_cmsg_cred u;
 	struct iovec iov = { (void *)h, sizeof(*h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_CREDENTIALS;
-	c->cmsg_len = CMSG_LEN(sizeof(cr));
-	memcpy(CMSG_DATA(c), &cr, sizeof(cr));
+	kbq_cmsg_put_cred(&m, &u);
 	return libc_sendmsg(fd, &m, MSG_NOSIGNAL) == sizeof(*h) ? 0 : -1;
 }
 

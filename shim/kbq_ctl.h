@@ -50,6 +50,28 @@ static inline void kbq_cmsg_put_fd(struct msghdr *m, union kbq_cmsg_fd *u, int f
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
 }
 
+/* Room for the sender's credentials in a message's control data. */
+union kbq_cmsg_cred {
+	char buf[CMSG_SPACE(sizeof(struct ucred))];
+	struct cmsghdr align;
+};
+
+/* Attach the calling process's credentials to m (SCM_CREDENTIALS: the
+ * kernel checks they are the sender's, so the receiver may believe them). */
+static inline void kbq_cmsg_put_cred(struct msghdr *m, union kbq_cmsg_cred *u)
+{
+	struct ucred cr = { getpid(), getuid(), getgid() };
+	struct cmsghdr *c;
+
+	m->msg_control = u->buf;
+	m->msg_controllen = sizeof(u->buf);
+	c = CMSG_FIRSTHDR(m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cr));
+	memcpy(CMSG_DATA(c), &cr, sizeof(cr));
+}
+
 /* Prepare m to receive one fd into u. */
 static inline void kbq_cmsg_want_fd(struct msghdr *m, union kbq_cmsg_fd *u)
 {

@@ -132,9 +132,6 @@ static void kbs_listener_drop_queue(struct kbs_sock *l)
 
 void kbs_req_close(struct kbs_sock *s)
 {
-	struct kbq_sock *q = kbs_qs(s);
-	uint32_t head;
-
 	switch (s->life) {
 	case KBS_L_LISTEN:
 		kbs_listener_drop_queue(s);
@@ -161,17 +158,18 @@ void kbs_req_close(struct kbs_sock *s)
 		kbs_life_free(s);
 		return;
 	}
-	/* Unread data at close: reset, as Linux does. */
-	head = kbq_ld_acq(&q->rx_head);
-	if (head != s->rx_tail) {
+	/* Credit what the app read (one checked read of rx_head): a full window
+	 * lets tcp_close send FIN, not RST. Unread data left: reset, as Linux. */
+	kbs_tcp_rx_credit(s);
+	if (!s->pcb)
+		return;
+	if (s->rx_seen != s->rx_tail) {
 		KBS_STAT_ADD(tcp_reset_unread, 1);
 		kbs_life_abort(s, ECONNRESET);
 		return;
 	}
 	KBS_STAT_ADD(tcp_closed, 1);
-	kbs_tcp_rx_credit(s); /* a full window lets tcp_close send FIN, not RST */
-	if (s->pcb)
-		kbs_tcp_tx_push(s);
+	kbs_tcp_tx_push(s);
 }
 
 static void kbs_op_setopt(struct kbs_sock *s, uint32_t opt, uint32_t val)

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "kbq_ctl.h"
 #include "kbq_ring.h"
 
 /* A connection to kbstackd's control socket, or -errno. */
@@ -79,20 +80,11 @@ static inline int kbt_hello(int fd, uint32_t op, uint32_t arg, int fd_out,
 static inline int kbt_hello_pid(int fd, uint32_t pid)
 {
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_PID, pid };
-	struct ucred cr = { getpid(), getuid(), getgid() };
-	union {
-		char buf[CMSG_SPACE(sizeof(cr))];
-		struct cmsghdr align;
-	} u;
+	union kbq_cmsg_cred u;
 	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_CREDENTIALS;
-	c->cmsg_len = CMSG_LEN(sizeof(cr));
-	memcpy(CMSG_DATA(c), &cr, sizeof(cr));
+	kbq_cmsg_put_cred(&m, &u);
 	return sendmsg(fd, &m, MSG_NOSIGNAL) == sizeof(h) ? 0 : -1;
 }
 
