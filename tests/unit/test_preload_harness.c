@@ -456,6 +456,8 @@ static int group_setup(void **state)
 	if (fs_start(R, kick, kbp_cfg.stack, &kbp.ctl))
 		return -1;
 	kbp.r = R;
+	kbp.epoch = 1; /* attachment 1, live */
+	kbp_check_ms = 60000; /* only wake-ups wake a sleeper (the test_wake_* cases) */
 	kbp.efd = efd;
 	kbp.kick = kick;
 	kbp.ctx = R->ctx;
