@@ -5,7 +5,8 @@
 # poll (c2), accept (the listener). kbstackd is killed with SIGKILL:
 #   - every blocked call returns within 1 s: read ECONNRESET, epoll and poll
 #     ERR|HUP, accept ECONNABORTED; then read 0 and write EPIPE, as after a
-#     reset in Linux; the server says why, once
+#     reset in Linux (setsockopt answered, shutdown ENOTCONN); the server
+#     says why, once
 #   - the listener goes on through the kernel (a connection to 127.0.0.1)
 #   - a new kbstackd is started: a new listener of the same process attaches
 #     to it and serves a client on 198.18.0.1, without a restart
@@ -63,6 +64,8 @@ for t in "${threads[@]}"; do
 done
 check "read: ECONNRESET" grep -q '^read rc=-1 errno=ECONNRESET ' "$srvlog"
 check "then read 0 and write EPIPE" grep -q '^after read=0 write=EPIPE$' "$srvlog"
+check "setsockopt answered, shutdown ENOTCONN" \
+	grep -q '^after setsockopt=0 shutdown=ENOTCONN$' "$srvlog"
 check "the server says kbstackd has gone, once" \
 	test "$(grep -c 'kbstackd at .* has gone' "$srvlog")" = 1
 [ "$mode" = read ] || {

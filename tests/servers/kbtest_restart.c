@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +54,7 @@ static const char *err_name(int e)
 	case EPIPE:        return "EPIPE";
 	case EINTR:        return "EINTR";
 	case EAGAIN:       return "EAGAIN";
+	case ENOTCONN:     return "ENOTCONN";
 	default:           return strerror(e);
 	}
 }
@@ -173,6 +175,11 @@ int main(int argc, char **argv)
 	r = read(c1, b, sizeof(b));
 	w = write(c1, "x", 1);
 	printf("after read=%zd write=%s\n", r, w < 0 ? err_name(errno) : "ok");
+	/* requests to a kbstackd that is gone: answered at once */
+	i = 1;
+	r = setsockopt(c1, IPPROTO_TCP, TCP_NODELAY, &i, sizeof(i));
+	w = shutdown(c1, SHUT_WR);
+	printf("after setsockopt=%zd shutdown=%s\n", r, w < 0 ? err_name(errno) : "ok");
 	printf("returned\n");
 
 	for (i = 0; i < 600 && access(argv[3], F_OK); i++)
