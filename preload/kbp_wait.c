@@ -57,24 +57,24 @@ static uint32_t event_seq(const struct kbp_waiter *w)
 }
 
 /*
- * While attached, no sleep lasts longer than kbp_check_ms: a kbstackd that
- * dies wakes nobody, so the sleeper looks (kbp_stack_check) at least this
- * often. Sleeps on a wake socket also watch the control connection and
- * see the hang-up at once; a futex sleep cannot.
+ * A kbstackd that dies wakes nobody. Sleeps in poll (poll, select, accept)
+ * also watch the control connection and see its hang-up at once; the
+ * others (a futex, epoll_wait) last at most kbp_check_ms while attached,
+ * and the sleeper looks (kbp_stack_check) when it wakes. The first to see
+ * the death wakes the rest (kbp_wake_all).
  */
 int kbp_check_ms = 250;
 
-/* Sleep timeout: without a waiter entry, while some of the fds waited on
- * are accelerated, wake every millisecond to look; while attached, at
- * least every kbp_check_ms. */
 static int cap_ms(int ms)
 {
 	return (ms < 0 || ms > kbp_check_ms) && kbp_live() ? kbp_check_ms : ms;
 }
 
+/* Sleep timeout: without a waiter entry, while some of the fds waited on
+ * are accelerated, wake every millisecond to look. */
 static int sleep_ms(const struct kbp_waiter *w, int ms, bool ours)
 {
-	return ours && w->idx < 0 && (ms < 0 || ms > 1) ? 1 : cap_ms(ms);
+	return ours && w->idx < 0 && (ms < 0 || ms > 1) ? 1 : ms;
 }
 
 /* ---- waiters: who sleeps on which wake socket ------------------------------ */
@@ -740,8 +740,8 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 			return 0;
 		if (!sleep_begin(&ep->w, seq))
 			continue;
-		m = libc_epoll_pwait(epfd, ev, max, sleep_ms(&ep->w, ms_left(deadline), items > 0),
-				     mask);
+		m = libc_epoll_pwait(epfd, ev, max,
+				     cap_ms(sleep_ms(&ep->w, ms_left(deadline), items > 0)), mask);
 		if (m < 0) {
 			int e = errno;
 
