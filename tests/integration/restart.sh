@@ -47,7 +47,7 @@ cs = [socket.create_connection(("198.18.0.1", int(sys.argv[1])), timeout=5) for 
 time.sleep(60)' "$port1" &
 pids+=("$!")
 wait_for 10 grep -q '^blocked' "$srvlog" || { bad "threads not blocked"; sed 's/^/    /' "$srvlog"; finish; }
-check "kbstackd serves the server's two connections" kbstat_is "$stack" sockets 3
+check "kbstackd serves the server's two connections" wait_for 5 kbstat_is "$stack" sockets 3
 
 t0=$(python3 -c 'import time; print(int(time.monotonic() * 1000))')
 kill -KILL "$pid"
