@@ -6,6 +6,7 @@
  *   kbp_core.c       settings (KB_ACCEL…), attach to kbstackd, fd table, fork
  *   kbp_tcp.c        accelerated sockets: listen, accept, connect, I/O, close
  *   kbp_wait.c       sleeping and waking: blocking calls, epoll, poll, select
+ *   kbp_syscall.c    syscall(), routed to the symbols above for kb's fds
  *
  * Errors: kbp_* functions return >= 0 or -errno; the interposed symbols turn
  * that into -1/errno exactly as libc would. "Ours" is decided by one lookup
@@ -36,6 +37,7 @@
 #define KBP_LIBC_DECL(ret, name, params, ...) extern ret (*libc_##name) params;
 KBP_SYMS(KBP_LIBC_DECL)
 KBP_SYMS_VARIADIC(KBP_LIBC_DECL)
+KBP_SYMS_SYSCALL(KBP_LIBC_DECL)
 #undef KBP_LIBC_DECL
 
 /* Look every libc_<name> up now (kbp_init, first), not on its first call. */

@@ -279,7 +279,7 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 			kbq_sub_sc(&q->waiters, 1);
 			continue;
 		}
-		rc = syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
+		rc = libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
 		e = errno;
 		kbq_sub_sc(&q->waiters, 1);
 		if (rc < 0 && e == EINTR)
