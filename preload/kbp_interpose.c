@@ -189,7 +189,11 @@ KBP_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct s
 KBP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
 	struct kbp_sock *s = kbp_sock_get(fd);
+	int rc;
 
+	/* fds sent along (SCM_RIGHTS): an accelerated connection cannot go */
+	if (m && m->msg_controllen && kbp_ready() && (rc = kbp_pass_check(m)))
+		return ret(rc);
 	return s ? ret(kbp_send(s, m->msg_iov, (int)m->msg_iovlen, f)) : libc_sendmsg(fd, m, f);
 }
 

@@ -80,6 +80,7 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 		KBS_STAT_SET(fallback_no_slot, n.fallback[KBQ_FB_NO_SLOT]);
 		KBS_STAT_SET(fallback_no_mem, n.fallback[KBQ_FB_NO_MEM]);
 		KBS_STAT_SET(fallback_refused, n.fallback[KBQ_FB_REFUSED]);
+		KBS_STAT_SET(fd_pass_refused, n.fallback[KBQ_FB_PASS_REFUSED]);
 		if (rte_eth_stats_get(port->id, &es) == 0)
 			KBS_STAT_SET(rx_drop_port, es.imissed + es.rx_nombuf);
 	}
