@@ -18,7 +18,8 @@
  *       it with syscall(SYS_write), closes with syscall(SYS_close), then
  *       opens FILE — the kernel gives it the connection's fd number — and
  *       reads it: prints "file ok FD" when the file's bytes came back,
- *       "file bad FD: WHAT" otherwise. Then "done", and waits
+ *       "file bad FD: WHAT" otherwise, and keeps it open (a close of the
+ *       file would let go of a stale entry of kb's). Then "done", and waits
  *   kbtest_around pass PORT
  *       a master forks a worker that waits on a unix socket pair for fds.
  *       The master accepts a connection and sends it to the worker twice
@@ -184,7 +185,7 @@ static int raw_syscall(int port, int n, const char *file)
 		else
 			say("file bad %d: read returned %zd (%s)\n", f, g,
 			    g < 0 ? strerror(errno) : "other bytes");
-		close(f);
+		/* kept open: kb must not hold the slot through this fd's entry */
 	}
 	say("done\n");
 	for (;;)
