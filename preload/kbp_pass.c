@@ -57,11 +57,16 @@ static void pass_listener(int fd)
 int kbp_pass_check(const struct msghdr *m)
 {
 	struct msghdr *mh = (struct msghdr *)m; /* CMSG_NXTHDR's prototype */
+	const char *end = (const char *)m->msg_control + m->msg_controllen;
 	struct cmsghdr *c;
 
 	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		size_t i, n;
 
+		/* a header longer than the buffer: the kernel refuses the
+		 * message (EINVAL), and we read no further than it would */
+		if (c->cmsg_len > (size_t)(end - (const char *)c))
+			break;
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
 		    c->cmsg_len < CMSG_LEN(0))
 			continue;
