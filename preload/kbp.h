@@ -89,7 +89,7 @@ void kbp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* ---- attachment to kbstackd (kbp_core.c) ---- */
 
 struct kbp_proc {
-	struct kbq_region *r;  /* NULL until attached */
+	struct kbq_region *r;  /* the current attachment's region; NULL until the first */
 	int ctl;               /* control connection */
 	int efd;               /* waiter 0's wake socket (the end it sleeps on) */
 	int kick;              /* ... and its pair's other end, registered at attach */
@@ -100,10 +100,44 @@ struct kbp_proc {
 				* or the program closed our control connection);
 				* read it once per use (kbp_me) */
 	pid_t pid;
-	int failed;            /* attach tried and failed: -errno */
+	int failed;            /* the last attach tried failed: -errno */
+	uint64_t failed_at;    /* ... at this CLOCK_MONOTONIC time (ms) */
+	/* Attachments are numbered from 1 (epoch); every socket and waiter
+	 * records the one it belongs to. dead: the highest epoch whose
+	 * kbstackd hung up. The current attachment is live while epoch is
+	 * not dead; sockets of a dead one answer with errors (kbp_gone). */
+	uint32_t epoch;
+	uint32_t dead;         /* atomic */
 };
 
 extern struct kbp_proc kbp;
+
+/* Attachment att's kbstackd has gone (its control connection hung up). */
+static inline bool kbp_att_dead(uint32_t att)
+{
+	return att <= kbq_ld_acq(&kbp.dead);
+}
+
+/* Attached, and that kbstackd still answers (as far as we know). */
+static inline bool kbp_live(void)
+{
+	return kbq_ld_acq(&kbp.r) && !kbp_att_dead(kbq_ld_acq(&kbp.epoch));
+}
+
+/*
+ * Has kbstackd hung up? At most one look (a poll of the control
+ * connection) per 100 ms, from the sleeps that may otherwise not end:
+ * a kbstackd that dies sends nothing. The first to see it calls
+ * kbp_stack_gone. Cheap when it was looked at recently.
+ */
+void kbp_stack_check(void);
+
+/* kbstackd of the current attachment is gone: mark it dead, say so, and
+ * wake every thread of this process asleep on one of its sockets. */
+void kbp_stack_gone(void);
+
+/* The control connection to sleep on (POLLHUP when kbstackd dies), or -1. */
+int kbp_ctl_fd(void);
 
 /* Our process index, or KBQ_NPROCS: then we hold nothing and touch no row. */
 static inline uint32_t kbp_me(void)
@@ -116,7 +150,9 @@ static inline uint32_t kbp_me(void)
  * our rows, so we stop using them first. */
 void kbp_ctl_closing(int fd);
 
-/* Attach if not yet (lazily, at the first accelerated socket). 0 or -errno
+/* Attach if not yet (lazily, at the first accelerated socket), or again
+ * when the last attachment's kbstackd has gone (at most one try a second:
+ * a kbstackd restarted serves the process's new sockets). 0 or -errno
  * (also when attached without a process index: nothing new is accelerated). */
 int kbp_attach(void);
 
@@ -145,6 +181,8 @@ int kbp_wake_pair(int sv[2]);
 /* One sleeper identity: a waiter[] entry and its eventfd (idx -1: none). */
 struct kbp_waiter {
 	int idx;
+	uint32_t att;  /* the attachment whose region holds entry idx */
+	struct kbq_region *r; /* ... that region */
 	int efd;  /* the wake socket's end it sleeps on */
 	int kick; /* the other end: a byte sent here wakes it */
 	bool et;  /* in an epoll set edge-triggered: drained only now and then */
@@ -171,8 +209,17 @@ struct kbp_sock {
 	uint32_t rcvtimeo_ms;  /* 0 = none */
 	uint32_t sndtimeo_ms;
 	uint32_t close_gen;    /* listener being closed: its slot's gen before */
+	struct kbq_region *r;  /* its attachment's region (kbp.r moves on a re-attach) */
+	uint32_t att;          /* ... and that attachment's epoch */
+	bool gone_told;        /* its kbstackd's death was reported once */
 	pthread_mutex_t lock;  /* one control request at a time */
 };
+
+/* The socket's kbstackd has gone: it answers with errors, touches no row. */
+static inline bool kbp_gone(const struct kbp_sock *s)
+{
+	return kbp_att_dead(s->att);
+}
 
 /* A process-local socket object for slot (not yet in the fd table). */
 struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener);
@@ -228,7 +275,7 @@ int kbp_fd_max(void);
 
 static inline struct kbq_sock *kbp_q(const struct kbp_sock *s)
 {
-	return kbq_sock_at(kbp.r, s->slot);
+	return kbq_sock_at(s->r, s->slot);
 }
 
 int kbp_listen(int fd, int backlog);
@@ -278,6 +325,18 @@ void kbp_epoll_close(int epfd);
  * (this thread's own waiter was the parent's: a new one comes on use). */
 void kbp_epoll_fork_child(bool has_row);
 int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask);
+/* Every handler installed asks for SA_RESTART: a blocking call a signal
+ * interrupted in a sleep the kernel would not restart starts again. */
+bool kbp_signals_restart(void);
+
+/* While attached, no sleep lasts longer (ms): kbstackd's death is seen in
+ * at most this long by a sleeper nothing else wakes (tests change it). */
+extern int kbp_check_ms;
+
+/* Wake every thread of this process asleep on a socket of region r (me:
+ * our process index there, whose row names our sockets) and every epoll
+ * instance's sleepers: their kbstackd has gone. */
+void kbp_wake_all(struct kbq_region *r, uint32_t me);
 bool kbp_poll_has_ours(const struct pollfd *p, nfds_t n);
 
 #endif /* KBP_H */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -380,6 +381,31 @@ int kbp_ctl_waiter(uint32_t idx, int efd)
 	return rc;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* The last attachment's control connection and waiter 0's wake socket
+ * pair go when the next one is made (nobody sleeps on them any more:
+ * their kbstackd's death woke every sleeper). Its region stays mapped:
+ * the sockets of that attachment still read it until they are closed. */
+static void attach_forget_old(void)
+{
+	if (kbp.ctl >= 0) {
+		kbp_fd_take(kbp.ctl);
+		libc_close(kbp.ctl);
+	}
+	if (kbp.efd >= 0)
+		libc_close(kbp.efd);
+	if (kbp.kick >= 0)
+		libc_close(kbp.kick);
+	kbp.ctl = kbp.efd = kbp.kick = -1;
+}
+
 static int attach_locked(void)
 {
 	struct kbq_welcome w;
@@ -416,15 +442,22 @@ static int attach_locked(void)
 		rc = -EPROTO;
 		goto err_efd;
 	}
+	attach_forget_old();
 	kbp.ctl = fd;
 	kbp.efd = sv[0];
 	kbp.kick = sv[1];
 	kbp.ctx = w.ctx;
-	kbp.proc = w.proc;
+	kbq_st(&kbp.proc, w.proc);
+	kbq_st(&kbp.w0_taken, 0);
 	kbp.pid = getpid();
 	kbp_fd_set(fd, &kbp_ctl_kind);
+	/* Region first, then the epoch that makes it live: a thread that
+	 * reads the epoch (acquire) and then the region sees this region
+	 * or a later one, never an earlier one with a later epoch. */
 	kbq_st_rel(&kbp.r, r);
-	kbp_log(2, "attached to kbstackd at %s, context %u", kbp_cfg.stack, w.ctx);
+	kbq_st_rel(&kbp.epoch, kbp.epoch + 1);
+	kbp_log(kbp.epoch > 1 ? 1 : 2, "attached to kbstackd at %s, context %u%s", kbp_cfg.stack,
+		w.ctx, kbp.epoch > 1 ? ": new accelerated sockets are served again" : "");
 	return 0;
 
 err_efd:
@@ -441,24 +474,63 @@ int kbp_attach(void)
 {
 	int rc;
 
-	if (kbq_ld_acq(&kbp.r))
+	if (kbp_live())
 		return kbp_me() < KBQ_NPROCS ? 0 : -EAGAIN;
 	pthread_mutex_lock(&kbp_attach_lock);
-	if (kbp.r) {
-		rc = 0;
-	} else if (kbp.failed) {
-		rc = kbp.failed;
+	if (kbp_live()) {
+		rc = kbp_me() < KBQ_NPROCS ? 0 : -EAGAIN;
+	} else if (kbp.failed && mono_ms() - kbp.failed_at < 1000) {
+		rc = kbp.failed; /* one try a second, not one per socket */
 	} else {
 		rc = attach_locked();
-		if (rc) {
-			kbp.failed = rc;
-			kbp_log(0, "no kbstackd reachable at KB_STACK=%s (%s): %s", kbp_cfg.stack,
-				strerror(-rc), kbp_cfg.strict ? "KB_STRICT is set, accelerated "
-				"sockets fail" : "accelerated sockets fall back to the kernel");
-		}
+		if (rc && !kbp.failed)
+			kbp_log(0, "no kbstackd reachable at KB_STACK=%s (%s): %s; tried again "
+				"at most once a second", kbp_cfg.stack, strerror(-rc),
+				kbp_cfg.strict ? "KB_STRICT is set, accelerated sockets fail"
+					       : "accelerated sockets fall back to the kernel");
+		kbp.failed = rc;
+		kbp.failed_at = mono_ms();
 	}
 	pthread_mutex_unlock(&kbp_attach_lock);
 	return rc;
+}
+
+/* ---- kbstackd's death ---------------------------------------------------- */
+
+static uint64_t kbp_checked_at; /* when kbp_stack_check last looked (ms) */
+
+int kbp_ctl_fd(void)
+{
+	return kbp_live() ? kbq_ld(&kbp.ctl) : -1;
+}
+
+void kbp_stack_check(void)
+{
+	uint64_t now, last = kbq_ld(&kbp_checked_at);
+	struct pollfd p = { .fd = kbp_ctl_fd(), .events = 0 };
+
+	if (p.fd < 0)
+		return;
+	now = mono_ms();
+	if (now - last < 100 || !kbq_cas(&kbp_checked_at, &last, now))
+		return;
+	if (libc_poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+		kbp_stack_gone();
+}
+
+void kbp_stack_gone(void)
+{
+	uint32_t e = kbq_ld_acq(&kbp.epoch), d = kbq_ld_acq(&kbp.dead);
+
+	do
+		if (!kbq_ld_acq(&kbp.r) || d >= e)
+			return; /* not attached, or told already */
+	while (!kbq_cas_acq(&kbp.dead, &d, e));
+	kbp_log(0, "kbstackd at %s has gone (its connection hung up): this process's "
+		"accelerated connections are reset (ECONNRESET), its accelerated listeners go "
+		"on through the kernel, and new sockets %s until a kbstackd answers there",
+		kbp_cfg.stack, kbp_cfg.strict ? "fail (KB_STRICT)" : "use the kernel");
+	kbp_wake_all(kbp.r, kbp_me());
 }
 
 /* ---- fd table ---------------------------------------------------------- */
@@ -557,7 +629,7 @@ static void kbp_on_fork_prepare(void)
 	int fd, memfd, rc;
 
 	kbp_fork_proc = -1;
-	if (!kbp.r || me >= KBQ_NPROCS)
+	if (!kbp_live() || me >= KBQ_NPROCS)
 		return;
 	fd = ctl_connect();
 	if (fd < 0) {
@@ -608,7 +680,7 @@ static void kbp_on_fork_child(void)
 {
 	struct kbq_hello h = { KBQ_HELLO_MAGIC, KBQ_ABI_VERSION, KBQ_HELLO_PID, 0 };
 	int parent_ctl = kbp.ctl;
-	bool has_row;
+	bool has_row, live = kbp_live();
 
 	pthread_mutex_init(&kbp_attach_lock, NULL);
 	pthread_mutex_init(&kbp_ctl_lock, NULL);
@@ -636,9 +708,10 @@ static void kbp_on_fork_child(void)
 	kbp_epoll_fork_child(has_row);
 	kbp_fork_child(has_row);
 	if (!has_row) {
-		kbp_log(0, "fork: no room for this process in kbstackd's context: its "
-			"accelerated fds are the kernel sockets behind them here (as after "
-			"exec), and new ones stay on the kernel");
+		if (live)
+			kbp_log(0, "fork: no room for this process in kbstackd's context: "
+				"its accelerated fds are the kernel sockets behind them here "
+				"(as after exec), and new ones stay on the kernel");
 		return;
 	}
 	h.arg = (uint32_t)kbp.pid;

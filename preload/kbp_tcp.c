@@ -31,14 +31,15 @@
 
 /* ---- holding (kbq_abi.h, Holding) -------------------------------------- */
 
-/* This process holds slot from now on: if it dies, kbstackd closes the
- * slot unless another process holds it. */
-static void hold_set(uint32_t slot)
+/* This process holds slot of region r (the current attachment's) from
+ * now on: if it dies, kbstackd closes the slot unless another process
+ * holds it. */
+static void hold_set(struct kbq_region *r, uint32_t slot)
 {
 	uint32_t me = kbp_me();
 
 	if (me < KBQ_NPROCS)
-		kbq_or_sc(&kbp.r->held[me][slot / 64], 1ull << (slot % 64));
+		kbq_or_sc(&r->held[me][slot / 64], 1ull << (slot % 64));
 }
 
 /*
@@ -47,9 +48,9 @@ static void hold_set(uint32_t slot)
  * the generation closed. A slot no holder forked with (most connections
  * of a pre-fork server) needs no look at the other rows.
  */
-static bool hold_drop(uint32_t slot, uint32_t *gen)
+static bool hold_drop(struct kbq_region *r, uint32_t slot, uint32_t *gen)
 {
-	struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
+	struct kbq_sock *q = kbq_sock_at(r, slot);
 	uint32_t g = kbq_ld_acq(&q->gen), want = g; /* fixed while we hold it */
 	uint32_t me = kbp_me();
 	bool last;
@@ -57,9 +58,9 @@ static bool hold_drop(uint32_t slot, uint32_t *gen)
 	if (me >= KBQ_NPROCS)
 		return false;
 	kbp_drop_begin();
-	kbq_and_sc(&kbp.r->held[me][slot / 64], ~(1ull << (slot % 64)));
+	kbq_and_sc(&r->held[me][slot / 64], ~(1ull << (slot % 64)));
 	last = !kbq_ld_sc(&q->forked) ||
-	       !kbq_held_by_other(&kbp.r->held[0][0], KBQ_HELD_WORDS, kbp.r->procs, me, slot);
+	       !kbq_held_by_other(&r->held[0][0], KBQ_HELD_WORDS, r->procs, me, slot);
 	last = last && kbq_cas(&q->closing, &want, g + 1);
 	kbp_drop_end();
 	*gen = g;
@@ -68,14 +69,38 @@ static bool hold_drop(uint32_t slot, uint32_t *gen)
 
 /* ---- slots and requests ---------------------------------------------- */
 
-static int slot_claim(void)
+/* The attachment a new socket belongs to, read once (kbp.r moves on a
+ * re-attach). The epoch first: the region read after it is the one that
+ * epoch made live or a later one, whose epoch then says the socket's
+ * attachment is dead, never the reverse. */
+struct kbp_at {
+	struct kbq_region *r;
+	uint32_t att;
+};
+
+static struct kbp_at at_now(void)
+{
+	struct kbp_at at;
+
+	at.att = kbq_ld_acq(&kbp.epoch);
+	at.r = kbq_ld_acq(&kbp.r);
+	return at;
+}
+
+static void sock_at(struct kbp_sock *s, struct kbp_at at)
+{
+	s->r = at.r;
+	s->att = at.att;
+}
+
+static int slot_claim(struct kbp_at at)
 {
 	static uint32_t hint;
 	uint32_t i, start = __atomic_fetch_add(&hint, 1, __ATOMIC_RELAXED);
 
 	for (i = 0; i < KBQ_NSOCKS; i++) {
 		uint32_t slot = (start + i) % KBQ_NSOCKS, want = KBQ_S_FREE;
-		struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
+		struct kbq_sock *q = kbq_sock_at(at.r, slot);
 
 		if (kbq_ld_acq(&q->state) != KBQ_S_FREE ||
 		    !kbq_cas(&q->state, &want, KBQ_S_OPEN))
@@ -86,7 +111,7 @@ static int slot_claim(void)
 		q->laddr = q->raddr = 0;
 		q->lport = q->rport = 0;
 		q->forked = 0; /* we are its first holder */
-		hold_set(slot);
+		hold_set(at.r, slot);
 		return (int)slot;
 	}
 	return -ENOBUFS;
@@ -94,13 +119,13 @@ static int slot_claim(void)
 
 /* A slot claimed but never used: no request was posted, so kbstackd has
  * not seen the claim and the slot goes straight back. */
-static void slot_unclaim(uint32_t slot)
+static void slot_unclaim(struct kbp_at at, uint32_t slot)
 {
 	uint32_t me = kbp_me();
 
 	if (me < KBQ_NPROCS)
-		kbq_and_sc(&kbp.r->held[me][slot / 64], ~(1ull << (slot % 64)));
-	kbq_st_rel(&kbq_sock_at(kbp.r, slot)->state, KBQ_S_FREE);
+		kbq_and_sc(&at.r->held[me][slot / 64], ~(1ull << (slot % 64)));
+	kbq_st_rel(&kbq_sock_at(at.r, slot)->state, KBQ_S_FREE);
 }
 
 struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener)
@@ -115,6 +140,7 @@ struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool l
 	s->kfd = kfd;
 	s->family = family;
 	s->listener = listener;
+	sock_at(s, at_now()); /* callers that claimed the slot earlier set theirs */
 	pthread_mutex_init(&s->lock, NULL);
 	return s;
 }
@@ -122,7 +148,7 @@ struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool l
 /* A slot's mailbox holds one request: wait until kbstackd has read the
  * previous one (taken_seq) before writing over it. A few loop iterations
  * of kbstackd at most; bounded, so a kbstackd that died cannot hold us. */
-static void req_wait_taken(struct kbq_sock *q)
+static void req_wait_taken(struct kbp_sock *s, struct kbq_sock *q)
 {
 	struct timespec t0, t;
 
@@ -131,7 +157,7 @@ static void req_wait_taken(struct kbq_sock *q)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		sched_yield();
-		if (kbq_ld_acq(&q->taken_seq) == q->req_seq)
+		if (kbq_ld_acq(&q->taken_seq) == q->req_seq || kbp_gone(s))
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while (t.tv_sec - t0.tv_sec < 2);
@@ -143,7 +169,7 @@ static uint32_t req_post(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t 
 	struct kbq_sock *q = kbp_q(s);
 	uint32_t seq;
 
-	req_wait_taken(q);
+	req_wait_taken(s, q);
 	seq = q->req_seq + 1;
 
 	q->req_op = op;
@@ -151,7 +177,7 @@ static uint32_t req_post(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t 
 	q->req_arg[1] = a1;
 	q->req_arg[2] = a2;
 	kbq_st_rel(&q->req_seq, seq); /* pairs with kbstackd's acquire load */
-	kbq_bell(kbp.r, s->slot);
+	kbq_bell(s->r, s->slot);
 	return seq;
 }
 
@@ -162,16 +188,17 @@ static bool req_done(struct kbp_sock *s)
 	return kbq_ld_acq(&q->done_seq) == q->req_seq;
 }
 
-/* Post a request and wait for kbstackd's answer (no timeout, no signal). */
+/* Post a request and wait for kbstackd's answer (no timeout, no signal;
+ * -ENETDOWN when kbstackd has gone). */
 static int req_call(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t a1, uint32_t a2)
 {
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
 	req_post(s, op, a0, a1, a2);
-	while (!req_done(s))
+	while (!req_done(s) && !kbp_gone(s))
 		kbp_wait(s, req_done, -1, 0, -1);
-	rc = kbp_q(s)->done_rc;
+	rc = req_done(s) ? kbp_q(s)->done_rc : -ENETDOWN;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -236,7 +263,7 @@ static bool addr_in(const struct sockaddr *a, socklen_t len, uint32_t *ip, uint1
 /* reason: KBQ_FB_*, or -1 when there is no kbstackd to count it. */
 static int cannot_accelerate(int reason, int err, const char *what)
 {
-	if (kbp.r && reason >= 0)
+	if (kbp_live() && reason >= 0)
 		kbq_add(&kbp.r->fallback[reason], 1);
 	if (kbp_cfg.strict) {
 		kbp_log(0, "%s: cannot accelerate (%s); KB_STRICT is set", what, strerror(-err));
@@ -273,6 +300,7 @@ int kbp_listen(int fd, int backlog)
 	} a;
 	socklen_t len = sizeof(a);
 	struct kbp_sock *s;
+	struct kbp_at at;
 	uint16_t port;
 	int rc, slot, fl, type;
 	socklen_t tl = sizeof(type);
@@ -304,13 +332,15 @@ int kbp_listen(int fd, int backlog)
 		return 0;
 	if ((rc = kbp_attach()))
 		return cannot_accelerate(-1, -ENETDOWN, "listen");
-	if ((slot = slot_claim()) < 0)
+	at = at_now();
+	if ((slot = slot_claim(at)) < 0)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "listen");
 	s = kbp_sock_new((uint32_t)slot, fd, a.sa.sa_family, true);
 	if (!s) {
-		slot_unclaim((uint32_t)slot);
+		slot_unclaim(at, (uint32_t)slot);
 		return cannot_accelerate(KBQ_FB_NO_MEM, -ENOMEM, "listen");
 	}
+	sock_at(s, at);
 	/* accept() polls the kernel path without blocking; the app's own
 	 * O_NONBLOCK lives in s->nonblock. */
 	fl = libc_fcntl(fd, F_GETFL);
@@ -321,7 +351,7 @@ int kbp_listen(int fd, int backlog)
 	if (rc) {
 		uint32_t gen;
 
-		if (hold_drop(s->slot, &gen))
+		if (!kbp_gone(s) && hold_drop(s->r, s->slot, &gen))
 			req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		libc_fcntl(fd, F_SETFL, fl < 0 ? 0 : fl);
 		free(s);
@@ -361,24 +391,26 @@ static int aq_take(struct kbp_sock *l)
 static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 		     socklen_t *len, int flags)
 {
-	struct kbq_sock *q = kbq_sock_at(kbp.r, slot);
+	struct kbq_sock *q = kbq_sock_at(l->r, slot);
 	struct kbp_sock *s;
 	int kfd;
 
 	kbq_st(&q->forked, 0); /* we are its first holder */
-	hold_set(slot);
+	hold_set(l->r, slot);
 	kfd = libc_socket(l->family, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
 	if (kfd < 0 || kfd >= kbp_fd_max() || !(s = kbp_sock_new(slot, kfd, l->family, false))) {
 		int e = kfd < 0 ? errno : EMFILE;
-		struct kbp_sock tmp = { .slot = slot };
+		struct kbp_sock tmp = { .slot = slot, .r = l->r, .att = l->att };
 		uint32_t gen;
 
 		if (kfd >= 0)
 			libc_close(kfd);
-		if (hold_drop(slot, &gen))
+		if (hold_drop(l->r, slot, &gen))
 			req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
 		return -e;
 	}
+	s->r = l->r;
+	s->att = l->att;
 	s->nonblock = flags & SOCK_NONBLOCK;
 	if (l->inherit) { /* getsockopt on the new fd reads what it inherited */
 		int one = 1;
@@ -395,23 +427,31 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	return kfd;
 }
 
-static bool all_handlers_restart(void)
+/* A listener whose kbstackd has gone waits on its kernel socket alone. */
+static int wait_kernel(int fd, int timeout_ms)
 {
-	struct sigaction sa;
-	int sig;
+	struct pollfd p = { fd, POLLIN, 0 };
+	int n = libc_poll(&p, 1, timeout_ms);
 
-	for (sig = 1; sig < NSIG; sig++)
-		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
-		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
-			return false;
-	return true;
+	return n < 0 ? -errno : n ? 1 : -EAGAIN;
 }
 
+/*
+ * After kbstackd's death, a listener goes on through the kernel: the
+ * first accept (the one asleep when it died, or the next) returns
+ * ECONNABORTED — the connections kbstackd had queued are lost — and the
+ * following ones take the kernel's. Not ENETDOWN: accept(2) lists it
+ * among the errors to retry, but servers differ (Apache's children exit
+ * on it); every server retries ECONNABORTED.
+ */
 int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, int flags)
 {
 	for (;;) {
-		int slot = aq_take(l), rc;
+		bool gone = kbp_gone(l);
+		int slot = gone ? -EAGAIN : aq_take(l), rc, ms;
 
+		if (gone && !__atomic_exchange_n(&l->gone_told, true, __ATOMIC_ACQ_REL))
+			return -ECONNABORTED;
 		if (slot >= 0)
 			return accept_kb(l, (uint32_t)slot, a, len, flags);
 		rc = libc_accept4(fd, a, len, flags);
@@ -419,12 +459,13 @@ int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, i
 			return rc >= 0 ? rc : -errno;
 		if (l->nonblock)
 			return -EAGAIN;
-		rc = kbp_wait(l, aq_ready, fd, POLLIN, l->rcvtimeo_ms ? (int)l->rcvtimeo_ms : -1);
+		ms = l->rcvtimeo_ms ? (int)l->rcvtimeo_ms : -1;
+		rc = gone ? wait_kernel(fd, ms) : kbp_wait(l, aq_ready, fd, POLLIN, ms);
 		/* Linux restarts a blocking accept() without a timeout after a
 		 * handler installed with SA_RESTART. We sleep in poll(), which is
 		 * never restarted, and cannot tell which signal came: restart
 		 * when every handler installed asks for it. */
-		if (rc == -EINTR && !l->rcvtimeo_ms && all_handlers_restart())
+		if (rc == -EINTR && !l->rcvtimeo_ms && kbp_signals_restart())
 			continue;
 		if (rc < 0)
 			return rc;
@@ -448,6 +489,7 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 	} me;
 	socklen_t ml = sizeof(me);
 	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_at at;
 	uint16_t port, lport = 0;
 	uint32_t ip;
 	int slot, rc, fl, type;
@@ -467,13 +509,15 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 		return cannot_accelerate(-1, -ENETDOWN, "connect") ?: 1;
 	if (libc_getsockname(fd, &me.sa, &ml) == 0)
 		lport = ntohs(me.sa.sa_family == AF_INET6 ? me.v6.sin6_port : me.v4.sin_port);
-	if ((slot = slot_claim()) < 0)
+	at = at_now();
+	if ((slot = slot_claim(at)) < 0)
 		return cannot_accelerate(KBQ_FB_NO_SLOT, slot, "connect") ?: 1;
 	s = kbp_sock_new((uint32_t)slot, fd, a->sa_family, false);
 	if (!s) {
-		slot_unclaim((uint32_t)slot);
+		slot_unclaim(at, (uint32_t)slot);
 		return -ENOMEM;
 	}
+	sock_at(s, at);
 	fl = libc_fcntl(fd, F_GETFL);
 	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
 	kbp_publish_begin();
@@ -485,14 +529,14 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 	if (s->nonblock)
 		return -EINPROGRESS;
 	while (!connect_done(s) || !req_done(s)) {
+		if (kbp_gone(s))
+			return -ENETDOWN;
 		rc = kbp_wait(s, connect_done, -1, 0, s->sndtimeo_ms ? (int)s->sndtimeo_ms : -1);
 		if (rc == -EINTR)
 			return -EINTR; /* the connection goes on, as in the kernel */
 		if (rc == -EAGAIN)
 			return -ETIMEDOUT;
 	}
-	while (!req_done(s))
-		kbp_wait(s, req_done, -1, 0, -1);
 	return kbp_q(s)->done_rc;
 }
 
@@ -574,6 +618,15 @@ static int sock_error_take(struct kbp_sock *s)
 	return sock_error(s);
 }
 
+/* A connection whose kbstackd has gone was reset with it: the first call
+ * to see that gets ECONNRESET, later reads end of file and later writes
+ * EPIPE, as after a reset in Linux. Bytes already in the rx ring are read
+ * first: kbstackd had acknowledged them to the peer. */
+static int gone_error_take(struct kbp_sock *s)
+{
+	return __atomic_exchange_n(&s->err_taken, true, __ATOMIC_ACQ_REL) ? 0 : ECONNRESET;
+}
+
 ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
@@ -596,15 +649,20 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 			size_t n = avail < want - got ? avail : want - got;
 
 			/* after what earlier rounds of MSG_WAITALL filled */
-			ring_iov_copy(kbq_rx_data(kbp.r, s->slot), head, iov, iovcnt, got, n, true);
+			ring_iov_copy(kbq_rx_data(s->r, s->slot), head, iov, iovcnt, got, n, true);
 			if (flags & MSG_PEEK)
 				return (ssize_t)n;
 			kbq_st_rel(&q->rx_head, head + (uint32_t)n); /* frees ring space */
-			kbq_bell(kbp.r, s->slot);               /* credit the window */
+			kbq_bell(s->r, s->slot);               /* credit the window */
 			got += n;
 			if (got == want || !(flags & MSG_WAITALL))
 				return (ssize_t)got;
 			continue;
+		}
+		if (kbp_gone(s)) {
+			int e = got ? 0 : gone_error_take(s);
+
+			return e ? -e : (ssize_t)got;
 		}
 		ev = kbq_ld_acq(&q->ev);
 		st = kbq_ld_acq(&q->state);
@@ -639,6 +697,8 @@ static int tx_wait(struct kbp_sock *s, int flags)
 	struct kbq_sock *q = kbp_q(s);
 	uint32_t st = kbq_ld_acq(&q->state), ev = kbq_ld_acq(&q->ev);
 
+	if (kbp_gone(s))
+		return send_error(s, flags, gone_error_take(s) ?: EPIPE);
 	if (ev & KBQ_EV_ERR)
 		return send_error(s, flags, (ev & KBQ_EV_WRDONE) ? EPIPE
 					    : (sock_error_take(s) ?: EPIPE));
@@ -676,9 +736,9 @@ ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
 		if (n > len - sent)
 			n = (uint32_t)(len - sent);
-		ring_iov_copy(kbq_tx_data(kbp.r, s->slot), tail, iov, iovcnt, sent, n, false);
+		ring_iov_copy(kbq_tx_data(s->r, s->slot), tail, iov, iovcnt, sent, n, false);
 		kbq_st_rel(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
-		kbq_bell(kbp.r, s->slot);
+		kbq_bell(s->r, s->slot);
 		sent += n;
 		if (sent == len)
 			return (ssize_t)sent;
@@ -705,9 +765,9 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 		if (n > count - sent)
 			n = (uint32_t)(count - sent);
 		if (off)
-			got = pread(in, kbq_tx_data(kbp.r, s->slot) + (tail & (KBQ_RING - 1)), n, *off);
+			got = pread(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n, *off);
 		else
-			got = libc_read(in, kbq_tx_data(kbp.r, s->slot) + (tail & (KBQ_RING - 1)), n);
+			got = libc_read(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n);
 		if (got <= 0) {
 			if (got < 0 && !sent)
 				return -errno;
@@ -716,7 +776,7 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 		if (off)
 			*off += got;
 		kbq_st_rel(&q->tx_tail, tail + (uint32_t)got);
-		kbq_bell(kbp.r, s->slot);
+		kbq_bell(s->r, s->slot);
 		sent += (size_t)got;
 	}
 	return (ssize_t)sent;
@@ -734,7 +794,7 @@ void kbp_sock_put(struct kbp_sock *s)
 	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	kbp_epoll_forget(s);
-	if (hold_drop(s->slot, &s->close_gen)) {
+	if (!kbp_gone(s) && hold_drop(s->r, s->slot, &s->close_gen)) {
 		pthread_mutex_lock(&s->lock);
 		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		pthread_mutex_unlock(&s->lock);
@@ -757,7 +817,7 @@ int kbp_shutdown(struct kbp_sock *s, int how)
 		return -EINVAL;
 	if (s->listener)
 		return libc_shutdown(s->kfd, how) ? -errno : 0;
-	if (st != KBQ_S_ESTABLISHED && st != KBQ_S_CLOSED)
+	if (kbp_gone(s) || (st != KBQ_S_ESTABLISHED && st != KBQ_S_CLOSED))
 		return -ENOTCONN;
 	if (how != SHUT_WR)
 		s->shut_rd = true;
@@ -790,9 +850,10 @@ static void setopt_post(struct kbp_sock *s, uint32_t opt, uint32_t val)
 {
 	pthread_mutex_lock(&s->lock);
 	/* A request not yet taken is overwritten only after it was served. */
-	while (!req_done(s))
+	while (!req_done(s) && !kbp_gone(s))
 		kbp_wait(s, req_done, -1, 0, -1);
-	req_post(s, KBQ_OP_SETOPT, opt, val, 0);
+	if (!kbp_gone(s))
+		req_post(s, KBQ_OP_SETOPT, opt, val, 0);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -863,6 +924,14 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 	struct kbq_sock *q = kbp_q(s);
 	uint32_t st = kbq_ld_acq(&q->state), ev = kbq_ld_acq(&q->ev), e = 0;
 
+	if (kbp_gone(s)) {
+		/* A listener: once, to have accept called (it says
+		 * ECONNABORTED); then the kernel's readiness alone. */
+		if (s->listener)
+			return kbq_ld_acq(&s->gone_told) ? 0 : EPOLLIN;
+		e = EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM | EPOLLRDHUP | EPOLLHUP;
+		return kbq_ld_acq(&s->err_taken) ? e : e | EPOLLERR;
+	}
 	if (s->listener)
 		return aq_ready(s) ? EPOLLIN : 0;
 	if (kbq_ld_acq(&q->rx_tail) != q->rx_head || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
@@ -889,21 +958,23 @@ void kbp_fork_child(bool has_row)
 	gen++;
 	for (fd = 0; fd < max; fd++) {
 		struct kbp_sock *s = kbp_sock_get(fd);
+		bool first;
 
 		if (!s)
 			continue;
+		first = s->fork_gen != gen;
+		s->fork_gen = gen;
+		if (first)
+			pthread_mutex_init(&s->lock, NULL);
+		if (kbp_gone(s))
+			continue; /* dead here as in the parent */
 		if (!has_row) { /* nothing keeps the slot open for us */
 			kbp_fd_take(fd);
-			if (s->fork_gen != gen)
+			if (first)
 				kbp_epoll_forget(s);
-			s->fork_gen = gen;
 			continue; /* (the object stays: a few bytes per socket) */
 		}
 		refd[s->slot / 64] |= 1ull << (s->slot % 64);
-		if (s->fork_gen == gen)
-			continue;
-		s->fork_gen = gen;
-		pthread_mutex_init(&s->lock, NULL);
 	}
 	if (!has_row)
 		return;
@@ -913,11 +984,12 @@ void kbp_fork_child(bool has_row)
 		uint64_t m = kbq_ld(&kbp.r->held[kbp_me()][w]) & ~refd[w];
 
 		while (m) {
-			struct kbp_sock tmp = { .slot = w * 64 + (uint32_t)__builtin_ctzll(m) };
+			struct kbp_sock tmp = { .slot = w * 64 + (uint32_t)__builtin_ctzll(m),
+						.r = kbp.r, .att = kbp.epoch };
 			uint32_t g;
 
 			m &= m - 1;
-			if (hold_drop(tmp.slot, &g))
+			if (hold_drop(tmp.r, tmp.slot, &g))
 				req_post(&tmp, KBQ_OP_CLOSE, 0, 0, 0);
 		}
 	}

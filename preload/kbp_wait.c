@@ -27,6 +27,7 @@
 
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
@@ -50,9 +51,30 @@ static void cpu_relax(void)
 	__builtin_ia32_pause();
 }
 
-static uint32_t event_seq(void)
+static uint32_t event_seq(const struct kbp_waiter *w)
 {
-	return kbq_ld_sc(&kbp.r->event_seq);
+	return w->r ? kbq_ld_sc(&w->r->event_seq) : 0;
+}
+
+/*
+ * A kbstackd that dies wakes nobody. Sleeps in poll (poll, select, accept)
+ * also watch the control connection and see its hang-up at once; the
+ * others (a futex, epoll_wait) last at most kbp_check_ms while attached,
+ * and the sleeper looks (kbp_stack_check) when it wakes. The first to see
+ * the death wakes the rest (kbp_wake_all).
+ */
+int kbp_check_ms = 250;
+
+static int cap_ms(int ms)
+{
+	return (ms < 0 || ms > kbp_check_ms) && kbp_live() ? kbp_check_ms : ms;
+}
+
+/* Sleep timeout: without a waiter entry, while some of the fds waited on
+ * are accelerated, wake every millisecond to look. */
+static int sleep_ms(const struct kbp_waiter *w, int ms, bool ours)
+{
+	return ours && w->idx < 0 && (ms < 0 || ms > 1) ? 1 : ms;
 }
 
 /* ---- waiters: who sleeps on which wake socket ------------------------------ */
@@ -68,17 +90,16 @@ static __thread pid_t kbp_tw_pid;
  * closing its copy of an epoll fd leaves its parent's instance working.
  * Its wake socket pair's ends in this process are the caller's to close.
  */
-static void waiter_drop(uint32_t i)
+static void waiter_drop(struct kbq_region *r, uint32_t i)
 {
-	struct kbq_waiter *e = &kbp.r->waiter[i];
+	struct kbq_waiter *e = &r->waiter[i];
 	uint32_t v = kbq_ld(&e->used), me = kbp_me(); /* v: fixed while we hold it */
 
 	if (me >= KBQ_NPROCS)
 		return;
 	kbp_drop_begin();
-	kbq_and_sc(&kbp.r->wheld[me][i / 64], ~(1ull << (i % 64)));
-	if ((v & 1) &&
-	    !kbq_held_by_other(&kbp.r->wheld[0][0], KBQ_WHELD_WORDS, kbp.r->procs, me, i))
+	kbq_and_sc(&r->wheld[me][i / 64], ~(1ull << (i % 64)));
+	if ((v & 1) && !kbq_held_by_other(&r->wheld[0][0], KBQ_WHELD_WORDS, r->procs, me, i))
 		kbq_cas(&e->used, &v, v + 1);
 	kbp_drop_end();
 }
@@ -91,6 +112,10 @@ static int waiter_new(struct kbp_waiter *w)
 	w->idx = -1;
 	w->efd = w->kick = -1;
 	w->wakes = 0;
+	w->att = kbq_ld_acq(&kbp.epoch); /* epoch, then region: see kbp_tcp.c's at_now */
+	w->r = kbq_ld_acq(&kbp.r);
+	if (!kbp_live())
+		return -ENETDOWN;
 	if (!__atomic_exchange_n(&kbp.w0_taken, 1, __ATOMIC_ACQ_REL)) {
 		w->idx = 0; /* registered at attach */
 		w->efd = kbp.efd;
@@ -100,20 +125,20 @@ static int waiter_new(struct kbp_waiter *w)
 	if ((me = kbp_me()) >= KBQ_NPROCS)
 		return -ENOSPC;
 	for (i = 1; i < KBQ_NWAITERS; i++) {
-		struct kbq_waiter *e = &kbp.r->waiter[i];
+		struct kbq_waiter *e = &w->r->waiter[i];
 		uint32_t v = kbq_ld(&e->used);
 		int sv[2], rc;
 
 		if ((v & 1) || !kbq_cas(&e->used, &v, v + 1))
 			continue;
-		kbq_or_sc(&kbp.r->wheld[me][i / 64], 1ull << (i % 64));
+		kbq_or_sc(&w->r->wheld[me][i / 64], 1ull << (i % 64));
 		rc = kbp_wake_pair(sv);
 		if (!rc && (rc = kbp_ctl_waiter(i, sv[1]))) {
 			libc_close(sv[0]);
 			libc_close(sv[1]);
 		}
 		if (rc) {
-			waiter_drop(i);
+			waiter_drop(w->r, i);
 			return rc;
 		}
 		kbq_st(&e->pending, 0);
@@ -125,12 +150,14 @@ static int waiter_new(struct kbp_waiter *w)
 	return -ENOSPC;
 }
 
+/* (An entry of a dead attachment is not dropped: nobody reads its rows.) */
 static void waiter_free(struct kbp_waiter *w)
 {
-	if (w->idx > 0 && kbp.r) {
+	if (w->idx > 0 && w->r) {
 		libc_close(w->efd);
 		libc_close(w->kick);
-		waiter_drop((uint32_t)w->idx);
+		if (!kbp_att_dead(w->att))
+			waiter_drop(w->r, (uint32_t)w->idx);
 	}
 	w->idx = -1;
 	w->efd = w->kick = -1;
@@ -159,8 +186,12 @@ static struct kbp_waiter *thread_waiter(void)
 {
 	pid_t pid = self_pid();
 
-	if (kbp_tw.idx == -2 || kbp_tw_pid != pid) {
-		/* A forked child's thread does not share its parent's wake socket. */
+	if (kbp_tw.idx == -2 || kbp_tw_pid != pid ||
+	    (kbp_tw.att != kbq_ld_acq(&kbp.epoch) && kbp_live())) {
+		/* A forked child's thread does not share its parent's wake
+		 * socket; after a re-attach, the entry is the new region's. */
+		if (kbp_tw_pid == pid && kbp_tw.idx != -2)
+			waiter_free(&kbp_tw);
 		kbp_tw_pid = pid;
 		if (waiter_new(&kbp_tw))
 			kbp_log(2, "no waiter entry free: this thread polls every millisecond");
@@ -173,14 +204,16 @@ static struct kbp_waiter *thread_waiter(void)
 /* true: go to sleep (counted); false: something happened since seq. */
 static bool sleep_begin(struct kbp_waiter *w, uint32_t seq)
 {
-	if (w->idx >= 0)
-		kbq_add_sc(&kbp.r->waiter[w->idx].sleeping, 1);
-	kbq_add_sc(&kbp.r->sleepers, 1);
-	if (event_seq() == seq)
+	if (!w->r)
 		return true;
-	kbq_sub_sc(&kbp.r->sleepers, 1);
 	if (w->idx >= 0)
-		kbq_sub_sc(&kbp.r->waiter[w->idx].sleeping, 1);
+		kbq_add_sc(&w->r->waiter[w->idx].sleeping, 1);
+	kbq_add_sc(&w->r->sleepers, 1);
+	if (event_seq(w) == seq)
+		return true;
+	kbq_sub_sc(&w->r->sleepers, 1);
+	if (w->idx >= 0)
+		kbq_sub_sc(&w->r->waiter[w->idx].sleeping, 1);
 	return false;
 }
 
@@ -200,15 +233,19 @@ static void efd_drain(struct kbp_waiter *w)
 		while (libc_recv(w->efd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf))
 			;
 	}
-	kbq_st_sc(&kbp.r->waiter[w->idx].pending, 0);
+	kbq_st_sc(&w->r->waiter[w->idx].pending, 0);
 }
 
+/* After every sleep: the end of the handshake, and a look at kbstackd. */
 static void sleep_end(struct kbp_waiter *w, bool efd_ready)
 {
-	kbq_sub_sc(&kbp.r->sleepers, 1);
+	kbp_stack_check();
+	if (!w->r)
+		return;
+	kbq_sub_sc(&w->r->sleepers, 1);
 	if (w->idx < 0)
 		return;
-	kbq_sub_sc(&kbp.r->waiter[w->idx].sleeping, 1);
+	kbq_sub_sc(&w->r->waiter[w->idx].sleeping, 1);
 	if (efd_ready)
 		efd_drain(w);
 }
@@ -216,24 +253,18 @@ static void sleep_end(struct kbp_waiter *w, bool efd_ready)
 /* Waiter idx wants (or no longer wants) s's events: kbstackd wakes a
  * waiter only for sockets whose wmask has its bit. Set before the waiter
  * reads event_seq (seq_cst); a stale bit costs a spurious wake-up only. */
-static void interest(struct kbp_sock *s, int idx, bool on)
+static void interest(struct kbp_sock *s, const struct kbp_waiter *w, bool on)
 {
 	uint64_t *word, bit;
 
-	if (!s || idx < 0 || !kbp.r)
+	if (!s || w->idx < 0 || w->att != s->att) /* (an entry of another region) */
 		return;
-	word = &kbp_q(s)->wmask[idx / 64];
-	bit = 1ull << (idx % 64);
+	word = &kbp_q(s)->wmask[w->idx / 64];
+	bit = 1ull << (w->idx % 64);
 	if (on)
 		kbq_or_sc(word, bit);
 	else
 		kbq_and_sc(word, ~bit);
-}
-
-/* Sleep timeout: without a waiter entry, wake every millisecond to look. */
-static int sleep_ms(const struct kbp_waiter *w, int ms)
-{
-	return w->idx >= 0 || (ms >= 0 && ms < 1) ? ms : 1;
 }
 
 /* Milliseconds left until deadline (0 = none: -1), rounded up. */
@@ -252,6 +283,24 @@ static uint64_t deadline_of(int timeout_ms)
 	return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000u : 0;
 }
 
+bool kbp_signals_restart(void)
+{
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+			return false;
+	return true;
+}
+
+/* ready(s), or s's kbstackd has gone (the caller then says so). */
+static bool ready_or_gone(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s))
+{
+	return ready(s) || kbp_gone(s);
+}
+
 /* Block on the socket's futex word until kbstackd reports an event. */
 static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uint64_t deadline)
 {
@@ -261,15 +310,15 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 		uint32_t seq = kbq_ld_sc(&q->wake_seq);
 		struct timespec ts, *tp = NULL;
 		long rc;
-		int e;
+		int e, ms;
 
-		if (ready(s))
+		if (ready_or_gone(s, ready))
 			return 0;
-		if (deadline) {
-			int ms = ms_left(deadline);
-
-			if (ms == 0)
-				return -EAGAIN;
+		ms = ms_left(deadline);
+		if (ms == 0)
+			return -EAGAIN;
+		ms = cap_ms(ms);
+		if (ms >= 0) {
 			ts.tv_sec = ms / 1000;
 			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 			tp = &ts;
@@ -282,8 +331,13 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 		rc = libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
 		e = errno;
 		kbq_sub_sc(&q->waiters, 1);
-		if (rc < 0 && e == EINTR)
+		/* The kernel restarts an untimed futex wait after a SA_RESTART
+		 * handler, never a timed one: ours is timed (kbp_check_ms) even
+		 * when the caller's is not, so restart as the kernel would. */
+		if (rc < 0 && e == EINTR && (deadline || !kbp_signals_restart()))
 			return -EINTR;
+		if (rc < 0 && e == ETIMEDOUT)
+			kbp_stack_check();
 	}
 }
 
@@ -292,20 +346,28 @@ static int wait_efd(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int k
 {
 	for (;;) {
 		struct kbp_waiter *w = thread_waiter();
-		struct pollfd p[2] = { { w->efd, POLLIN, 0 }, { kfd, kevents, 0 } };
-		uint32_t seq = event_seq();
+		/* the control connection: its hang-up is kbstackd's death */
+		struct pollfd p[3] = { { w->efd, POLLIN, 0 }, { kfd, kevents, 0 },
+				       { kbp_ctl_fd(), 0, 0 } };
+		uint32_t seq = event_seq(w);
 		int n;
 
-		if (ready(s))
+		if (ready_or_gone(s, ready))
 			return 0;
 		if (deadline && ms_left(deadline) == 0)
 			return -EAGAIN;
 		if (!sleep_begin(w, seq))
 			continue;
-		n = libc_poll(p, 2, sleep_ms(w, ms_left(deadline)));
+		n = libc_poll(p, 3, sleep_ms(w, ms_left(deadline), true));
+		if (n < 0) {
+			int e = errno;
+
+			sleep_end(w, false);
+			return -e;
+		}
+		if (p[2].revents & (POLLHUP | POLLERR))
+			kbp_stack_gone();
 		sleep_end(w, n > 0 && p[0].revents);
-		if (n < 0)
-			return -errno;
 		if (kfd >= 0 && p[1].revents)
 			return 1;
 	}
@@ -315,19 +377,20 @@ int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	     short kevents, int timeout_ms)
 {
 	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
-	int rc, idx;
+	struct kbp_waiter w;
+	int rc;
 
 	while (now_us() < spin_end) {
-		if (ready(s))
+		if (ready_or_gone(s, ready))
 			return 0;
 		cpu_relax();
 	}
 	if (kfd < 0)
 		return futex_wait(s, ready, deadline);
-	idx = thread_waiter()->idx;
-	interest(s, idx, true);
+	w = *thread_waiter(); /* (a copy: a re-attach may renew the thread's) */
+	interest(s, &w, true);
 	rc = wait_efd(s, ready, kfd, kevents, deadline);
-	interest(s, idx, false);
+	interest(s, &w, false);
 	return rc;
 }
 
@@ -372,20 +435,55 @@ bool kbp_epoll_is(int epfd)
 	return ep && kbq_ld_acq(&ep->n) > 0;
 }
 
-static struct kbp_ep *ep_create(int epfd)
+/* A waiter entry for the instance, its wake socket in the kernel set. */
+static void ep_waiter_new(struct kbp_ep *ep, int epfd)
 {
-	struct kbp_ep *ep = calloc(1, sizeof(*ep));
 	struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.u64 = KBP_EFD_MARK };
 
-	if (!ep)
-		return NULL;
 	ep->w.et = true;
 	if (waiter_new(&ep->w) || libc_epoll_ctl(epfd, EPOLL_CTL_ADD, ep->w.efd, &e)) {
 		/* Without a waiter of its own the instance still works: its
 		 * sleeps last at most a millisecond. */
+		uint32_t att = ep->w.att;
+
 		waiter_free(&ep->w);
-		kbp_log(2, "epoll %d: no waiter entry free: it polls every millisecond", epfd);
+		ep->w.att = att; /* tried for this attachment */
+		if (kbp_live())
+			kbp_log(2, "epoll %d: no waiter entry free: it polls every millisecond", epfd);
 	}
+}
+
+/*
+ * After a re-attach, the instance's waiter entry is the dead region's: it
+ * takes one in the new region (the new wake socket replaces the old one in
+ * the kernel set), and the new attachment's sockets it holds get its bit.
+ */
+static void ep_fresh(struct kbp_ep *ep)
+{
+	int i;
+
+	if (ep->w.att == kbq_ld_acq(&kbp.epoch) || !kbp_live())
+		return;
+	pthread_mutex_lock(&ep->lock);
+	if (ep->w.att != kbq_ld_acq(&kbp.epoch)) {
+		if (ep->w.efd >= 0)
+			libc_epoll_ctl(ep->epfd, EPOLL_CTL_DEL, ep->w.efd, NULL);
+		waiter_free(&ep->w);
+		ep_waiter_new(ep, ep->epfd);
+		ep->pid = self_pid();
+		for (i = 0; i < ep->n; i++)
+			interest(ep->it[i].s, &ep->w, true);
+	}
+	pthread_mutex_unlock(&ep->lock);
+}
+
+static struct kbp_ep *ep_create(int epfd)
+{
+	struct kbp_ep *ep = calloc(1, sizeof(*ep));
+
+	if (!ep)
+		return NULL;
+	ep_waiter_new(ep, epfd);
 	ep->kind = KBP_K_EPOLL;
 	ep->epfd = epfd;
 	ep->pid = self_pid();
@@ -406,7 +504,7 @@ static struct kbp_ep *ep_create(int epfd)
 static void ep_uninterest(const struct kbp_ep *ep, struct kbp_sock *s)
 {
 	if (ep->pid == self_pid())
-		interest(s, ep->w.idx, false);
+		interest(s, &ep->w, false);
 }
 
 static bool ep_holds(const struct kbp_ep *ep, const struct kbp_sock *s)
@@ -456,6 +554,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	}
 	if (op != EPOLL_CTL_DEL && !ev)
 		return -EFAULT;
+	ep_fresh(ep);
 	pthread_mutex_lock(&ep->lock);
 	i = ep_find(ep, fd);
 	switch (op) {
@@ -476,7 +575,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			ep->cap = cap;
 		}
 		ep->it[ep->n] = (struct kbp_ep_item){ s, fd, ev->events, ev->data, ~0ull, false };
-		interest(s, ep->w.idx, true);
+		interest(s, &ep->w, true);
 		kbq_st_rel(&ep->n, ep->n + 1);
 		break;
 	case EPOLL_CTL_MOD:
@@ -506,7 +605,7 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	/* A thread asleep in epoll_wait on this instance must see an fd added
 	 * (or re-armed) ready, as in Linux: ring the instance's own wake socket. */
 	if (rc == 0 && op != EPOLL_CTL_DEL && ep->w.idx >= 0 &&
-	    kbq_ld_sc(&kbp.r->waiter[ep->w.idx].sleeping) &&
+	    kbq_ld_sc(&ep->w.r->waiter[ep->w.idx].sleeping) &&
 	    (kbp_sock_events(s) & (ev->events | EPOLLERR | EPOLLHUP))) {
 		static const char one = 1;
 
@@ -528,6 +627,8 @@ static uint64_t sock_sig(struct kbp_sock *s)
 	uint64_t d = kbq_ld_acq(&q->ev);
 	uint64_t e = kbq_ld_acq(&q->state);
 
+	if (kbp_gone(s)) /* its last change: reported once, edge-triggered */
+		return 0x6b62676f6e650000ull | kbq_ld_acq(&s->err_taken);
 	return (a << 32 | b) ^ (c * 0x9e3779b97f4a7c15ull) ^ (d << 8 | e) << 40;
 }
 
@@ -615,8 +716,9 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		if (!(ep = ep_create(epfd)))
 			return -ENOMEM;
 	}
+	ep_fresh(ep);
 	for (;;) {
-		uint32_t seq = event_seq();
+		uint32_t seq = event_seq(&ep->w);
 		int n = ep_scan(ep, ev, max), m, items = kbq_ld_acq(&ep->n);
 
 		/* Kernel fds too: while accelerated sockets keep us busy, every
@@ -638,7 +740,8 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 			return 0;
 		if (!sleep_begin(&ep->w, seq))
 			continue;
-		m = libc_epoll_pwait(epfd, ev, max, sleep_ms(&ep->w, ms_left(deadline)), mask);
+		m = libc_epoll_pwait(epfd, ev, max,
+				     cap_ms(sleep_ms(&ep->w, ms_left(deadline), items > 0)), mask);
 		if (m < 0) {
 			int e = errno;
 
@@ -704,7 +807,7 @@ void kbp_epoll_fork_child(bool has_row)
 		uint64_t m = kbq_ld(&kbp.r->wheld[kbp_me()][w]) & ~refd[w];
 
 		while (m) {
-			waiter_drop(w * 64 + (uint32_t)__builtin_ctzll(m));
+			waiter_drop(kbp.r, w * 64 + (uint32_t)__builtin_ctzll(m));
 			m &= m - 1;
 		}
 	}
@@ -764,7 +867,7 @@ static int poll_merge(struct pollfd *p, nfds_t n, const struct pollfd *k, bool w
 int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 {
 	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
-	struct pollfd stackbuf[64], *k = n + 1 <= 64 ? stackbuf : calloc(n + 1, sizeof(*k));
+	struct pollfd stackbuf[64], *k = n + 2 <= 64 ? stackbuf : calloc(n + 2, sizeof(*k));
 	struct kbp_waiter *w;
 	nfds_t i, nk = 0;
 	int rc;
@@ -777,15 +880,16 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 
 		k[i] = p[i];
 		k[i].revents = 0;
-		interest(s, w->idx, true);
+		interest(s, w, true);
 		if (s && !s->listener)
 			k[i].fd = -1; /* the placeholder socket says nothing */
 	}
 	k[n] = (struct pollfd){ w->efd, POLLIN, 0 };
+	k[n + 1] = (struct pollfd){ kbp_ctl_fd(), 0, 0 }; /* hangs up when kbstackd dies */
 	for (i = 0; i < n; i++)
 		nk += k[i].fd >= 0;
 	for (;;) {
-		uint32_t seq = event_seq();
+		uint32_t seq = event_seq(w);
 		int m = 0;
 
 		/* Kernel fds without waiting (none: no system call). */
@@ -805,11 +909,13 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 		if (!sleep_begin(w, seq))
 			continue;
 		{
-			int ms = sleep_ms(w, ms_left(deadline));
+			int ms = sleep_ms(w, ms_left(deadline), true);
 			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-			m = libc_ppoll(k, n + 1, ms < 0 ? NULL : &ts, mask);
+			m = libc_ppoll(k, n + 2, ms < 0 ? NULL : &ts, mask);
 		}
+		if (m > 0 && (k[n + 1].revents & (POLLHUP | POLLERR)))
+			kbp_stack_gone();
 		sleep_end(w, m > 0 && k[n].revents);
 		if (m < 0) {
 			rc = -errno;
@@ -819,8 +925,36 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 			break;
 	}
 	for (i = 0; i < n; i++)
-		interest(kbp_sock_get(p[i].fd), w->idx, false);
+		interest(kbp_sock_get(p[i].fd), w, false);
 	if (k != stackbuf)
 		free(k);
 	return rc;
+}
+
+void kbp_wake_all(struct kbq_region *r, uint32_t me)
+{
+	static const char one = 1;
+	struct kbp_ep *ep;
+	uint32_t w;
+
+	/* Threads asleep on a socket's futex word: its slot is in our row. */
+	for (w = 0; me < KBQ_NPROCS && w < KBQ_HELD_WORDS; w++) {
+		uint64_t m = kbq_ld(&r->held[me][w]);
+
+		while (m) {
+			struct kbq_sock *q = kbq_sock_at(r, w * 64 + (uint32_t)__builtin_ctzll(m));
+
+			m &= m - 1;
+			kbq_add_sc(&q->wake_seq, 1);
+			if (kbq_ld_sc(&q->waiters))
+				syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		}
+	}
+	/* Threads in epoll_wait (those in poll, select and accept watch the
+	 * control connection themselves). */
+	pthread_mutex_lock(&kbp_eps_lock);
+	for (ep = kbp_eps; ep; ep = ep->link)
+		if (ep->w.kick >= 0)
+			(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	pthread_mutex_unlock(&kbp_eps_lock);
 }

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -456,6 +457,8 @@ static int group_setup(void **state)
 	if (fs_start(R, kick, kbp_cfg.stack, &kbp.ctl))
 		return -1;
 	kbp.r = R;
+	kbp.epoch = 1; /* attachment 1, live */
+	kbp_check_ms = 60000; /* only wake-ups wake a sleeper (the test_wake_* cases) */
 	kbp.efd = efd;
 	kbp.kick = kick;
 	kbp.ctx = R->ctx;
@@ -2349,6 +2352,138 @@ static void test_pass_check(void **state)
 
 /* test_preload_harness [PATTERN]: only the tests whose names match (cmocka's
  * filter: * and ? as in a shell). */
+/* ======================================================================== */
+/* kbstackd's death                                                         */
+/* ======================================================================== */
+
+/* The control connection becomes one end of a pair whose other end the
+ * test closes: kbstackd's death as the library sees it. */
+struct death {
+	int sv[2];
+	int saved_ctl;
+	unsigned after_ms; /* die() closes sv[1] after this long */
+	pthread_t t;
+};
+
+static void *death_main(void *arg)
+{
+	struct death *d = arg;
+
+	sleep_ms(d->after_ms);
+	close(d->sv[1]);
+	return NULL;
+}
+
+static void death_arm(struct death *d, unsigned after_ms)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, d->sv), 0);
+	d->saved_ctl = kbp.ctl;
+	d->after_ms = after_ms;
+	kbp.ctl = d->sv[0];
+	kbp_check_ms = 50;
+	assert_int_equal(pthread_create(&d->t, NULL, death_main, d), 0);
+}
+
+/* Back to a live attachment 1 for the following tests. */
+static void death_undo(struct death *d)
+{
+	pthread_join(d->t, NULL);
+	close(d->sv[0]);
+	kbp.ctl = d->saved_ctl;
+	kbp_check_ms = 60000;
+	kbq_st_rel(&kbp.dead, 0);
+}
+
+/* A thread asleep in recv on the socket's futex word (which watches
+ * nothing) sees the death within a few kbp_check_ms, and recv returns
+ * ECONNRESET; a socket with bytes received before the death gives them
+ * first, then ECONNRESET once, then end of file; writes say EPIPE; epoll
+ * reports ERR|HUP, then HUP once the error was taken; shutdown ENOTCONN;
+ * setsockopt answers at once. */
+static void test_gone_recv(void **state)
+{
+	struct kbp_sock *a = mk_conn(140), *b = mk_conn(141);
+	struct death d;
+	uint8_t buf[16];
+	uint64_t t0, dt;
+	int one = 1;
+
+	fs_rx(141, "abc", 3);
+	death_arm(&d, 50);
+	t0 = now_ms();
+	assert_int_equal(recv1(a, buf, sizeof(buf), 0), -ECONNRESET);
+	dt = now_ms() - t0;
+	assert_true(dt >= 40 && dt < 500);
+	assert_true(kbp_gone(a) && kbp_gone(b) && !kbp_live());
+	assert_int_equal(kbp_sock_events(b) & (EPOLLIN | EPOLLERR | EPOLLHUP),
+			 EPOLLIN | EPOLLERR | EPOLLHUP);
+	assert_int_equal(recv1(b, buf, sizeof(buf), 0), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(recv1(b, buf, sizeof(buf), 0), -ECONNRESET);
+	assert_int_equal(recv1(b, buf, sizeof(buf), 0), 0);
+	assert_int_equal(kbp_sock_events(b) & (EPOLLERR | EPOLLHUP), EPOLLHUP);
+	assert_int_equal(send1(b, "x", 1, MSG_NOSIGNAL), -EPIPE);
+	assert_int_equal(send1(a, "x", 1, MSG_NOSIGNAL), -EPIPE);
+	assert_int_equal(kbp_shutdown(a, SHUT_WR), -ENOTCONN);
+	t0 = now_ms();
+	assert_int_equal(kbp_setsockopt(a->kfd, a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	assert_true(now_ms() - t0 < 100);
+	death_undo(&d);
+	rm_sock(a);
+	rm_sock(b);
+}
+
+/* A thread in epoll_wait (capped sleeps) and one in accept (its poll
+ * watches the control connection) both return: epoll with ERR|HUP for the
+ * connection, accept with ECONNABORTED, then the listener's kernel path. */
+static void test_gone_epoll_accept(void **state)
+{
+	struct kbp_sock *a = mk_conn(142), *l = mk_listener(143, AF_INET);
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.u64 = 142 };
+	struct death d;
+	struct ep_res r;
+	uint64_t t0, dt;
+
+	assert_true(epfd >= 0);
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, a->kfd, &e), 0);
+	death_arm(&d, 50);
+	t0 = now_ms();
+	ep_wait(epfd, 5000, &r);
+	dt = now_ms() - t0;
+	assert_int_equal(r.n, 1);
+	assert_int_equal(ep_find(&r, 142) & (EPOLLERR | EPOLLHUP), EPOLLERR | EPOLLHUP);
+	assert_true(dt >= 40 && dt < 500);
+	ep_wait(epfd, 0, &r); /* edge-triggered: reported once */
+	assert_int_equal(r.n, 0);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN); /* to have accept called once */
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -ECONNABORTED);
+	assert_int_equal(kbp_sock_events(l), 0);
+	l->nonblock = true;
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN); /* the kernel's */
+	death_undo(&d);
+	close(epfd);
+	rm_sock(a);
+	rm_sock(l);
+}
+
+/* A blocking accept asleep when kbstackd dies returns at once. */
+static void test_gone_blocked_accept(void **state)
+{
+	struct kbp_sock *l = mk_listener(144, AF_INET);
+	struct death d;
+	uint64_t t0, dt;
+
+	death_arm(&d, 50);
+	kbp_check_ms = 60000;
+	t0 = now_ms();
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -ECONNABORTED);
+	dt = now_ms() - t0;
+	assert_true(dt >= 40 && dt < 300);
+	death_undo(&d);
+	rm_sock(l);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2398,6 +2533,9 @@ int main(int argc, char **argv)
 		T(test_wake_epoll_targeted),
 		T(test_wake_poll_targeted),
 		T(test_wake_accept_targeted),
+		T(test_gone_recv),
+		T(test_gone_epoll_accept),
+		T(test_gone_blocked_accept),
 #undef T
 	};
 
