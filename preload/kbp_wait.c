@@ -947,7 +947,7 @@ void kbp_wake_all(struct kbq_region *r, uint32_t me)
 			m &= m - 1;
 			kbq_add_sc(&q->wake_seq, 1);
 			if (kbq_ld_sc(&q->waiters))
-				syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+				libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		}
 	}
 	/* Threads in epoll_wait (those in poll, select and accept watch the
