@@ -30,11 +30,12 @@ static bool first_in_process(pid_t *said)
  * kb, and no caller mistakes it for a passing condition (EAGAIN, EINTR,
  * ENOBUFS) and tries again.
  */
-static int pass_refuse(int fd)
+static int pass_refuse(const struct kbp_sock *s, int fd)
 {
 	static pid_t said;
 
-	kbq_add(&kbp.r->fallback[KBQ_FB_PASS_REFUSED], 1);
+	/* in the socket's own region (kbp.r moves on after a re-attach) */
+	kbq_add(&s->r->fallback[KBQ_FB_PASS_REFUSED], 1);
 	if (first_in_process(&said))
 		kbp_log(0, "sendmsg: fd %d is a connection kbstackd serves; another process "
 			"cannot serve it (it would get an unconnected socket), so nothing is "
@@ -79,7 +80,7 @@ int kbp_pass_check(const struct msghdr *m)
 			if (!(s = kbp_sock_get(fd)))
 				continue;
 			if (!s->listener)
-				return pass_refuse(fd);
+				return pass_refuse(s, fd);
 			pass_listener(fd);
 		}
 	}
