@@ -6,6 +6,8 @@
  *   kbp_core.c       settings (KB_ACCEL…), attach to kbstackd, fd table, fork
  *   kbp_tcp.c        accelerated sockets: listen, accept, connect, I/O, close
  *   kbp_wait.c       sleeping and waking: blocking calls, epoll, poll, select
+ *   kbp_pass.c       accelerated sockets sent to another process (SCM_RIGHTS)
+ *   kbp_syscall.c    syscall(), routed to the symbols above for kb's fds
  *
  * Errors: kbp_* functions return >= 0 or -errno; the interposed symbols turn
  * that into -1/errno exactly as libc would. "Ours" is decided by one lookup
@@ -36,6 +38,7 @@
 #define KBP_LIBC_DECL(ret, name, params, ...) extern ret (*libc_##name) params;
 KBP_SYMS(KBP_LIBC_DECL)
 KBP_SYMS_VARIADIC(KBP_LIBC_DECL)
+KBP_SYMS_SYSCALL(KBP_LIBC_DECL)
 #undef KBP_LIBC_DECL
 
 /* Look every libc_<name> up now (kbp_init, first), not on its first call. */
@@ -294,6 +297,12 @@ void kbp_fork_child(bool has_row);
 
 /* Readiness of a socket as EPOLL* bits, computed from shared memory. */
 uint32_t kbp_sock_events(struct kbp_sock *s);
+
+/* ---- sockets sent to another process (kbp_pass.c) ---- */
+
+/* sendmsg's control data m passes fds (SCM_RIGHTS): 0 when it may go, or
+ * -EOPNOTSUPP (said and counted) when one is an accelerated connection. */
+int kbp_pass_check(const struct msghdr *m);
 
 /* ---- waiting (kbp_wait.c) ---- */
 

@@ -39,6 +39,21 @@ static bool accel_connect(void)
 	return kbp_ready() && kbp_cfg.nconnect;
 }
 
+/*
+ * This process is a child that ran no fork handler of ours — vfork's,
+ * posix_spawn's clone, _Fork's — so not the process kbstackd knows. It
+ * shares (vfork) or copies the parent's fd table, and shares its region
+ * row: what it closes or duplicates of ours goes to the kernel alone,
+ * leaving the parent's table, holdings and requests as they were
+ * (CPython's subprocess closes every fd with close_range in a vfork
+ * child). A system call: asked only where the fd is ours, or a rule
+ * would make it ours (kbp.pid is 0 until this process attaches).
+ */
+static bool foreign_child(void)
+{
+	return kbp.pid && getpid() != kbp.pid;
+}
+
 KBP_EXPORT int socket(int d, int t, int p)
 {
 	return libc_socket(d, t, p);
@@ -51,7 +66,7 @@ KBP_EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
 
 KBP_EXPORT int listen(int fd, int backlog)
 {
-	if (!accel_listen())
+	if (!accel_listen() || foreign_child())
 		return libc_listen(fd, backlog);
 	return (int)ret(kbp_listen(fd, backlog));
 }
@@ -60,7 +75,7 @@ KBP_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
 {
 	struct kbp_sock *s = kbp_sock_get(fd);
 
-	if (!s || !s->listener)
+	if (!s || !s->listener || foreign_child())
 		return libc_accept4(fd, a, l, flags);
 	return (int)ret(kbp_accept(fd, s, a, l, flags));
 }
@@ -69,7 +84,7 @@ KBP_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *l)
 {
 	struct kbp_sock *s = kbp_sock_get(fd);
 
-	if (!s || !s->listener)
+	if (!s || !s->listener || foreign_child())
 		return libc_accept(fd, a, l);
 	return (int)ret(kbp_accept(fd, s, a, l, 0));
 }
@@ -78,7 +93,7 @@ KBP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
 	int rc;
 
-	if (!accel_connect() && !kbp_sock_get(fd))
+	if ((!accel_connect() && !kbp_sock_get(fd)) || foreign_child())
 		return libc_connect(fd, a, l);
 	rc = kbp_connect(fd, a, l);
 	return rc == 1 ? libc_connect(fd, a, l) : (int)ret(rc);
@@ -174,7 +189,11 @@ KBP_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct s
 KBP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
 	struct kbp_sock *s = kbp_sock_get(fd);
+	int rc;
 
+	/* fds sent along (SCM_RIGHTS): an accelerated connection cannot go */
+	if (m && m->msg_controllen && kbp_ready() && (rc = kbp_pass_check(m)))
+		return ret(rc);
 	return s ? ret(kbp_send(s, m->msg_iov, (int)m->msg_iovlen, f)) : libc_sendmsg(fd, m, f);
 }
 
@@ -197,7 +216,7 @@ static void fd_release(int fd)
 {
 	int *kind = kbp_fd_get(fd);
 
-	if (!kind)
+	if (!kind || foreign_child())
 		return;
 	if (*kind == KBP_K_EPOLL) {
 		kbp_epoll_close(fd);
@@ -231,7 +250,7 @@ KBP_EXPORT int shutdown(int fd, int how)
 {
 	struct kbp_sock *s = kbp_sock_get(fd);
 
-	return s ? (int)ret(kbp_shutdown(s, how)) : libc_shutdown(fd, how);
+	return s && !foreign_child() ? (int)ret(kbp_shutdown(s, how)) : libc_shutdown(fd, how);
 }
 
 KBP_EXPORT int getsockopt(int fd, int lv, int o, void *v, socklen_t *l)
@@ -245,7 +264,8 @@ KBP_EXPORT int setsockopt(int fd, int lv, int o, const void *v, socklen_t l)
 {
 	struct kbp_sock *s = kbp_sock_get(fd);
 
-	return s ? (int)ret(kbp_setsockopt(fd, s, lv, o, v, l)) : libc_setsockopt(fd, lv, o, v, l);
+	return s && !foreign_child() ? (int)ret(kbp_setsockopt(fd, s, lv, o, v, l))
+				     : libc_setsockopt(fd, lv, o, v, l);
 }
 
 KBP_EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
@@ -271,8 +291,10 @@ static int dup_done(int oldfd, int newfd)
 
 	if (newfd < 0)
 		return newfd;
-	fd_release(newfd); /* dup2/dup3 closed whatever newfd was */
 	s = kbp_sock_get(oldfd);
+	if (s && foreign_child())
+		return newfd;
+	fd_release(newfd); /* dup2/dup3 closed whatever newfd was */
 	if (s && newfd < kbp_fd_max()) {
 		__atomic_fetch_add(&s->refs, 1, __ATOMIC_ACQ_REL);
 		kbp_fd_set(newfd, s);
@@ -311,7 +333,7 @@ KBP_EXPORT int epoll_ctl(int e, int op, int fd, struct epoll_event *ev)
 {
 	int rc;
 
-	if (!kbp_sock_get(fd))
+	if (!kbp_sock_get(fd) || foreign_child())
 		return libc_epoll_ctl(e, op, fd, ev);
 	rc = kbp_epoll_ctl(e, op, fd, ev);
 	return rc == 1 ? libc_epoll_ctl(e, op, fd, ev) : (int)ret(rc);

@@ -27,6 +27,11 @@
  * system calls, not glibc's __libc_* names: those are GLIBC_PRIVATE, and
  * dlvsym is dlsym with the same lock. The same system call serves when
  * libc lacks a name (epoll_pwait2 before glibc 2.35), stored once for all.
+ *
+ * syscall() itself is interposed (kbp_syscall.c), so kb never calls it by
+ * name: its raw system calls go through libc_syscall, looked up like the
+ * rest; inside dlsym, before libc's was found, the instruction is made
+ * here (kbp_sys6).
  */
 #include "kbp.h"
 #include "kbq_atomic.h"
@@ -96,7 +101,7 @@ static void *kbp_libc_lookup(void **slot, const char *name, void *raw)
 	static ret raw_##name params                                           \
 	{                                                                      \
 		return (ret)((sys) == KBP_NOSYS ? kbp_nosys()                  \
-						: syscall((sys), KBP_UNPAREN args)); \
+						: libc_syscall((sys), KBP_UNPAREN args)); \
 	}                                                                      \
 	static ret lazy_##name params                                          \
 	{                                                                      \
@@ -120,7 +125,7 @@ KBP_SYMS(KBP_LIBC_STUBS)
 		va_start(ap, cmd);                                             \
 		arg = va_arg(ap, void *);                                      \
 		va_end(ap);                                                    \
-		return (ret)syscall((sys), fd, cmd, arg);                      \
+		return (ret)libc_syscall((sys), fd, cmd, arg);                 \
 	}                                                                      \
 	static ret lazy_##name params                                          \
 	{                                                                      \
@@ -139,8 +144,77 @@ KBP_SYMS(KBP_LIBC_STUBS)
 KBP_SYMS_VARIADIC(KBP_LIBC_STUBS_VA)
 #undef KBP_LIBC_STUBS_VA
 
+/*
+ * The system call instruction, for libc_syscall before libc's syscall was
+ * found (inside dlsym): a -errno result, as the kernel gives it.
+ */
+static long kbp_sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d, r8 __asm__("r8") = e, r9 __asm__("r9") = f;
+	long rc;
+
+	__asm__ volatile("syscall"
+			 : "=a"(rc)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return rc;
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr, x0 __asm__("x0") = a, x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c, x3 __asm__("x3") = d, x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+#else
+	return -ENOSYS;
+#endif
+}
+
+/* syscall's six words, read as libc's own syscall reads them (registers
+ * the caller did not set are read and ignored by the kernel). */
+#define KBP_SYSCALL_ARGS(nr, w)                                                \
+	do {                                                                   \
+		va_list ap;                                                    \
+		int i;                                                         \
+									       \
+		va_start(ap, nr);                                              \
+		for (i = 0; i < 6; i++)                                        \
+			(w)[i] = va_arg(ap, long);                             \
+		va_end(ap);                                                    \
+	} while (0)
+
+static long raw_syscall(long nr, ...)
+{
+	long w[6], rc;
+
+	KBP_SYSCALL_ARGS(nr, w);
+	rc = kbp_sys6(nr, w[0], w[1], w[2], w[3], w[4], w[5]);
+	if (rc < 0 && rc > -4096) {
+		errno = (int)-rc;
+		return -1;
+	}
+	return rc;
+}
+
+static long lazy_syscall(long nr, ...)
+{
+	long (*fn)(long nr, ...);
+	long w[6];
+
+	KBP_SYSCALL_ARGS(nr, w);
+	*(void **)&fn = kbp_libc_lookup((void **)&libc_syscall, "syscall", (void *)raw_syscall);
+	return fn(nr, w[0], w[1], w[2], w[3], w[4], w[5]);
+}
+
+long (*libc_syscall)(long nr, ...) = lazy_syscall;
+
 void kbp_libc_resolve(void)
 {
+	kbp_libc_lookup((void **)&libc_syscall, "syscall", (void *)raw_syscall);
 #define KBP_LIBC_RESOLVE(ret, name, ...)                                       \
 	kbp_libc_lookup((void **)&libc_##name, #name, (void *)raw_##name);
 	KBP_SYMS(KBP_LIBC_RESOLVE)

@@ -61,6 +61,11 @@
 	X(int, fcntl64, (int fd, int cmd, ...), SYS_fcntl)                     \
 	X(int, ioctl, (int fd, unsigned long cmd, ...), SYS_ioctl)
 
+/* syscall(2)'s libc function, variadic: the number, then up to six words.
+ * X(ret, name, params). kbp_syscall.c routes the calls that name an fd kb
+ * may serve to the symbols above; kb's own raw calls use libc_syscall. */
+#define KBP_SYMS_SYSCALL(X) X(long, syscall, (long nr, ...))
+
 /* glibc's fortified variants: same behaviour, with a buffer-size check. */
 #define KBP_SYMS_CHK(X)                                                        \
 	X(ssize_t, __read_chk, (int fd, void *b, size_t n, size_t bl))         \

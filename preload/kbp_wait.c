@@ -328,7 +328,7 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 			kbq_sub_sc(&q->waiters, 1);
 			continue;
 		}
-		rc = syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
+		rc = libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
 		e = errno;
 		kbq_sub_sc(&q->waiters, 1);
 		/* The kernel restarts an untimed futex wait after a SA_RESTART
@@ -947,7 +947,7 @@ void kbp_wake_all(struct kbq_region *r, uint32_t me)
 			m &= m - 1;
 			kbq_add_sc(&q->wake_seq, 1);
 			if (kbq_ld_sc(&q->waiters))
-				syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+				libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		}
 	}
 	/* Threads in epoll_wait (those in poll, select and accept watch the

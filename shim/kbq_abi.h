@@ -192,7 +192,8 @@ struct kbq_region {
 	uint8_t  pad3[KBQ_CACHELINE - 8];
 	uint64_t bell[KBQ_NSOCKS / 64]; /* app: bit s%64 of word s/64 = "look at slot s" */
 
-	/* Sockets KB_ACCEL matched that stayed on the kernel, by reason. */
+	/* Sockets KB_ACCEL matched that stayed on the kernel, by reason; and
+	 * accelerated connections the application could not pass on. */
 	uint64_t fallback[8]; /* app: KBQ_FB_*; kbstackd sums them for kbstat */
 
 	struct kbq_waiter {
@@ -221,6 +222,9 @@ enum {
 	KBQ_FB_NO_SLOT = 0,  /* all KBQ_NSOCKS slots of the context in use */
 	KBQ_FB_NO_MEM,       /* the application ran out of memory */
 	KBQ_FB_REFUSED,      /* kbstackd refused (e.g. the port is another context's) */
+	KBQ_FB_PASS_REFUSED, /* a sendmsg (SCM_RIGHTS) of an accelerated connection,
+			      * refused (kbp_pass.c); not a fallback: a word of the
+			      * same array, so the layout stays */
 	KBQ_FB_NSTAT = 8,
 };
 

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 3u
+#define KBQ_STATS_VERSION 4u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -62,6 +62,7 @@ enum {
 	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
 	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
 	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
+	X(fd_pass_refused, "accelerated connections an application tried to send to another process (SCM_RIGHTS): refused") \
 	X(tcp_accepted,    "connections queued for an application's accept")  \
 	X(tcp_accept_reset,"connections reset at once: accept queue full or no slot") \
 	X(tcp_connected,   "connections an application opened (connect)")     \
@@ -102,9 +103,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 47 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 48 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 47 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 48 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

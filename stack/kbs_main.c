@@ -59,9 +59,14 @@ static void kbs_signals(void)
 }
 
 /* Once a millisecond: counters that are sampled rather than counted. The
- * port's own counters cost a syscall on af_xdp: read them every 128 ms. */
+ * port's own counters cost a syscall on af_xdp: read them every 128 ms —
+ * in each 128 ms period, not at its first millisecond only: a loop that
+ * was not running then (a core shared under load) would leave them stale
+ * a whole period more, and readers that wait for a count (tests) would
+ * take an old value for the new one. */
 static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 {
+	static uint32_t period = UINT32_MAX;
 	struct rte_eth_stats es;
 
 	KBS_STAT_SET(mbufs_in_use, port->pool->size - rte_mempool_avail_count(port->pool));
@@ -69,7 +74,8 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 	KBS_STAT_SET(lwip_drop_tcp, lwip_stats.tcp.drop);
 	KBS_STAT_SET(lwip_drop_icmp, lwip_stats.icmp.drop);
 	KBS_STAT_SET(lwip_drop_arp, lwip_stats.etharp.drop);
-	if (ms % 128 == 0) {
+	if (ms / 128 != period) {
+		period = ms / 128;
 		struct kbs_ctxs_counts n;
 		unsigned ctxs = kbs_ctxs_count(&n);
 
@@ -80,6 +86,7 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 		KBS_STAT_SET(fallback_no_slot, n.fallback[KBQ_FB_NO_SLOT]);
 		KBS_STAT_SET(fallback_no_mem, n.fallback[KBQ_FB_NO_MEM]);
 		KBS_STAT_SET(fallback_refused, n.fallback[KBQ_FB_REFUSED]);
+		KBS_STAT_SET(fd_pass_refused, n.fallback[KBQ_FB_PASS_REFUSED]);
 		if (rte_eth_stats_get(port->id, &es) == 0)
 			KBS_STAT_SET(rx_drop_port, es.imissed + es.rx_nombuf);
 	}

@@ -23,42 +23,16 @@
 # Layout: kbstackd on core 1; servers and clients on core 0.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../lib/kb.sh"
+. "$here/../lib/serve.sh"
 need_root
 prog=${KBTEST_FORK:-$src/build/tests/kbtest_fork}
 port=8090
 
-srvlog=$(mktemp)
-pids=()
-test_cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	rm -f "$srvlog"
-}
+test_cleanup() { serve_cleanup; }
 bed_up
 
-cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
-# serve_cmd CMD...: CMD under the preload in the server namespace, in the
-# background; its pid in $srv, added to the pids cleanup kills. serve ARGS...:
-# kbtest_fork ARGS.
-serve_cmd() {
-	: >"$srvlog"
-	ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL="listen:$port" \
-		KB_LOG="${KBLOG:-1}" LD_PRELOAD="$lib" taskset -c 0 "$@" >"$srvlog" 2>&1 &
-	srv=$!
-	pids+=("$srv")
-}
+# serve ARGS...: kbtest_fork ARGS (serve_cmd, serve.sh).
 serve() { serve_cmd "$prog" "$@"; }
-ready() { wait_for 10 grep -q "^${1:-ready}" "$srvlog"; }
-num() { [[ $1 =~ ^[0-9]+$ ]]; }
-# at_least STACK NAME N: kbstat counter NAME is N or more now
-at_least() { local v; v=$(kbstat_of "$1" "$2"); num "$v" && [ "$v" -ge "$3" ]; }
-# stop PID...: kill and wait; kbstackd then holds nothing for them.
-stop() {
-	local p
-	for p in "$@"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	wait_for 5 sh -c "for p in $*; do kill -0 \$p 2>/dev/null && exit 1; done; exit 0"
-}
 
 # One request line to 198.18.0.1:PORT; prints the answer line, or
 # "refused", "reset", "timeout", "eof".

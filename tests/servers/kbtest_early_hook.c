@@ -1,6 +1,6 @@
 /*
  * kbtest_early_hook — a preloaded library that wraps dlsym and, inside it,
- * calls write(), read() and close() — which are kb's. It stands for what
+ * calls write(), read(), close() and syscall() — which are kb's. It stands for what
  * dlsym can run into while libkbpreload.so looks libc's functions up: a
  * malloc of another library that reads a file, a signal handler. Preloaded
  * after libkbpreload.so (LD_PRELOAD=libkbpreload.so:this), so kb's calls
@@ -13,6 +13,7 @@
 #endif
 #include <dlfcn.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void *(*real_dlsym)(void *, const char *);
@@ -36,7 +37,7 @@ void *dlsym(void *handle, const char *name)
 	calls++;
 	d = dup(fds[0]);
 	if (write(fds[1], "h", 1) == 1 && read(fds[0], &c, 1) == 1 && c == 'h' && d >= 0 &&
-	    close(d) == 0)
+	    close(d) == 0 && syscall(SYS_getppid) == getppid())
 		oks++;
 	return real_dlsym ? real_dlsym(handle, name) : NULL;
 }

@@ -37,6 +37,7 @@
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -211,6 +212,17 @@ static void check_fds(int c, int a, const char *where)
 	check(close(d) == 0 && close(d3) == 0 && close(mfd) == 0, where, "close");
 }
 
+/* syscall() is kb's too: it routes the fd calls kb serves. */
+static void check_syscall(int c, int a, const char *where)
+{
+	int d = (int)syscall(SYS_dup, a);
+	char b[2] = "";
+
+	check(d >= 0 && syscall(SYS_write, c, "s", 1) == 1 && syscall(SYS_read, d, b, 1) == 1 &&
+	      b[0] == 's' && syscall(SYS_close, d) == 0, where, "syscall: dup, write, read, close");
+	check(syscall(SYS_getpid) == getpid(), where, "syscall: getpid");
+}
+
 int kbtest_early_run(const char *where)
 {
 	struct sockaddr_in any = { .sin_family = AF_INET };
@@ -225,6 +237,7 @@ int kbtest_early_run(const char *where)
 	if (tcp_pair(l, false, &c, &a, where)) {
 		check_data(c, a, where);
 		check_options(c, a, where);
+		check_syscall(c, a, where);
 		check_fds(c, a, where);
 	}
 	if (tcp_pair(l, true, &c2, &a2, where)) {

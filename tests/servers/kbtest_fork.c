@@ -49,67 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void __attribute__((noreturn)) die(const char *what)
-{
-	fprintf(stderr, "kbtest_fork[%d]: %s: %s\n", (int)getpid(), what, strerror(errno));
-	_exit(1);
-}
-
-static int listen_on(int port, int backlog)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, backlog))
-		die("listen");
-	return s;
-}
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-}
-
-/* One line from fd (without its newline), at most n - 1 bytes. */
-static int read_line(int fd, char *b, size_t n)
-{
-	size_t k = 0;
-
-	while (k + 1 < n) {
-		ssize_t r = read(fd, b + k, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (b[k] == '\n')
-			break;
-		k++;
-	}
-	b[k] = '\0';
-	return (int)k;
-}
-
-static void write_all(int fd, const char *b, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		b += w;
-		n -= (size_t)w;
-	}
-}
+#include "kbtest_serve.h"
 
 /* Wait to be killed. */
 static void __attribute__((noreturn)) idle(void)

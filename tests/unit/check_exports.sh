@@ -3,7 +3,9 @@
 # its dynamic symbol table exactly the names listed between "global:" and
 # "local:" in the linker version script MAP (libkbpreload.so's export list,
 # generated from kbp_syms.h). Anything extra (a kbp_* internal, a stray
-# helper) or anything missing is printed and fails the check.
+# helper) or anything missing is printed and fails the check, and so does a
+# list without the names kb must have (close, syscall, … below), or a call
+# of syscall() by name from inside the library.
 set -eu
 
 lib=${1:?usage: check_exports.sh LIB MAP}
@@ -33,6 +35,23 @@ if [ "$nwant" -eq 0 ]; then
 fi
 
 status=0
+# Names whose absence would let a program reach kb's sockets around kb
+# without a word: closes and duplications (the fd table would go stale),
+# syscall() (libuv's syscall(SYS_close, fd)), sendmsg (SCM_RIGHTS).
+for name in close close_range dup dup2 dup3 fcntl syscall sendmsg; do
+	if ! grep -qx "$name" "$tmp/want"; then
+		echo "check_exports: $map does not list $name" >&2
+		status=1
+	fi
+done
+# kb's own raw system calls use libc_syscall: a call of syscall by name
+# from inside the library would go through kb's interposed one.
+if "${OBJDUMP:-objdump}" -d "$lib" | grep -qE '(call|jmp).*<syscall@plt>'; then
+	echo "check_exports: $lib calls syscall() by name (use libc_syscall):" >&2
+	"${OBJDUMP:-objdump}" -d "$lib" | grep -E '(call|jmp).*<syscall@plt>|>:$' | grep -v '@plt>:$' |
+		grep -B1 'syscall@plt' | sed 's/^/  /' >&2
+	status=1
+fi
 extra=$(comm -13 "$tmp/want" "$tmp/have")
 missing=$(comm -23 "$tmp/want" "$tmp/have")
 if [ -n "$extra" ]; then

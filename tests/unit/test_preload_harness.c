@@ -2307,6 +2307,49 @@ static void test_options_names(void **state)
 	rm_sock(l);
 }
 
+/* sendmsg's control data with SCM_RIGHTS for n fds (kbp_pass_check). */
+static int pass_check(const int *fds, int n)
+{
+	union {
+		char b[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = { .msg_control = u.b, .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	memset(&u, 0, sizeof(u));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+	return kbp_pass_check(&m);
+}
+
+/* An accelerated connection among the fds a sendmsg passes: refused and
+ * counted; a listener, or fds that are not ours: let through. */
+static void test_pass_check(void **state)
+{
+	struct kbp_sock *s = mk_conn(92), *l = mk_listener(93, AF_INET);
+	uint64_t n0 = R->fallback[KBQ_FB_PASS_REFUSED];
+	int p[2], fds[3];
+
+	assert_int_equal(pipe(p), 0);
+	fds[0] = p[0];
+	fds[1] = l->kfd;
+	fds[2] = s->kfd;
+	assert_int_equal(pass_check(fds, 2), 0);
+	assert_int_equal(R->fallback[KBQ_FB_PASS_REFUSED], n0);
+	kbp_cfg.log = -1; /* (the level-0 line) */
+	assert_int_equal(pass_check(fds, 3), -EOPNOTSUPP);
+	assert_int_equal(pass_check(&fds[2], 1), -EOPNOTSUPP);
+	kbp_cfg.log = 0;
+	assert_int_equal(R->fallback[KBQ_FB_PASS_REFUSED], n0 + 2);
+	close(p[0]);
+	close(p[1]);
+	rm_sock(s);
+	rm_sock(l);
+}
+
 /* test_preload_harness [PATTERN]: only the tests whose names match (cmocka's
  * filter: * and ? as in a shell). */
 /* ======================================================================== */
@@ -2448,6 +2491,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup(f, reset)
 		T(test_recv_wrap_ring_end),
+		T(test_pass_check),
 		T(test_recv_wrap_index),
 		T(test_recv_partial_reads),
 		T(test_recv_peek),
