@@ -2304,6 +2304,51 @@ static void test_options_names(void **state)
 	rm_sock(l);
 }
 
+/* ======================================================================== */
+/* cost of an uncontended call (tests/unit/preload_io_cost.sh)              */
+/* ======================================================================== */
+
+/* What the interposed read() and write() do on an accelerated fd: one
+ * call each, so callgrind --toggle-collect=cost_read counts it alone. */
+__attribute__((noinline)) static ssize_t cost_read(int fd, void *b, size_t n)
+{
+	struct kbp_sock *s = kbp_sock_get(fd);
+	struct iovec v = { b, n };
+
+	return kbp_recv(s, &v, 1, 0);
+}
+
+__attribute__((noinline)) static ssize_t cost_write(int fd, const void *b, size_t n)
+{
+	struct kbp_sock *s = kbp_sock_get(fd);
+	struct iovec v = { (void *)b, n };
+
+	return kbp_send(s, &v, 1, 0);
+}
+
+/* KB_COST_N (default 1000) rounds of one 64-byte write and one 64-byte
+ * read on one socket, nobody else on it; the stack's side is played
+ * without a wake-up (nobody sleeps). */
+static void test_cost_uncontended(void **state)
+{
+	const char *e = getenv("KB_COST_N");
+	unsigned n = e ? (unsigned)strtoul(e, NULL, 10) : 1000, i;
+	struct kbp_sock *s = mk_conn(90);
+	struct kbq_sock *q = Q(90);
+	uint8_t src[64], dst[64];
+
+	pat_fill(src, 0, sizeof(src));
+	for (i = 0; i < n; i++) {
+		assert_int_equal(cost_write(s->kfd, src, sizeof(src)), sizeof(src));
+		kbq_st_rel(&q->tx_head, kbq_ld_acq(&q->tx_tail)); /* acknowledged */
+		kbq_ring_put(kbq_rx_data(R, 90), q->rx_tail, src, sizeof(src));
+		kbq_st_rel(&q->rx_tail, q->rx_tail + (uint32_t)sizeof(src));
+		assert_int_equal(cost_read(s->kfd, dst, sizeof(dst)), sizeof(dst));
+	}
+	assert_memory_equal(dst, src, sizeof(src));
+	rm_sock(s);
+}
+
 /* test_preload_harness [PATTERN]: only the tests whose names match (cmocka's
  * filter: * and ? as in a shell). */
 int main(int argc, char **argv)
@@ -2354,6 +2399,7 @@ int main(int argc, char **argv)
 		T(test_wake_epoll_targeted),
 		T(test_wake_poll_targeted),
 		T(test_wake_accept_targeted),
+		T(test_cost_uncontended),
 #undef T
 	};
 
