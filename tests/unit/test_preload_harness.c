@@ -2312,18 +2312,22 @@ static void test_options_names(void **state)
  * call each, so callgrind --toggle-collect=cost_read counts it alone. */
 __attribute__((noinline)) static ssize_t cost_read(int fd, void *b, size_t n)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
+	ssize_t rc = kbp_recv(s, &v, 1, 0);
 
-	return kbp_recv(s, &v, 1, 0);
+	kbp_sock_put(s);
+	return rc;
 }
 
 __attribute__((noinline)) static ssize_t cost_write(int fd, const void *b, size_t n)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
+	ssize_t rc = kbp_send(s, &v, 1, 0);
 
-	return kbp_send(s, &v, 1, 0);
+	kbp_sock_put(s);
+	return rc;
 }
 
 /* KB_COST_N (default 1000) rounds of one 64-byte write and one 64-byte
