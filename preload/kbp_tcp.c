@@ -136,11 +136,13 @@ struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool l
 	if (s)
 		kbp_sock_free = s->free_next;
 	pthread_mutex_unlock(&kbp_sock_free_lock);
-	if (!s && !(s = calloc(1, sizeof(*s))))
-		return NULL;
+	if (!s) {
+		if (!(s = calloc(1, sizeof(*s))))
+			return NULL;
+		s->kind = KBP_K_SOCK; /* for ever: a late lookup reads it */
+	}
 	/* refs is 0 here, and a late kbp_sock_ref leaves it so: every other
 	 * field is ours to set until the reference below exists. */
-	s->kind = KBP_K_SOCK;
 	s->slot = slot;
 	s->listener = listener;
 	s->nonblock = s->shut_rd = s->shut_wr = s->err_taken = false;

@@ -729,7 +729,9 @@ void kbp_epoll_forget(struct kbp_sock *s)
 		pthread_mutex_lock(&ep->lock);
 		for (i = 0; i < ep->n;) {
 			if (ep->it[i].s == s) {
-				ep->it[i] = ep->it[--ep->n];
+				ep->it[i] = ep->it[ep->n - 1];
+				/* read outside the lock by epoll_wait (acquire) */
+				kbq_st_rel(&ep->n, ep->n - 1);
 				held = true;
 			} else {
 				i++;

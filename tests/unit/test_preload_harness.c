@@ -2570,19 +2570,19 @@ static void test_threads_writer_behind_writer(void **state)
 	assert_int_equal(q->tx_tail - q->tx_head, KBQ_RING);
 	t0 = now_ms();
 	assert_int_equal(send1(s, x, sizeof(x), MSG_DONTWAIT), -EAGAIN);
-	s->nonblock = true;
+	kbq_st(&s->nonblock, true); /* (other threads are inside calls on s) */
 	assert_int_equal(send1(s, x, sizeof(x), 0), -EAGAIN);
-	s->nonblock = false;
+	kbq_st(&s->nonblock, false);
 	assert_true(now_ms() - t0 < 100);
 	/* blocking, SO_SNDTIMEO 150 ms: ends at it, nothing queued */
-	s->sndtimeo_ms = 150;
+	kbq_st(&s->sndtimeo_ms, 150);
 	b.fd = s->kfd;
 	assert_int_equal(pthread_create(&b.t, NULL, blocked_writer_main, &b), 0);
 	assert_int_equal(pthread_join(b.t, NULL), 0);
 	assert_int_equal(b.rc, -EAGAIN);
 	assert_true(b.ms >= 140 && b.ms < WAKE_BOUND_MS);
 	/* no timeout: a signal ends the wait for the lock */
-	s->sndtimeo_ms = 0;
+	kbq_st(&s->sndtimeo_ms, 0);
 	sigusr1_install(0, &old);
 	assert_int_equal(pthread_create(&b.t, NULL, blocked_writer_main, &b), 0);
 	sig.sig_target = b.t;
