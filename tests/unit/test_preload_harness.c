@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/kbt_records.h"
 #include "fake_stack.h"
 #include "kbp.h"
 #include "kbq_atomic.h"
@@ -2353,21 +2354,7 @@ static void t_close(int fd)
 
 /* ---- two writers, records checked by a draining peer ---- */
 
-#define REC_MAGIC 0x5245434bu /* "KCER" */
 #define REC_PER_WRITER 48u
-
-struct rec_hdr {
-	uint32_t magic;
-	uint32_t writer;
-	uint32_t seq;
-	uint32_t len;  /* payload bytes after the header */
-};
-
-/* Payload byte i of writer w's record seq. */
-static uint8_t rec_byte(uint32_t w, uint32_t seq, uint32_t i)
-{
-	return pat(((uint64_t)w << 56) + ((uint64_t)seq << 32) + i);
-}
 
 /* Sizes from 0 to beyond the ring: a call larger than the ring waits for
  * space with the tx lock held. */
@@ -2392,15 +2379,11 @@ static void *writer_main(void *arg)
 	uint32_t seq;
 
 	for (seq = 0; seq < REC_PER_WRITER; seq++) {
-		struct rec_hdr h = { REC_MAGIC, w->id, seq, rec_len(w->id, seq) };
-		size_t total = sizeof(h) + h.len;
-		uint8_t *rec = malloc(total);
+		uint32_t len = rec_len(w->id, seq);
+		uint8_t *rec = malloc(sizeof(struct kbt_rec_hdr) + len);
+		size_t total = kbt_rec_fill(rec, w->id, seq, len);
 		ssize_t rc;
-		uint32_t i;
 
-		memcpy(rec, &h, sizeof(h));
-		for (i = 0; i < h.len; i++)
-			rec[sizeof(h) + i] = rec_byte(w->id, seq, i);
 		if (seq % 3 == 2) { /* sendfile from a memfd */
 			int mfd = memfd_create("rec", MFD_CLOEXEC);
 			off_t off = 0;
@@ -2414,7 +2397,7 @@ static void *writer_main(void *arg)
 			if (mfd >= 0)
 				close(mfd);
 		} else { /* writev: header and payload in one call */
-			struct iovec v[2] = { { rec, sizeof(h) }, { rec + sizeof(h), h.len } };
+			struct iovec v[2] = { { rec, total - len }, { rec + total - len, len } };
 
 			rc = t_sendv(w->fd, v, 2, 0);
 			w->bad += rc != (ssize_t)total;
@@ -2429,29 +2412,24 @@ static void *writer_main(void *arg)
 struct drain {
 	pthread_t t;
 	uint32_t slot;
-	uint32_t nwriters;
 	uint64_t expect;     /* bytes in all */
 	bool writers_done;   /* atomic: then take what is left and stop */
 	uint64_t consumed;
 	unsigned mismatches;
-	uint32_t next_seq[4];
+	struct kbt_rec_parser p;
 };
 
 static void *drain_main(void *arg)
 {
 	struct drain *d = arg;
 	struct kbq_sock *q = Q(d->slot);
-	struct rec_hdr h;
-	uint8_t hb[sizeof(h)];
-	uint32_t hgot = 0, pgot = 0;
-	bool in_payload = false;
 	uint64_t give_up = now_ms() + 15000;
 	unsigned step = 0;
 
 	/* After a mismatch it goes on acknowledging (without checking), so
 	 * that broken writers still finish their calls. */
 	while (d->consumed < d->expect && now_ms() < give_up) {
-		uint32_t tail = kbq_ld_acq(&q->tx_tail), head = q->tx_head, n = tail - head, i, cap;
+		uint32_t tail = kbq_ld_acq(&q->tx_tail), head = q->tx_head, n = tail - head, cap;
 		uint8_t buf[3000];
 
 		if (n == 0) {
@@ -2468,28 +2446,8 @@ static void *drain_main(void *arg)
 		if (n > cap)
 			n = cap;
 		kbq_ring_get(kbq_tx_data(R, d->slot), head, buf, n);
-		for (i = 0; i < n && !d->mismatches; i++) {
-			if (!in_payload) {
-				hb[hgot++] = buf[i];
-				if (hgot < sizeof(h))
-					continue;
-				memcpy(&h, hb, sizeof(h));
-				hgot = pgot = 0;
-				if (h.magic != REC_MAGIC || h.writer >= d->nwriters ||
-				    h.seq != d->next_seq[h.writer] || h.len != rec_len(h.writer, h.seq)) {
-					d->mismatches++;
-					break;
-				}
-				d->next_seq[h.writer]++;
-				in_payload = h.len > 0;
-				continue;
-			}
-			if (buf[i] != rec_byte(h.writer, h.seq, pgot)) {
-				d->mismatches++;
-				break;
-			}
-			in_payload = ++pgot < h.len;
-		}
+		if (!d->mismatches && !kbt_rec_feed(&d->p, buf, n))
+			d->mismatches++;
 		d->consumed += n;
 		kbq_st_rel(&q->tx_head, head + n);
 		fs_event(d->slot);
@@ -2504,12 +2462,12 @@ static void test_threads_two_writers(void **state)
 {
 	struct kbp_sock *s = mk_conn(110);
 	struct writer w[2] = { { .fd = s->kfd, .id = 0 }, { .fd = s->kfd, .id = 1 } };
-	struct drain d = { .slot = 110, .nwriters = 2 };
+	struct drain d = { .slot = 110, .p = { .nwriters = 2, .len = rec_len } };
 	uint32_t i, seq;
 
 	for (i = 0; i < 2; i++)
 		for (seq = 0; seq < REC_PER_WRITER; seq++)
-			d.expect += sizeof(struct rec_hdr) + rec_len(i, seq);
+			d.expect += sizeof(struct kbt_rec_hdr) + rec_len(i, seq);
 	assert_int_equal(pthread_create(&d.t, NULL, drain_main, &d), 0);
 	for (i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&w[i].t, NULL, writer_main, &w[i]), 0);
@@ -2518,10 +2476,12 @@ static void test_threads_two_writers(void **state)
 	kbq_st(&d.writers_done, true);
 	assert_int_equal(pthread_join(d.t, NULL), 0);
 	assert_int_equal(w[0].bad + w[1].bad, 0);
-	assert_int_equal(d.mismatches, 0);
+	if (d.mismatches)
+		fail_msg("%s", d.p.err);
 	assert_int_equal(d.consumed, d.expect);
-	assert_int_equal(d.next_seq[0], REC_PER_WRITER);
-	assert_int_equal(d.next_seq[1], REC_PER_WRITER);
+	assert_int_equal(d.p.next[0], REC_PER_WRITER);
+	assert_int_equal(d.p.next[1], REC_PER_WRITER);
+	assert_true(kbt_rec_idle(&d.p));
 	assert_int_equal(kbq_ld(&s->tx_lock), 0);
 	rm_sock(s);
 }
