@@ -27,6 +27,7 @@ args_of() {
 	kbtest_hostile)   args=() ;;                     # usage, status 2
 	kbtest_attach)    args=() ;;                     # usage, status 2
 	kbtest_fork)      args=() ;;                     # usage, status 2
+	kbtest_threads)   args=() ;;                     # usage, status 2
 	kbstackd|kbstackd_shortmsl) args=(--help) ;;
 	kbstat)           args=(-s "$dir/none.sock") ;;  # no kbstackd: status 1
 	kbrun)            args=(--help) ;;
