@@ -193,25 +193,41 @@ struct kbp_waiter {
 
 enum { KBP_K_SOCK = 1, KBP_K_EPOLL, KBP_K_CTL };
 
+/*
+ * Threads (README, "Threads"): every interposed call on an accelerated fd
+ * holds a reference on its kbp_sock for its duration (kbp_sock_hold, then
+ * kbp_sock_put), as Linux's fdget holds the file: close() in another
+ * thread only drops the fd's reference, and whoever drops the last one
+ * closes the socket. The objects are type-stable (kbp_tcp.c): never given
+ * back to malloc, so a lookup racing with the last drop reads a kbp_sock,
+ * never freed memory. Writers take tx_lock for a whole call, readers
+ * rx_lock while they copy (kbp_send, kbp_recv). Fields other threads may
+ * read while one writes are accessed atomically, as marked.
+ */
 struct kbp_sock {
-	int kind;              /* KBP_K_SOCK */
-	int refs;              /* fds of this process pointing here (atomic) */
-	uint32_t slot;
+	int kind;              /* KBP_K_SOCK, for ever (type-stable) */
+	int refs;              /* fds of this process pointing here, plus calls
+				* in progress on it (atomic); 0: free */
+	uint32_t slot;         /* KBQ_NSOCKS: none (given up before it was published) */
 	bool listener;
-	bool nonblock;         /* the application's O_NONBLOCK */
-	bool shut_rd;
-	bool shut_wr;
-	bool err_taken;        /* SO_ERROR reported the error once */
+	bool nonblock;         /* the application's O_NONBLOCK (atomic) */
+	bool shut_rd;          /* atomic */
+	bool shut_wr;          /* atomic; set by exchange: SHUT_WR posted once */
+	bool err_taken;        /* SO_ERROR reported the error once (exchange) */
 	unsigned fork_gen;     /* kbp_fork_child's visit mark */
-	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with */
+	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with (atomic) */
 	sa_family_t family;    /* AF_INET or AF_INET6 (addresses shown v4-mapped) */
 	int kfd;               /* the kernel socket behind the fd (listeners: kernel path) */
-	uint32_t rcvtimeo_ms;  /* 0 = none */
-	uint32_t sndtimeo_ms;
+	uint32_t rcvtimeo_ms;  /* 0 = none (atomic) */
+	uint32_t sndtimeo_ms;  /* (atomic) */
 	uint32_t close_gen;    /* listener being closed: its slot's gen before */
 	struct kbq_region *r;  /* its attachment's region (kbp.r moves on a re-attach) */
 	uint32_t att;          /* ... and that attachment's epoch */
 	bool gone_told;        /* its kbstackd's death was reported once */
+	uint32_t tx_lock;      /* kbp_lock: one writer at a time, for its whole call */
+	uint32_t tx_asleep;    /* tx_lock's holder sleeps for ring space (atomic) */
+	uint32_t rx_lock;      /* kbp_lock: one reader copies at a time, never asleep */
+	struct kbp_sock *free_next; /* on the free list (kbp_tcp.c) */
 	pthread_mutex_t lock;  /* one control request at a time */
 };
 
@@ -221,7 +237,8 @@ static inline bool kbp_gone(const struct kbp_sock *s)
 	return kbp_att_dead(s->att);
 }
 
-/* A process-local socket object for slot (not yet in the fd table). */
+/* A process-local socket object for slot (not yet in the fd table), with
+ * one reference: the fd's, once it is published. */
 struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener);
 
 struct kbp_ep;
@@ -267,6 +284,38 @@ static inline struct kbp_sock *kbp_sock_get(int fd)
 	return kind && *kind == KBP_K_SOCK ? (struct kbp_sock *)kind : NULL;
 }
 
+/* Drop a reference (an fd's or a call's); the last one closes the socket:
+ * it leaves the epoll sets, this process lets go of the slot, CLOSE is
+ * posted if it was the slot's last holder, and s goes to the free list. */
+void kbp_sock_put(struct kbp_sock *s);
+
+/* kbp_sock_hold when the first try failed: s was free, or fd names
+ * something else now (kbp_tcp.c). */
+struct kbp_sock *kbp_sock_ref(int fd, struct kbp_sock *s);
+
+/*
+ * The socket behind fd with a reference for the caller's call, or NULL
+ * (not ours: libc's). Drop it with kbp_sock_put. The check for "not ours"
+ * is kbp_sock_get's: a call libc serves pays nothing more. The reference
+ * is taken only if s is not free (refs 0), and kept only if fd still
+ * names s afterwards (why that is enough: kbp_tcp.c, socket objects).
+ */
+static inline struct kbp_sock *kbp_sock_hold(int fd)
+{
+	struct kbp_sock *s = kbp_sock_get(fd);
+	int r;
+
+	if (!s)
+		return NULL;
+	r = kbq_ld(&s->refs);
+	if (r && kbq_cas_acq(&s->refs, &r, r + 1)) {
+		if (kbq_ld_acq(&kbp_fds[fd]) == s)
+			return s;
+		kbp_sock_put(s);
+	}
+	return kbp_sock_ref(fd, s);
+}
+
 void kbp_fd_set(int fd, void *obj);
 void *kbp_fd_take(int fd);           /* clear and return the entry */
 int kbp_fd_max(void);
@@ -284,7 +333,6 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len);
 ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags);
 ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags);
 ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count);
-void kbp_sock_put(struct kbp_sock *s);   /* drop one fd's reference */
 int kbp_shutdown(struct kbp_sock *s, int how);
 int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, socklen_t *l);
 int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v, socklen_t l);
@@ -313,6 +361,40 @@ int kbp_pass_check(const struct msghdr *m);
  */
 int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	     short kevents, int timeout_ms);
+
+/*
+ * A socket's tx or rx lock: a futex word (0 free, 1 held, 2 held and
+ * waited for). kbp_lock waits until deadline_us (now_us clock, 0: none;
+ * then -EAGAIN), and returns -EINTR when a signal interrupts the wait if
+ * intr (else it waits on). kbp_trylock: true when taken.
+ */
+int kbp_lock_wait(uint32_t *l, uint64_t deadline_us, bool intr);
+void kbp_unlock_wake(uint32_t *l);
+
+static inline bool kbp_trylock(uint32_t *l)
+{
+	uint32_t c = 0;
+
+	return kbq_cas(l, &c, 1); /* acquire */
+}
+
+static inline int kbp_lock(uint32_t *l, uint64_t deadline_us, bool intr)
+{
+	return kbp_trylock(l) ? 0 : kbp_lock_wait(l, deadline_us, intr);
+}
+
+static inline void kbp_unlock(uint32_t *l)
+{
+	if (__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2)
+		kbp_unlock_wake(l);
+}
+/* CLOCK_MONOTONIC in microseconds; a deadline timeout_ms from now (0: none). */
+uint64_t kbp_now_us(void);
+uint64_t kbp_deadline(int timeout_ms);
+
+/* Wake the threads blocked on s's futex word: a condition only this
+ * process sees changed (shutdown by another thread). */
+void kbp_sock_wake(struct kbp_sock *s);
 
 int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
 int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,

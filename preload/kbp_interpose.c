@@ -54,6 +54,34 @@ static bool foreign_child(void)
 	return kbp.pid && getpid() != kbp.pid;
 }
 
+/*
+ * Every call on an accelerated fd holds the socket (kbp_sock_hold) until
+ * it returns: another thread's close() cannot free it underneath, and the
+ * socket is closed by whichever drops the last reference (kbp.h).
+ */
+static long sock_recv(struct kbp_sock *s, const struct iovec *v, int n, int f)
+{
+	long rc = kbp_recv(s, v, n, f);
+
+	kbp_sock_put(s);
+	return ret(rc);
+}
+
+static long sock_send(struct kbp_sock *s, const struct iovec *v, int n, int f)
+{
+	long rc = kbp_send(s, v, n, f);
+
+	kbp_sock_put(s);
+	return ret(rc);
+}
+
+/* The result of a call on s, which is let go of. */
+static long sock_done(struct kbp_sock *s, long rc)
+{
+	kbp_sock_put(s);
+	return ret(rc);
+}
+
 KBP_EXPORT int socket(int d, int t, int p)
 {
 	return libc_socket(d, t, p);
@@ -71,22 +99,26 @@ KBP_EXPORT int listen(int fd, int backlog)
 	return (int)ret(kbp_listen(fd, backlog));
 }
 
+/* accept4 with flags, or accept (accept4 false). */
+static int sock_accept(int fd, struct sockaddr *a, socklen_t *l, int flags, bool accept4)
+{
+	struct kbp_sock *s = kbp_sock_hold(fd);
+
+	if (s && s->listener && !foreign_child())
+		return (int)sock_done(s, kbp_accept(fd, s, a, l, flags));
+	if (s)
+		kbp_sock_put(s);
+	return accept4 ? libc_accept4(fd, a, l, flags) : libc_accept(fd, a, l);
+}
+
 KBP_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
-
-	if (!s || !s->listener || foreign_child())
-		return libc_accept4(fd, a, l, flags);
-	return (int)ret(kbp_accept(fd, s, a, l, flags));
+	return sock_accept(fd, a, l, flags, true);
 }
 
 KBP_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
-
-	if (!s || !s->listener || foreign_child())
-		return libc_accept(fd, a, l);
-	return (int)ret(kbp_accept(fd, s, a, l, 0));
+	return sock_accept(fd, a, l, 0, false);
 }
 
 KBP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
@@ -101,45 +133,45 @@ KBP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 
 KBP_EXPORT ssize_t read(int fd, void *b, size_t n)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
 
-	return s ? ret(kbp_recv(s, &v, 1, 0)) : libc_read(fd, b, n);
+	return s ? sock_recv(s, &v, 1, 0) : libc_read(fd, b, n);
 }
 
 KBP_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 
-	return s ? ret(kbp_recv(s, v, n, 0)) : libc_readv(fd, v, n);
+	return s ? sock_recv(s, v, n, 0) : libc_readv(fd, v, n);
 }
 
 KBP_EXPORT ssize_t write(int fd, const void *b, size_t n)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
 
-	return s ? ret(kbp_send(s, &v, 1, 0)) : libc_write(fd, b, n);
+	return s ? sock_send(s, &v, 1, 0) : libc_write(fd, b, n);
 }
 
 KBP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 
-	return s ? ret(kbp_send(s, v, n, 0)) : libc_writev(fd, v, n);
+	return s ? sock_send(s, v, n, 0) : libc_writev(fd, v, n);
 }
 
 KBP_EXPORT ssize_t recv(int fd, void *b, size_t n, int f)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
 
-	return s ? ret(kbp_recv(s, &v, 1, f)) : libc_recv(fd, b, n, f);
+	return s ? sock_recv(s, &v, 1, f) : libc_recv(fd, b, n, f);
 }
 
 KBP_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
 	ssize_t rc;
 
@@ -148,12 +180,12 @@ KBP_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a
 	rc = kbp_recv(s, &v, 1, f);
 	if (rc >= 0 && a && l)
 		kbp_sockname(s, true, a, l);
-	return ret(rc);
+	return sock_done(s, rc);
 }
 
 KBP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	ssize_t rc;
 
 	if (!s)
@@ -165,50 +197,52 @@ KBP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f)
 		m->msg_controllen = 0;
 		m->msg_flags = 0;
 	}
-	return ret(rc);
+	return sock_done(s, rc);
 }
 
 KBP_EXPORT ssize_t send(int fd, const void *b, size_t n, int f)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
 
-	return s ? ret(kbp_send(s, &v, 1, f)) : libc_send(fd, b, n, f);
+	return s ? sock_send(s, &v, 1, f) : libc_send(fd, b, n, f);
 }
 
 KBP_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a,
 			  socklen_t l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
 
 	/* A connected TCP socket ignores the address, as Linux does. */
-	return s ? ret(kbp_send(s, &v, 1, f)) : libc_sendto(fd, b, n, f, a, l);
+	return s ? sock_send(s, &v, 1, f) : libc_sendto(fd, b, n, f, a, l);
 }
 
 KBP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s;
 	int rc;
 
 	/* fds sent along (SCM_RIGHTS): an accelerated connection cannot go */
 	if (m && m->msg_controllen && kbp_ready() && (rc = kbp_pass_check(m)))
 		return ret(rc);
-	return s ? ret(kbp_send(s, m->msg_iov, (int)m->msg_iovlen, f)) : libc_sendmsg(fd, m, f);
+	s = kbp_sock_hold(fd);
+	return s ? sock_send(s, m->msg_iov, (int)m->msg_iovlen, f) : libc_sendmsg(fd, m, f);
 }
 
 KBP_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-	struct kbp_sock *s = kbp_sock_get(out);
+	struct kbp_sock *s = kbp_sock_hold(out);
 
-	return s ? ret(kbp_sendfile(s, in, off, n)) : libc_sendfile(out, in, off, n);
+	return s ? sock_done(s, kbp_sendfile(s, in, off, n)) : libc_sendfile(out, in, off, n);
 }
 
 KBP_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
 {
-	struct kbp_sock *s = kbp_sock_get(out);
+	struct kbp_sock *s = kbp_sock_hold(out);
 
-	return s ? ret(kbp_sendfile(s, in, (off_t *)off, n)) : libc_sendfile64(out, in, off, n);
+	return s ? sock_done(s, kbp_sendfile(s, in, (off_t *)off, n))
+		 : libc_sendfile64(out, in, off, n);
 }
 
 /* The fd is going away: release what the table held for it. */
@@ -226,8 +260,9 @@ static void fd_release(int fd)
 		kbp_ctl_closing(fd);
 		return;
 	}
-	kbp_fd_take(fd);
-	kbp_sock_put((struct kbp_sock *)kind);
+	/* Of two threads closing fd at once, one takes the entry. */
+	if ((kind = kbp_fd_take(fd)))
+		kbp_sock_put((struct kbp_sock *)kind);
 }
 
 KBP_EXPORT int close(int fd)
@@ -248,40 +283,55 @@ KBP_EXPORT int close_range(unsigned a, unsigned b, int f)
 
 KBP_EXPORT int shutdown(int fd, int how)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 
-	return s && !foreign_child() ? (int)ret(kbp_shutdown(s, how)) : libc_shutdown(fd, how);
+	if (s && foreign_child()) {
+		kbp_sock_put(s);
+		s = NULL;
+	}
+	return s ? (int)sock_done(s, kbp_shutdown(s, how)) : libc_shutdown(fd, how);
 }
 
 KBP_EXPORT int getsockopt(int fd, int lv, int o, void *v, socklen_t *l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 
-	return s ? (int)ret(kbp_getsockopt(fd, s, lv, o, v, l)) : libc_getsockopt(fd, lv, o, v, l);
+	return s ? (int)sock_done(s, kbp_getsockopt(fd, s, lv, o, v, l))
+		 : libc_getsockopt(fd, lv, o, v, l);
 }
 
 KBP_EXPORT int setsockopt(int fd, int lv, int o, const void *v, socklen_t l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 
-	return s && !foreign_child() ? (int)ret(kbp_setsockopt(fd, s, lv, o, v, l))
-				     : libc_setsockopt(fd, lv, o, v, l);
+	if (s && foreign_child()) {
+		kbp_sock_put(s);
+		s = NULL;
+	}
+	return s ? (int)sock_done(s, kbp_setsockopt(fd, s, lv, o, v, l))
+		 : libc_setsockopt(fd, lv, o, v, l);
+}
+
+/* getsockname (peer false) or getpeername; a listener's is the kernel's. */
+static int sockname(int fd, bool peer, struct sockaddr *a, socklen_t *l)
+{
+	struct kbp_sock *s = kbp_sock_hold(fd);
+
+	if (s && !s->listener)
+		return (int)sock_done(s, kbp_sockname(s, peer, a, l));
+	if (s)
+		kbp_sock_put(s);
+	return peer ? libc_getpeername(fd, a, l) : libc_getsockname(fd, a, l);
 }
 
 KBP_EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
-
-	return s && !s->listener ? (int)ret(kbp_sockname(s, false, a, l))
-				 : libc_getsockname(fd, a, l);
+	return sockname(fd, false, a, l);
 }
 
 KBP_EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *l)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
-
-	return s && !s->listener ? (int)ret(kbp_sockname(s, true, a, l))
-				 : libc_getpeername(fd, a, l);
+	return sockname(fd, true, a, l);
 }
 
 /* newfd now names what oldfd names. */
@@ -291,14 +341,14 @@ static int dup_done(int oldfd, int newfd)
 
 	if (newfd < 0)
 		return newfd;
-	s = kbp_sock_get(oldfd);
-	if (s && foreign_child())
+	if (kbp_sock_get(oldfd) && foreign_child())
 		return newfd;
 	fd_release(newfd); /* dup2/dup3 closed whatever newfd was */
-	if (s && newfd < kbp_fd_max()) {
-		__atomic_fetch_add(&s->refs, 1, __ATOMIC_ACQ_REL);
-		kbp_fd_set(newfd, s);
-	}
+	s = kbp_sock_hold(oldfd);
+	if (s && newfd < kbp_fd_max())
+		kbp_fd_set(newfd, s); /* the reference becomes newfd's */
+	else if (s)
+		kbp_sock_put(s);
 	return newfd;
 }
 
@@ -467,24 +517,23 @@ static int fcntl_kb(int fd, int cmd, long arg, int (*real)(int, int, ...))
 	struct kbp_sock *s = kbp_sock_get(fd);
 	int rc;
 
-	if (!s)
+	if (!s || (cmd != F_GETFL && cmd != F_SETFL)) {
+		rc = real(fd, cmd, arg);
+		return s && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) ? dup_done(fd, rc) : rc;
+	}
+	if (!(s = kbp_sock_hold(fd)))
 		return real(fd, cmd, arg);
-	switch (cmd) {
-	case F_GETFL:
+	if (cmd == F_GETFL) {
 		rc = real(fd, cmd);
 		if (rc >= 0)
-			rc = (rc & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
-		return rc;
-	case F_SETFL:
-		s->nonblock = (arg & O_NONBLOCK) != 0;
+			rc = (rc & ~O_NONBLOCK) | (kbq_ld(&s->nonblock) ? O_NONBLOCK : 0);
+	} else {
+		kbq_st(&s->nonblock, (arg & O_NONBLOCK) != 0);
 		/* A listener's kernel socket stays non-blocking (accept polls it). */
-		return real(fd, cmd, s->listener ? arg | O_NONBLOCK : arg);
-	case F_DUPFD:
-	case F_DUPFD_CLOEXEC:
-		return dup_done(fd, real(fd, cmd, arg));
-	default:
-		return real(fd, cmd, arg);
+		rc = real(fd, cmd, s->listener ? arg | O_NONBLOCK : arg);
 	}
+	kbp_sock_put(s);
+	return rc;
 }
 
 KBP_EXPORT int fcntl(int fd, int cmd, ...)
@@ -511,21 +560,23 @@ KBP_EXPORT int fcntl64(int fd, int cmd, ...)
 
 KBP_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s;
 	va_list ap;
 	void *arg;
 
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (s && req == FIONBIO && arg) {
-		s->nonblock = *(int *)arg != 0;
-		if (s->listener)
-			return 0;
-	} else if (s && req == FIONREAD && arg) {
+	if ((req != FIONBIO && req != FIONREAD) || !arg || !(s = kbp_sock_hold(fd)))
+		return libc_ioctl(fd, req, arg);
+	if (req == FIONREAD) {
 		*(int *)arg = kbp_fionread(s);
-		return 0;
+		return (int)sock_done(s, 0);
 	}
+	kbq_st(&s->nonblock, *(int *)arg != 0);
+	if (s->listener)
+		return (int)sock_done(s, 0);
+	kbp_sock_put(s);
 	return libc_ioctl(fd, req, arg);
 }
 

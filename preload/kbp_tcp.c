@@ -69,6 +69,10 @@ static bool hold_drop(struct kbq_region *r, uint32_t slot, uint32_t *gen)
 
 /* ---- slots and requests ---------------------------------------------- */
 
+static uint32_t req_post(struct kbp_sock *s, uint32_t op, uint32_t a0, uint32_t a1,
+			 uint32_t a2);
+
+
 /* The attachment a new socket belongs to, read once (kbp.r moves on a
  * re-attach). The epoch first: the region read after it is the one that
  * epoch made live or a later one, whose epoch then says the socket's
@@ -128,21 +132,119 @@ static void slot_unclaim(struct kbp_at at, uint32_t slot)
 	kbq_st_rel(&kbq_sock_at(at.r, slot)->state, KBQ_S_FREE);
 }
 
+/* ---- socket objects: type-stable, referenced ---------------------------- */
+
+/*
+ * A call looks its fd up (an acquire load of the table entry), then takes
+ * a reference (kbp_sock_ref). Between the two, another thread may close
+ * the fd and drop the last reference. The object is then not freed but
+ * put on this free list, and never given back to malloc: the memory stays
+ * a kbp_sock, its refs word a counter, so the late increment reads and
+ * writes no freed memory. It fails on a free object (refs 0: increment if
+ * not zero). It may succeed on the object reused for a new socket since
+ * (refs 0 → 1 again): the table entry is read again after the increment,
+ * and a reference on anything but what fd names now is dropped at once —
+ * that drop is an ordinary one, and does the new socket's close if it was
+ * closed meanwhile, as it must. An object given up before it was
+ * published goes the same way (sock_discard), so a stray reference is
+ * never lost. The cost: a process keeps as many objects as it had sockets
+ * open at once (a few hundred bytes each).
+ */
+static struct kbp_sock *kbp_sock_free;
+static pthread_mutex_t kbp_sock_free_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct kbp_sock *kbp_sock_new(uint32_t slot, int kfd, sa_family_t family, bool listener)
 {
-	struct kbp_sock *s = calloc(1, sizeof(*s));
+	struct kbp_sock *s;
 
-	if (!s)
-		return NULL;
-	s->kind = KBP_K_SOCK;
-	s->refs = 1;
+	pthread_mutex_lock(&kbp_sock_free_lock);
+	s = kbp_sock_free;
+	if (s)
+		kbp_sock_free = s->free_next;
+	pthread_mutex_unlock(&kbp_sock_free_lock);
+	if (!s) {
+		if (!(s = calloc(1, sizeof(*s))))
+			return NULL;
+		s->kind = KBP_K_SOCK; /* for ever: a late lookup reads it */
+	}
+	/* refs is 0 here, and a late kbp_sock_ref leaves it so: every other
+	 * field is ours to set until the reference below exists. */
 	s->slot = slot;
-	s->kfd = kfd;
-	s->family = family;
 	s->listener = listener;
+	s->nonblock = s->shut_rd = s->shut_wr = s->err_taken = false;
+	s->inherit = 0;
+	s->family = family;
+	s->kfd = kfd;
+	s->rcvtimeo_ms = s->sndtimeo_ms = 0;
+	s->close_gen = 0;
+	s->tx_lock = s->tx_asleep = s->rx_lock = 0;
+	s->gone_told = false;
+	s->free_next = NULL;
 	sock_at(s, at_now()); /* callers that claimed the slot earlier set theirs */
 	pthread_mutex_init(&s->lock, NULL);
+	kbq_st_rel(&s->refs, 1);
 	return s;
+}
+
+struct kbp_sock *kbp_sock_ref(int fd, struct kbp_sock *s)
+{
+	while ((s = kbp_sock_get(fd))) {
+		int r = kbq_ld(&s->refs);
+
+		do {
+			if (r == 0) /* free: fd was closed, or is being reused */
+				break;
+		} while (!kbq_cas_acq(&s->refs, &r, r + 1));
+		if (r == 0)
+			continue;
+		if (kbq_ld_acq(&kbp_fds[fd]) == s)
+			return s;
+		kbp_sock_put(s);
+	}
+	return NULL;
+}
+
+static bool listener_gone(struct kbp_sock *s)
+{
+	return kbq_ld_acq(&kbp_q(s)->gen) != s->close_gen;
+}
+
+/* The last reference is gone: close, then to the free list. */
+static void sock_last_put(struct kbp_sock *s)
+{
+	if (s->slot < KBQ_NSOCKS) {
+		kbp_epoll_forget(s);
+		if (!kbp_gone(s) && hold_drop(s->r, s->slot, &s->close_gen)) {
+			pthread_mutex_lock(&s->lock);
+			req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
+			pthread_mutex_unlock(&s->lock);
+			/* As in Linux, a listener's port is free once close()
+			 * returns: the program may listen on it again at once
+			 * (kbstackd serves requests of different slots in slot
+			 * order, not post order). Bounded: a kbstackd that has
+			 * gone cannot hold us. */
+			if (s->listener)
+				(void)kbp_wait(s, listener_gone, -1, 0, 1000);
+		}
+	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_lock(&kbp_sock_free_lock);
+	s->free_next = kbp_sock_free;
+	kbp_sock_free = s;
+	pthread_mutex_unlock(&kbp_sock_free_lock);
+}
+
+void kbp_sock_put(struct kbp_sock *s)
+{
+	if (!kbq_sub_ar_new(&s->refs, 1))
+		sock_last_put(s);
+}
+
+/* A socket never published, whose slot the caller has dealt with. */
+static void sock_discard(struct kbp_sock *s)
+{
+	s->slot = KBQ_NSOCKS;
+	kbp_sock_put(s);
 }
 
 /* A slot's mailbox holds one request: wait until kbstackd has read the
@@ -354,7 +456,7 @@ int kbp_listen(int fd, int backlog)
 		if (!kbp_gone(s) && hold_drop(s->r, s->slot, &gen))
 			req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
 		libc_fcntl(fd, F_SETFL, fl < 0 ? 0 : fl);
-		free(s);
+		sock_discard(s);
 		return cannot_accelerate(KBQ_FB_REFUSED, rc, "listen");
 	}
 	kbp_publish_begin();
@@ -393,6 +495,7 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 {
 	struct kbq_sock *q = kbq_sock_at(l->r, slot);
 	struct kbp_sock *s;
+	uint32_t inherit;
 	int kfd;
 
 	kbq_st(&q->forked, 0); /* we are its first holder */
@@ -412,12 +515,13 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	s->r = l->r;
 	s->att = l->att;
 	s->nonblock = flags & SOCK_NONBLOCK;
-	if (l->inherit) { /* getsockopt on the new fd reads what it inherited */
+	inherit = kbq_ld(&l->inherit);
+	if (inherit) { /* getsockopt on the new fd reads what it inherited */
 		int one = 1;
 
-		if (l->inherit & KBQ_OPT_F_NODELAY)
+		if (inherit & KBQ_OPT_F_NODELAY)
 			libc_setsockopt(kfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (l->inherit & KBQ_OPT_F_KEEPALIVE)
+		if (inherit & KBQ_OPT_F_KEEPALIVE)
 			libc_setsockopt(kfd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	}
 	addr_out(l->family, q->raddr, q->rport, a, len);
@@ -437,6 +541,10 @@ static int wait_kernel(int fd, int timeout_ms)
 }
 
 /*
+ * l is held by the caller. If another thread closes fd meanwhile, a
+ * blocked accept goes on waiting, as on Linux, for kb connections only:
+ * the kernel socket behind fd is closed, and its number may be reused.
+ *
  * After kbstackd's death, a listener goes on through the kernel: the
  * first accept (the one asleep when it died, or the next) returns
  * ECONNABORTED — the connections kbstackd had queued are lost — and the
@@ -448,24 +556,27 @@ int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, i
 {
 	for (;;) {
 		bool gone = kbp_gone(l);
-		int slot = gone ? -EAGAIN : aq_take(l), rc, ms;
+		int slot = gone ? -EAGAIN : aq_take(l), rc, kfd = kbp_fd_get(fd) == l ? fd : -1;
+		uint32_t timeo = kbq_ld(&l->rcvtimeo_ms);
 
 		if (gone && !__atomic_exchange_n(&l->gone_told, true, __ATOMIC_ACQ_REL))
 			return -ECONNABORTED;
 		if (slot >= 0)
 			return accept_kb(l, (uint32_t)slot, a, len, flags);
-		rc = libc_accept4(fd, a, len, flags);
-		if (rc >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-			return rc >= 0 ? rc : -errno;
-		if (l->nonblock)
+		if (kfd >= 0) {
+			rc = libc_accept4(kfd, a, len, flags);
+			if (rc >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+				return rc >= 0 ? rc : -errno;
+		}
+		if (kbq_ld(&l->nonblock))
 			return -EAGAIN;
-		ms = l->rcvtimeo_ms ? (int)l->rcvtimeo_ms : -1;
-		rc = gone ? wait_kernel(fd, ms) : kbp_wait(l, aq_ready, fd, POLLIN, ms);
+		rc = gone ? wait_kernel(kfd, timeo ? (int)timeo : -1)
+			  : kbp_wait(l, aq_ready, kfd, POLLIN, timeo ? (int)timeo : -1);
 		/* Linux restarts a blocking accept() without a timeout after a
 		 * handler installed with SA_RESTART. We sleep in poll(), which is
 		 * never restarted, and cannot tell which signal came: restart
 		 * when every handler installed asks for it. */
-		if (rc == -EINTR && !l->rcvtimeo_ms && kbp_signals_restart())
+		if (rc == -EINTR && !timeo && kbp_signals_restart())
 			continue;
 		if (rc < 0)
 			return rc;
@@ -479,6 +590,25 @@ static bool connect_done(struct kbp_sock *s)
 	return st != KBQ_S_CONNECTING && st != KBQ_S_OPEN;
 }
 
+/* A blocking connect's wait for the handshake and kbstackd's answer. */
+static int connect_wait(struct kbp_sock *s)
+{
+	uint32_t timeo = kbq_ld(&s->sndtimeo_ms);
+
+	while (!connect_done(s) || !req_done(s)) {
+		int rc;
+
+		if (kbp_gone(s))
+			return -ENETDOWN;
+		rc = kbp_wait(s, connect_done, -1, 0, timeo ? (int)timeo : -1);
+		if (rc == -EINTR)
+			return -EINTR; /* the connection goes on, as in the kernel */
+		if (rc == -EAGAIN)
+			return -ETIMEDOUT;
+	}
+	return kbp_q(s)->done_rc;
+}
+
 /* 1: not ours, call libc; else 0 or -errno. */
 int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 {
@@ -488,7 +618,7 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 		struct sockaddr_in6 v6;
 	} me;
 	socklen_t ml = sizeof(me);
-	struct kbp_sock *s = kbp_sock_get(fd);
+	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct kbp_at at;
 	uint16_t port, lport = 0;
 	uint32_t ip;
@@ -498,6 +628,7 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 	if (s) {
 		uint32_t st = kbq_ld_acq(&kbp_q(s)->state);
 
+		kbp_sock_put(s);
 		return st == KBQ_S_CONNECTING ? -EALREADY : -EISCONN;
 	}
 	if (!a || fd >= kbp_fd_max() || !addr_in(a, len, &ip, &port) ||
@@ -520,24 +651,16 @@ int kbp_connect(int fd, const struct sockaddr *a, socklen_t len)
 	sock_at(s, at);
 	fl = libc_fcntl(fd, F_GETFL);
 	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	kbq_add_ar(&s->refs, 1); /* this call's, beside the fd's */
 	kbp_publish_begin();
 	kbp_fd_set(fd, s);
 	kbp_publish_end();
 	pthread_mutex_lock(&s->lock);
 	req_post(s, KBQ_OP_CONNECT, ip, port, lport);
 	pthread_mutex_unlock(&s->lock);
-	if (s->nonblock)
-		return -EINPROGRESS;
-	while (!connect_done(s) || !req_done(s)) {
-		if (kbp_gone(s))
-			return -ENETDOWN;
-		rc = kbp_wait(s, connect_done, -1, 0, s->sndtimeo_ms ? (int)s->sndtimeo_ms : -1);
-		if (rc == -EINTR)
-			return -EINTR; /* the connection goes on, as in the kernel */
-		if (rc == -EAGAIN)
-			return -ETIMEDOUT;
-	}
-	return kbp_q(s)->done_rc;
+	rc = kbq_ld(&s->nonblock) ? -EINPROGRESS : connect_wait(s);
+	kbp_sock_put(s);
+	return rc;
 }
 
 /* ---- data -------------------------------------------------------------- */
@@ -585,8 +708,9 @@ static bool rx_ready(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
 
-	return kbq_ld_acq(&q->rx_tail) != q->rx_head || (kbq_ld_acq(&q->ev) & (KBQ_EV_RDHUP | KBQ_EV_ERR)) ||
-	       kbq_ld_acq(&q->state) == KBQ_S_CLOSED;
+	return kbq_ld_acq(&q->rx_tail) != kbq_ld(&q->rx_head) ||
+	       (kbq_ld_acq(&q->ev) & (KBQ_EV_RDHUP | KBQ_EV_ERR)) ||
+	       kbq_ld_acq(&q->state) == KBQ_S_CLOSED || kbq_ld(&s->shut_rd);
 }
 
 /* Worth looking again: tx space, or a state change tx_wait must report. */
@@ -595,10 +719,12 @@ static bool tx_ready(struct kbp_sock *s)
 	struct kbq_sock *q = kbp_q(s);
 	uint32_t st = kbq_ld_acq(&q->state);
 
+	if (kbq_ld(&s->shut_wr))
+		return true;
 	if (st == KBQ_S_CONNECTING || st == KBQ_S_OPEN)
 		return false;
 	return st != KBQ_S_ESTABLISHED || (kbq_ld_acq(&q->ev) & (KBQ_EV_ERR | KBQ_EV_WRDONE)) ||
-	       kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head)) > 0;
+	       kbq_ring_free(kbq_ld(&q->tx_tail), kbq_ld_acq(&q->tx_head)) > 0;
 }
 
 static int sock_error(struct kbp_sock *s)
@@ -608,13 +734,12 @@ static int sock_error(struct kbp_sock *s)
 	return e > 0 ? e : ECONNRESET;
 }
 
-/* The pending error, reported once (by a call or by SO_ERROR) as in Linux;
- * 0 once it was taken. */
+/* The pending error, reported once (by a call or by SO_ERROR) as in Linux,
+ * to one thread; 0 once it was taken. */
 static int sock_error_take(struct kbp_sock *s)
 {
-	if (s->err_taken)
+	if (__atomic_exchange_n(&s->err_taken, true, __ATOMIC_RELAXED))
 		return 0;
-	s->err_taken = true;
 	return sock_error(s);
 }
 
@@ -627,6 +752,24 @@ static int gone_error_take(struct kbp_sock *s)
 	return __atomic_exchange_n(&s->err_taken, true, __ATOMIC_ACQ_REL) ? 0 : ECONNRESET;
 }
 
+static bool nonblocking(struct kbp_sock *s, int flags)
+{
+	return kbq_ld(&s->nonblock) || (flags & MSG_DONTWAIT);
+}
+
+static int timeout_ms(const uint32_t *timeo)
+{
+	uint32_t ms = kbq_ld(timeo);
+
+	return ms ? (int)ms : -1;
+}
+
+/*
+ * Readers: the rx lock is held from reading rx_head to publishing it
+ * again, never while asleep. Two readers never copy the same bytes; a
+ * MSG_WAITALL reader that has to wait lets others read between its
+ * pieces, as on Linux (tcp_recvmsg releases the socket while it waits).
+ */
 ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
@@ -636,29 +779,37 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		return -EINVAL;
 	if (s->listener)
 		return -ENOTCONN;
-	if (want == 0 || s->shut_rd)
+	if (want == 0 || kbq_ld(&s->shut_rd))
 		return 0;
 	for (;;) {
-		uint32_t tail = kbq_ld_acq(&q->rx_tail), head = q->rx_head, avail = tail - head;
-		uint32_t st, ev;
+		uint32_t tail, head, avail, st, ev;
 		int rc;
 
-		if (avail > KBQ_RING)
+		kbp_lock(&s->rx_lock, 0, false);
+		tail = kbq_ld_acq(&q->rx_tail);
+		head = q->rx_head;
+		avail = tail - head;
+		if (avail > KBQ_RING) {
+			kbp_unlock(&s->rx_lock);
 			return -EIO;
+		}
 		if (avail) {
 			size_t n = avail < want - got ? avail : want - got;
 
 			/* after what earlier rounds of MSG_WAITALL filled */
 			ring_iov_copy(kbq_rx_data(s->r, s->slot), head, iov, iovcnt, got, n, true);
+			if (!(flags & MSG_PEEK))
+				kbq_st_rel(&q->rx_head, head + (uint32_t)n); /* frees ring space */
+			kbp_unlock(&s->rx_lock);
 			if (flags & MSG_PEEK)
 				return (ssize_t)n;
-			kbq_st_rel(&q->rx_head, head + (uint32_t)n); /* frees ring space */
-			kbq_bell(s->r, s->slot);               /* credit the window */
+			kbq_bell(s->r, s->slot); /* credit the window */
 			got += n;
 			if (got == want || !(flags & MSG_WAITALL))
 				return (ssize_t)got;
 			continue;
 		}
+		kbp_unlock(&s->rx_lock);
 		if (kbp_gone(s)) {
 			int e = got ? 0 : gone_error_take(s);
 
@@ -671,13 +822,13 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 
 			return e ? -e : (ssize_t)got; /* after the error: end of file */
 		}
-		if ((ev & KBQ_EV_RDHUP) || st == KBQ_S_CLOSED)
+		if ((ev & KBQ_EV_RDHUP) || st == KBQ_S_CLOSED || kbq_ld(&s->shut_rd))
 			return (ssize_t)got;
 		if (st == KBQ_S_OPEN)
 			return -ENOTCONN;
-		if (s->nonblock || (flags & MSG_DONTWAIT))
+		if (nonblocking(s, flags))
 			return got ? (ssize_t)got : -EAGAIN;
-		rc = kbp_wait(s, rx_ready, -1, 0, s->rcvtimeo_ms ? (int)s->rcvtimeo_ms : -1);
+		rc = kbp_wait(s, rx_ready, -1, 0, timeout_ms(&s->rcvtimeo_ms));
 		if (rc < 0)
 			return got ? (ssize_t)got : rc;
 	}
@@ -691,36 +842,66 @@ static int send_error(struct kbp_sock *s, int flags, int e)
 	return -e;
 }
 
-/* Wait for tx space; 0, or -errno to return (nothing sent yet). */
+/*
+ * Writers: one at a time holds the tx lock for its whole call, waits for
+ * ring space included, so the bytes of one send(), writev() or sendfile()
+ * are contiguous in the stream whatever other threads write. Linux is
+ * looser: tcp_sendmsg releases the socket while it waits for memory, so
+ * there two large blocking writes can interleave; here they cannot.
+ *   - a blocking writer behind another waits for the lock until its
+ *     SO_SNDTIMEO runs out (EAGAIN, nothing sent) or a signal comes
+ *     (EINTR), as it would wait for space;
+ *   - a non-blocking one (O_NONBLOCK, MSG_DONTWAIT) never sleeps: while
+ *     the holder copies it yields and tries again (a copy is short);
+ *     once the holder sleeps for space there is none: EAGAIN.
+ * Returns 0 with the lock held, or -errno.
+ */
+static int tx_lock(struct kbp_sock *s, int flags)
+{
+	if (kbp_trylock(&s->tx_lock))
+		return 0;
+	if (!nonblocking(s, flags))
+		return kbp_lock(&s->tx_lock, kbp_deadline(timeout_ms(&s->sndtimeo_ms)), true);
+	for (;;) {
+		if (kbq_ld(&s->tx_asleep))
+			return -EAGAIN;
+		sched_yield();
+		if (kbp_trylock(&s->tx_lock))
+			return 0;
+	}
+}
+
+/* Wait for tx space (tx lock held); 0, or -errno to return (nothing sent
+ * yet), or 1: look again. */
 static int tx_wait(struct kbp_sock *s, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
 	uint32_t st = kbq_ld_acq(&q->state), ev = kbq_ld_acq(&q->ev);
+	int rc;
 
 	if (kbp_gone(s))
 		return send_error(s, flags, gone_error_take(s) ?: EPIPE);
 	if (ev & KBQ_EV_ERR)
 		return send_error(s, flags, (ev & KBQ_EV_WRDONE) ? EPIPE
 					    : (sock_error_take(s) ?: EPIPE));
-	if (s->shut_wr || (ev & KBQ_EV_WRDONE) || st == KBQ_S_CLOSED)
+	if (kbq_ld(&s->shut_wr) || (ev & KBQ_EV_WRDONE) || st == KBQ_S_CLOSED)
 		return send_error(s, flags, EPIPE);
 	if (st == KBQ_S_OPEN || s->listener)
 		return -ENOTCONN;
 	if (st == KBQ_S_ESTABLISHED && kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head)))
 		return 0;
-	if (s->nonblock || (flags & MSG_DONTWAIT))
+	if (nonblocking(s, flags))
 		return -EAGAIN;
-	return kbp_wait(s, tx_ready, -1, 0, s->sndtimeo_ms ? (int)s->sndtimeo_ms : -1) ?: 1;
+	kbq_st(&s->tx_asleep, 1);
+	rc = kbp_wait(s, tx_ready, -1, 0, timeout_ms(&s->sndtimeo_ms));
+	kbq_st(&s->tx_asleep, 0);
+	return rc ?: 1;
 }
 
-ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
+static ssize_t send_locked(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
-	size_t len, sent = 0;
-
-	if (iovcnt < 0 || iovcnt > IOV_MAX)
-		return -EINVAL;
-	len = iov_len(iov, iovcnt);
+	size_t len = iov_len(iov, iovcnt), sent = 0;
 
 	for (;;) {
 		int rc = tx_wait(s, flags);
@@ -745,7 +926,20 @@ ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 	}
 }
 
-ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
+ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
+{
+	ssize_t rc;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	if ((rc = tx_lock(s, flags)))
+		return rc;
+	rc = send_locked(s, iov, iovcnt, flags);
+	kbp_unlock(&s->tx_lock);
+	return rc;
+}
+
+static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t count)
 {
 	struct kbq_sock *q = kbp_q(s);
 	size_t sent = 0;
@@ -782,32 +976,18 @@ ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
 	return (ssize_t)sent;
 }
 
+ssize_t kbp_sendfile(struct kbp_sock *s, int in, off_t *off, size_t count)
+{
+	ssize_t rc;
+
+	if ((rc = tx_lock(s, 0)))
+		return rc;
+	rc = sendfile_locked(s, in, off, count);
+	kbp_unlock(&s->tx_lock);
+	return rc;
+}
+
 /* ---- close, shutdown, options, names ---------------------------------- */
-
-static bool listener_gone(struct kbp_sock *s)
-{
-	return kbq_ld_acq(&kbp_q(s)->gen) != s->close_gen;
-}
-
-void kbp_sock_put(struct kbp_sock *s)
-{
-	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
-		return;
-	kbp_epoll_forget(s);
-	if (!kbp_gone(s) && hold_drop(s->r, s->slot, &s->close_gen)) {
-		pthread_mutex_lock(&s->lock);
-		req_post(s, KBQ_OP_CLOSE, 0, 0, 0);
-		pthread_mutex_unlock(&s->lock);
-		/* As in Linux, a listener's port is free once close() returns:
-		 * the program may listen on it again at once (kbstackd serves
-		 * requests of different slots in slot order, not post order).
-		 * Bounded: a kbstackd that has gone cannot hold us. */
-		if (s->listener)
-			(void)kbp_wait(s, listener_gone, -1, 0, 1000);
-	}
-	pthread_mutex_destroy(&s->lock);
-	free(s);
-}
 
 int kbp_shutdown(struct kbp_sock *s, int how)
 {
@@ -820,13 +1000,16 @@ int kbp_shutdown(struct kbp_sock *s, int how)
 	if (kbp_gone(s) || (st != KBQ_S_ESTABLISHED && st != KBQ_S_CLOSED))
 		return -ENOTCONN;
 	if (how != SHUT_WR)
-		s->shut_rd = true;
-	if (how != SHUT_RD && !s->shut_wr) {
-		s->shut_wr = true;
+		kbq_st_sc(&s->shut_rd, true);
+	if (how != SHUT_RD && !__atomic_exchange_n(&s->shut_wr, true, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&s->lock);
 		req_post(s, KBQ_OP_SHUT_WR, 0, 0, 0);
 		pthread_mutex_unlock(&s->lock);
 	}
+	/* As on Linux, a thread blocked in recv (send) on it returns 0 (EPIPE):
+	 * its recheck after counting itself in waiters sees the flag, or this
+	 * wake-up finds it counted (seq_cst both). */
+	kbp_sock_wake(s);
 	return 0;
 }
 
@@ -869,10 +1052,7 @@ int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v
 		const struct timeval *tv = v;
 		uint32_t ms = (uint32_t)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000);
 
-		if (opt == SO_RCVTIMEO)
-			s->rcvtimeo_ms = ms;
-		else
-			s->sndtimeo_ms = ms;
+		kbq_st(opt == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms, ms);
 		return 0;
 	}
 	if (s->listener) {
@@ -880,7 +1060,10 @@ int kbp_setsockopt(int fd, struct kbp_sock *s, int level, int opt, const void *v
 			       level == SOL_SOCKET && opt == SO_KEEPALIVE ? KBQ_OPT_F_KEEPALIVE : 0;
 
 		if (bit) {
-			s->inherit = iv ? s->inherit | bit : s->inherit & ~bit;
+			if (iv)
+				__atomic_fetch_or(&s->inherit, bit, __ATOMIC_RELAXED);
+			else
+				__atomic_fetch_and(&s->inherit, ~bit, __ATOMIC_RELAXED);
 			setopt_post(s, bit == KBQ_OPT_F_NODELAY ? KBQ_OPT_NODELAY : KBQ_OPT_KEEPALIVE,
 				    iv != 0);
 		}
@@ -916,7 +1099,7 @@ int kbp_fionread(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
 
-	return s->listener ? 0 : (int)(kbq_ld_acq(&q->rx_tail) - q->rx_head);
+	return s->listener ? 0 : (int)(kbq_ld_acq(&q->rx_tail) - kbq_ld(&q->rx_head));
 }
 
 uint32_t kbp_sock_events(struct kbp_sock *s)
@@ -934,14 +1117,14 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 	}
 	if (s->listener)
 		return aq_ready(s) ? EPOLLIN : 0;
-	if (kbq_ld_acq(&q->rx_tail) != q->rx_head || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
+	if (kbq_ld_acq(&q->rx_tail) != kbq_ld(&q->rx_head) || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
 		e |= EPOLLIN | EPOLLRDNORM;
 	if (ev & KBQ_EV_RDHUP)
 		e |= EPOLLRDHUP;
 	if (ev & KBQ_EV_ERR)
 		e |= EPOLLERR | EPOLLHUP | EPOLLOUT;
 	else if (st == KBQ_S_ESTABLISHED &&
-		 (s->shut_wr || kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head))))
+		 (kbq_ld(&s->shut_wr) || kbq_ring_free(kbq_ld(&q->tx_tail), kbq_ld_acq(&q->tx_head))))
 		e |= EPOLLOUT | EPOLLWRNORM;
 	if (st == KBQ_S_CLOSED || ((ev & KBQ_EV_RDHUP) && (ev & KBQ_EV_WRDONE)))
 		e |= EPOLLHUP;
@@ -956,6 +1139,7 @@ void kbp_fork_child(bool has_row)
 	uint32_t w;
 
 	gen++;
+	pthread_mutex_init(&kbp_sock_free_lock, NULL);
 	for (fd = 0; fd < max; fd++) {
 		struct kbp_sock *s = kbp_sock_get(fd);
 		bool first;
@@ -964,8 +1148,15 @@ void kbp_fork_child(bool has_row)
 			continue;
 		first = s->fork_gen != gen;
 		s->fork_gen = gen;
-		if (first)
+		if (first) {
+			/* Only this thread runs here: the calls other threads
+			 * of the parent had in progress hold nothing in the
+			 * child (their references and locks), its fds do. */
+			s->refs = 0;
+			s->tx_lock = s->tx_asleep = s->rx_lock = 0;
 			pthread_mutex_init(&s->lock, NULL);
+		}
+		s->refs++;
 		if (kbp_gone(s))
 			continue; /* dead here as in the parent */
 		if (!has_row) { /* nothing keeps the slot open for us */

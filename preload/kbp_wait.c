@@ -38,7 +38,7 @@
 
 #define KBP_EFD_MARK 0x6b62ef0d6b62ef0dull /* epoll data of the wake socket */
 
-static uint64_t now_us(void)
+uint64_t kbp_now_us(void)
 {
 	struct timespec t;
 
@@ -274,13 +274,13 @@ static int ms_left(uint64_t deadline)
 
 	if (!deadline)
 		return -1;
-	now = now_us();
+	now = kbp_now_us();
 	return now >= deadline ? 0 : (int)((deadline - now + 999) / 1000);
 }
 
-static uint64_t deadline_of(int timeout_ms)
+uint64_t kbp_deadline(int timeout_ms)
 {
-	return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000u : 0;
+	return timeout_ms > 0 ? kbp_now_us() + (uint64_t)timeout_ms * 1000u : 0;
 }
 
 bool kbp_signals_restart(void)
@@ -376,11 +376,11 @@ static int wait_efd(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int k
 int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	     short kevents, int timeout_ms)
 {
-	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+	uint64_t deadline = kbp_deadline(timeout_ms), spin_end = kbp_now_us() + kbp_cfg.spin_us;
 	struct kbp_waiter w;
 	int rc;
 
-	while (now_us() < spin_end) {
+	while (kbp_now_us() < spin_end) {
 		if (ready_or_gone(s, ready))
 			return 0;
 		cpu_relax();
@@ -392,6 +392,58 @@ int kbp_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int kfd,
 	rc = wait_efd(s, ready, kfd, kevents, deadline);
 	interest(s, &w, false);
 	return rc;
+}
+
+void kbp_sock_wake(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+
+	/* As kbstackd's kbs_wake_event (an increment: both may bump it): the
+	 * waiter counts itself, then rechecks; seq_cst, one sees the other. */
+	kbq_add_sc(&q->wake_seq, 1);
+	if (kbq_ld_sc(&q->waiters))
+		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- a socket's tx and rx locks ------------------------------------------ */
+
+/*
+ * A futex word rather than a pthread mutex: a writer waiting behind
+ * another one, which may sleep for ring space, must still end at its
+ * SO_SNDTIMEO or at a signal, as a send does on Linux. The lock of
+ * "Futexes Are Tricky" (Drepper), its mutex 3: 0 free, 1 held, 2 held
+ * and maybe waited for; the unlock wakes one only after a 2. Taking it is
+ * an acquire (the CAS or the exchange), giving it back a release (the
+ * exchange): what one holder wrote, the next one reads. The uncontended
+ * paths are inline (kbp.h); these are the waits.
+ */
+int kbp_lock_wait(uint32_t *l, uint64_t deadline_us, bool intr)
+{
+	uint32_t c = __atomic_exchange_n(l, 2, __ATOMIC_ACQ_REL);
+
+	while (c != 0) {
+		struct timespec ts, *tp = NULL;
+
+		if (deadline_us) {
+			int ms = ms_left(deadline_us);
+
+			if (ms == 0)
+				return -EAGAIN; /* (a 2 left behind costs one spare wake) */
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+			tp = &ts;
+		}
+		if (syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, tp, NULL, 0) && errno == EINTR &&
+		    intr)
+			return -EINTR;
+		c = __atomic_exchange_n(l, 2, __ATOMIC_ACQ_REL);
+	}
+	return 0;
+}
+
+void kbp_unlock_wake(uint32_t *l)
+{
+	syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* ---- epoll ------------------------------------------------------------- */
@@ -533,15 +585,12 @@ static int fd_is_epoll(int fd)
 	return is < 0 ? -EBADF : (is ? 0 : -EINVAL);
 }
 
-/* 1: not ours (call libc); else 0 or -errno. */
-int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+/* kbp_epoll_ctl for fd, which names s (held by the caller). */
+static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_event *ev)
 {
-	struct kbp_sock *s = kbp_sock_get(fd);
 	struct kbp_ep *ep;
 	int i, rc = 0;
 
-	if (!s)
-		return 1;
 	if (epfd == fd)
 		return -EINVAL;
 	ep = ep_get(epfd);
@@ -615,6 +664,19 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	 * watches it, with the application's own data. */
 	if (rc == 0 && s->listener && libc_epoll_ctl(epfd, op, fd, ev) && op != EPOLL_CTL_DEL)
 		rc = -errno;
+	return rc;
+}
+
+/* 1: not ours (call libc); else 0 or -errno. */
+int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct kbp_sock *s = kbp_sock_hold(fd);
+	int rc;
+
+	if (!s)
+		return 1;
+	rc = ep_ctl(epfd, op, fd, s, ev);
+	kbp_sock_put(s); /* after: the last put forgets s in every set */
 	return rc;
 }
 
@@ -703,7 +765,7 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		   const sigset_t *mask)
 {
 	struct kbp_ep *ep = ep_get(epfd);
-	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+	uint64_t deadline = kbp_deadline(timeout_ms), spin_end = kbp_now_us() + kbp_cfg.spin_us;
 	bool efd;
 
 	if (max <= 0)
@@ -732,7 +794,7 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		if (timeout_ms == 0) /* a poll: the kernel's fds, no waiting */
 			return ep_kernel_now(ep, ev, max, mask);
 		/* Spin only when an accelerated fd may become ready. */
-		while (items && now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
+		while (items && kbp_now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
 			cpu_relax();
 		if (n)
 			return n;
@@ -769,7 +831,9 @@ void kbp_epoll_forget(struct kbp_sock *s)
 		pthread_mutex_lock(&ep->lock);
 		for (i = 0; i < ep->n;) {
 			if (ep->it[i].s == s) {
-				ep->it[i] = ep->it[--ep->n];
+				ep->it[i] = ep->it[ep->n - 1];
+				/* read outside the lock by epoll_wait (acquire) */
+				kbq_st_rel(&ep->n, ep->n - 1);
 				held = true;
 			} else {
 				i++;
@@ -866,7 +930,7 @@ static int poll_merge(struct pollfd *p, nfds_t n, const struct pollfd *k, bool w
 
 int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 {
-	uint64_t deadline = deadline_of(timeout_ms), spin_end = now_us() + kbp_cfg.spin_us;
+	uint64_t deadline = kbp_deadline(timeout_ms), spin_end = kbp_now_us() + kbp_cfg.spin_us;
 	struct pollfd stackbuf[64], *k = n + 2 <= 64 ? stackbuf : calloc(n + 2, sizeof(*k));
 	struct kbp_waiter *w;
 	nfds_t i, nk = 0;
@@ -900,7 +964,7 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 		rc = poll_merge(p, n, k, nk > 0);
 		if (rc || timeout_ms == 0)
 			break;
-		while (now_us() < spin_end && !(rc = poll_merge(p, n, k, false)))
+		while (kbp_now_us() < spin_end && !(rc = poll_merge(p, n, k, false)))
 			cpu_relax();
 		if (rc)
 			break;

@@ -29,6 +29,7 @@ args_of() {
 	kbtest_fork)      args=() ;;                     # usage, status 2
 	kbtest_around)    args=() ;;                     # usage, status 2
 	kbtest_restart)   args=() ;;                     # usage, status 2
+	kbtest_threads)   args=() ;;                     # usage, status 2
 	kbstackd|kbstackd_shortmsl) args=(--help) ;;
 	kbstat)           args=(-s "$dir/none.sock") ;;  # no kbstackd: status 1
 	kbrun)            args=(--help) ;;

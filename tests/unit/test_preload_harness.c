@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/kbt_records.h"
 #include "fake_stack.h"
 #include "kbp.h"
 #include "kbq_atomic.h"
@@ -2350,6 +2351,649 @@ static void test_pass_check(void **state)
 	rm_sock(l);
 }
 
+/* ======================================================================== */
+/* threads on one socket                                                    */
+/* ======================================================================== */
+
+/* What the interposed calls do (kbp_interpose.c): call, with s the socket
+ * behind fd held for the call. -EBADF when fd is not (or no longer) ours. */
+#define T_HELD(fd, s, call)                                  \
+	({                                                   \
+		struct kbp_sock *s = kbp_sock_hold(fd);      \
+		ssize_t t_rc_ = -EBADF;                      \
+		if (s) {                                     \
+			t_rc_ = (call);                      \
+			kbp_sock_put(s);                     \
+		}                                            \
+		t_rc_;                                       \
+	})
+
+static ssize_t t_recv(int fd, void *b, size_t n, int flags)
+{
+	return T_HELD(fd, s, recv1(s, b, n, flags));
+}
+
+static ssize_t t_sendv(int fd, const struct iovec *v, int n, int flags)
+{
+	return T_HELD(fd, s, kbp_send(s, v, n, flags));
+}
+
+static ssize_t t_sendfile(int fd, int in, off_t *off, size_t n)
+{
+	return T_HELD(fd, s, kbp_sendfile(s, in, off, n));
+}
+
+static int t_accept(int fd)
+{
+	return (int)T_HELD(fd, l, kbp_accept(fd, l, NULL, NULL, 0));
+}
+
+/* close(fd) as kbp_interpose.c's: the fd's reference goes, then the fd. */
+static void t_close(int fd)
+{
+	struct kbp_sock *s = kbp_fd_take(fd);
+
+	if (s)
+		kbp_sock_put(s);
+	close(fd);
+}
+
+/* ---- two writers, records checked by a draining peer ---- */
+
+#define REC_PER_WRITER 48u
+
+/* Sizes from 0 to beyond the ring: a call larger than the ring waits for
+ * space with the tx lock held. */
+static uint32_t rec_len(uint32_t w, uint32_t seq)
+{
+	static const uint32_t sizes[] = { 0, 1, 13, 700, 4096, 9000, 65536, 150000,
+					  KBQ_RING + 4321 };
+
+	return sizes[(seq * 7 + w * 3) % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+struct writer {
+	pthread_t t;
+	int fd;
+	uint32_t id;
+	unsigned bad;     /* calls that failed or came back short */
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint32_t seq;
+
+	for (seq = 0; seq < REC_PER_WRITER; seq++) {
+		uint32_t len = rec_len(w->id, seq);
+		uint8_t *rec = malloc(sizeof(struct kbt_rec_hdr) + len);
+		size_t total = kbt_rec_fill(rec, w->id, seq, len);
+		ssize_t rc;
+
+		if (seq % 3 == 2) { /* sendfile from a memfd */
+			int mfd = memfd_create("rec", MFD_CLOEXEC);
+			off_t off = 0;
+
+			if (mfd < 0 || write(mfd, rec, total) != (ssize_t)total) {
+				w->bad++;
+			} else {
+				rc = t_sendfile(w->fd, mfd, &off, total);
+				w->bad += rc != (ssize_t)total;
+			}
+			if (mfd >= 0)
+				close(mfd);
+		} else { /* writev: header and payload in one call */
+			struct iovec v[2] = { { rec, total - len }, { rec + total - len, len } };
+
+			rc = t_sendv(w->fd, v, 2, 0);
+			w->bad += rc != (ssize_t)total;
+		}
+		free(rec);
+	}
+	return NULL;
+}
+
+/* The peer: takes the tx ring in small pieces (acknowledging each), parses
+ * it as records and checks each is whole and in its writer's order. */
+struct drain {
+	pthread_t t;
+	uint32_t slot;
+	uint64_t expect;     /* bytes in all */
+	bool writers_done;   /* atomic: then take what is left and stop */
+	uint64_t consumed;
+	unsigned mismatches;
+	struct kbt_rec_parser p;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+	struct kbq_sock *q = Q(d->slot);
+	uint64_t give_up = now_ms() + 15000;
+	unsigned step = 0;
+
+	/* After a mismatch it goes on acknowledging (without checking), so
+	 * that broken writers still finish their calls. */
+	while (d->consumed < d->expect && now_ms() < give_up) {
+		uint32_t tail = kbq_ld_acq(&q->tx_tail), head = q->tx_head, n = tail - head, cap;
+		uint8_t buf[3000];
+
+		if (n == 0) {
+			if (kbq_ld(&d->writers_done))
+				break;
+			usleep(20);
+			continue;
+		}
+		if (n > KBQ_RING) {
+			d->mismatches++;
+			break;
+		}
+		cap = (uint32_t)sizeof(buf) - (step++ % 5) * 500; /* uneven pieces */
+		if (n > cap)
+			n = cap;
+		kbq_ring_get(kbq_tx_data(R, d->slot), head, buf, n);
+		if (!d->mismatches && !kbt_rec_feed(&d->p, buf, n))
+			d->mismatches++;
+		d->consumed += n;
+		kbq_st_rel(&q->tx_head, head + n);
+		fs_event(d->slot);
+	}
+	return NULL;
+}
+
+/* Two threads write records of many sizes (writev and sendfile) into one
+ * socket: every call's bytes are contiguous in the stream, none lost or
+ * duplicated, each writer's records in its order. */
+static void test_threads_two_writers(void **state)
+{
+	struct kbp_sock *s = mk_conn(110);
+	struct writer w[2] = { { .fd = s->kfd, .id = 0 }, { .fd = s->kfd, .id = 1 } };
+	struct drain d = { .slot = 110, .p = { .nwriters = 2, .len = rec_len } };
+	uint32_t i, seq;
+
+	for (i = 0; i < 2; i++)
+		for (seq = 0; seq < REC_PER_WRITER; seq++)
+			d.expect += sizeof(struct kbt_rec_hdr) + rec_len(i, seq);
+	assert_int_equal(pthread_create(&d.t, NULL, drain_main, &d), 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&w[i].t, NULL, writer_main, &w[i]), 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(w[i].t, NULL), 0);
+	kbq_st(&d.writers_done, true);
+	assert_int_equal(pthread_join(d.t, NULL), 0);
+	assert_int_equal(w[0].bad + w[1].bad, 0);
+	if (d.mismatches)
+		fail_msg("%s", d.p.err);
+	assert_int_equal(d.consumed, d.expect);
+	assert_int_equal(d.p.next[0], REC_PER_WRITER);
+	assert_int_equal(d.p.next[1], REC_PER_WRITER);
+	assert_true(kbt_rec_idle(&d.p));
+	assert_int_equal(kbq_ld(&s->tx_lock), 0);
+	rm_sock(s);
+}
+
+struct blocked_writer {
+	pthread_t t;
+	int fd;
+	size_t len;
+	int flags;
+	ssize_t rc;
+	uint64_t ms;       /* how long the call took */
+};
+
+static void *blocked_writer_main(void *arg)
+{
+	struct blocked_writer *b = arg;
+	uint8_t *p = calloc(1, b->len);
+	struct iovec v = { p, b->len };
+	uint64_t t0 = now_ms();
+
+	b->rc = t_sendv(b->fd, &v, 1, b->flags);
+	b->ms = now_ms() - t0;
+	free(p);
+	return NULL;
+}
+
+/* A writer asleep for ring space holds the tx lock: a non-blocking writer
+ * does not sleep behind it (EAGAIN at once), a blocking one waits at most
+ * its SO_SNDTIMEO (EAGAIN, nothing sent); a signal ends that wait (EINTR). */
+static void test_threads_writer_behind_writer(void **state)
+{
+	struct kbp_sock *s = mk_conn(111);
+	struct kbq_sock *q = Q(111);
+	struct blocked_writer a = { .fd = s->kfd, .len = KBQ_RING + 1000 };
+	struct blocked_writer b = { .fd = s->kfd, .len = 10 };
+	struct job sig = { .kind = J_NONE, .sig = SIGUSR1, .sig_ms = 100 };
+	struct sigaction old;
+	uint8_t x[10] = { 0 };
+	uint64_t t0;
+
+	assert_int_equal(pthread_create(&a.t, NULL, blocked_writer_main, &a), 0);
+	/* a has filled the ring and sleeps for space, holding the lock */
+	for (t0 = now_ms(); !kbq_ld(&s->tx_asleep) && now_ms() - t0 < WAKE_BOUND_MS;)
+		sleep_ms(1);
+	assert_true(kbq_ld(&s->tx_asleep));
+	assert_int_equal(q->tx_tail - q->tx_head, KBQ_RING);
+	t0 = now_ms();
+	assert_int_equal(send1(s, x, sizeof(x), MSG_DONTWAIT), -EAGAIN);
+	kbq_st(&s->nonblock, true); /* (other threads are inside calls on s) */
+	assert_int_equal(send1(s, x, sizeof(x), 0), -EAGAIN);
+	kbq_st(&s->nonblock, false);
+	assert_true(now_ms() - t0 < 100);
+	/* blocking, SO_SNDTIMEO 150 ms: ends at it, nothing queued */
+	kbq_st(&s->sndtimeo_ms, 150);
+	b.fd = s->kfd;
+	assert_int_equal(pthread_create(&b.t, NULL, blocked_writer_main, &b), 0);
+	assert_int_equal(pthread_join(b.t, NULL), 0);
+	assert_int_equal(b.rc, -EAGAIN);
+	assert_true(b.ms >= 140 && b.ms < WAKE_BOUND_MS);
+	/* no timeout: a signal ends the wait for the lock */
+	kbq_st(&s->sndtimeo_ms, 0);
+	sigusr1_install(0, &old);
+	assert_int_equal(pthread_create(&b.t, NULL, blocked_writer_main, &b), 0);
+	sig.sig_target = b.t;
+	job_start(&sig);
+	job_join(&sig);
+	assert_int_equal(pthread_join(b.t, NULL), 0);
+	sigaction(SIGUSR1, &old, NULL);
+	assert_int_equal(b.rc, -EINTR);
+	assert_int_equal(q->tx_tail - q->tx_head, KBQ_RING);
+	/* the peer acknowledges everything: a finishes its call */
+	kbq_st_rel(&q->tx_head, q->tx_tail);
+	fs_event(111);
+	for (t0 = now_ms(); kbq_ld_acq(&q->tx_tail) - q->tx_head < 1000 &&
+			    now_ms() - t0 < WAKE_BOUND_MS;)
+		sleep_ms(1);
+	kbq_st_rel(&q->tx_head, kbq_ld_acq(&q->tx_tail));
+	fs_event(111);
+	assert_int_equal(pthread_join(a.t, NULL), 0);
+	assert_int_equal(a.rc, KBQ_RING + 1000);
+	rm_sock(s);
+}
+
+/* ---- two readers of one stream ---- */
+
+#define RD_WORDS (1u << 20) /* 4 MiB of 32-bit counters */
+
+struct reader {
+	pthread_t t;
+	int fd;
+	unsigned id;
+	uint8_t *seen;     /* shared: times each counter was read */
+	unsigned bad;      /* a read whose counters were not in order */
+	unsigned errors;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	uint32_t buf[2048];
+	unsigned k = 0;
+
+	for (;;) {
+		/* sizes in whole words (the stack queues whole words) */
+		size_t want = 4u * (1 + (k * 37 + r->id * 11) % 2048);
+		int flags = k % 5 == 3 ? MSG_WAITALL : 0;
+		ssize_t n, i;
+
+		if (k++ % 7 == 1) { /* a peek takes nothing */
+			n = t_recv(r->fd, buf, 64, MSG_PEEK);
+			if (n < 0 || n % 4) {
+				r->errors++;
+				return NULL;
+			}
+		}
+		n = t_recv(r->fd, buf, want, flags);
+		if (n == 0)
+			return NULL;
+		if (n < 0 || n % 4) {
+			r->errors++;
+			return NULL;
+		}
+		for (i = 0; i < n / 4; i++) {
+			if (buf[i] >= RD_WORDS) {
+				r->bad++;
+				continue;
+			}
+			__atomic_fetch_add(&r->seen[buf[i]], 1, __ATOMIC_RELAXED);
+			/* one copy is one run of the stream; MSG_WAITALL's
+			 * pieces may have the other reader's between them */
+			if (i && buf[i] != buf[i - 1] + 1 && !(flags && buf[i] > buf[i - 1]))
+				r->bad++;
+		}
+	}
+}
+
+/* The stack side: the counters 0 … RD_WORDS-1 in pieces, then FIN. */
+static void *rx_feed_main(void *arg)
+{
+	uint32_t slot = *(uint32_t *)arg, next = 0, piece[1500];
+	struct kbq_sock *q = Q(slot);
+	uint64_t give_up = now_ms() + 15000;
+
+	while (next < RD_WORDS && now_ms() < give_up) {
+		uint32_t room = (KBQ_RING - (q->rx_tail - kbq_ld_acq(&q->rx_head))) / 4;
+		uint32_t n = 1 + next % 1500, i;
+
+		if (n > room)
+			n = room;
+		if (n > RD_WORDS - next)
+			n = RD_WORDS - next;
+		if (!n) {
+			usleep(20);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			piece[i] = next + i;
+		fs_rx(slot, piece, 4 * n);
+		next += n;
+	}
+	fs_fin(slot);
+	return NULL;
+}
+
+/* Two threads read one socket (plain, MSG_PEEK, MSG_WAITALL): each
+ * counter of the stream is read once, by one of them, never both. */
+static void test_threads_two_readers(void **state)
+{
+	struct kbp_sock *s = mk_conn(112);
+	uint8_t *seen = calloc(RD_WORDS, 1);
+	struct reader r[2] = { { .fd = s->kfd, .id = 0, .seen = seen },
+			       { .fd = s->kfd, .id = 1, .seen = seen } };
+	uint32_t slot = 112, i, dup = 0, lost = 0;
+	pthread_t feed;
+
+	assert_non_null(seen);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&r[i].t, NULL, reader_main, &r[i]), 0);
+	assert_int_equal(pthread_create(&feed, NULL, rx_feed_main, &slot), 0);
+	assert_int_equal(pthread_join(feed, NULL), 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(r[i].t, NULL), 0);
+	for (i = 0; i < RD_WORDS; i++) {
+		dup += seen[i] > 1;
+		lost += seen[i] == 0;
+	}
+	assert_int_equal(r[0].errors + r[1].errors, 0);
+	assert_int_equal(dup, 0);
+	assert_int_equal(lost, 0);
+	assert_int_equal(r[0].bad + r[1].bad, 0);
+	assert_int_equal(kbq_ld(&s->rx_lock), 0);
+	free(seen);
+	rm_sock(s);
+}
+
+/* ---- close and shutdown while another thread is inside a call ---- */
+
+struct in_call {
+	pthread_t t;
+	int fd;
+	int kind;          /* 0 recv, 1 accept */
+	ssize_t rc;
+	uint8_t buf[64];
+};
+
+static void *in_call_main(void *arg)
+{
+	struct in_call *c = arg;
+
+	c->rc = c->kind ? t_accept(c->fd) : t_recv(c->fd, c->buf, sizeof(c->buf), 0);
+	return NULL;
+}
+
+/* Until somebody sleeps on slot's futex word (blocked in recv). */
+static bool futex_sleeper(uint32_t slot)
+{
+	uint64_t t0 = now_ms();
+
+	while (!kbq_ld_sc(&Q(slot)->waiters) && now_ms() - t0 < WAKE_BOUND_MS)
+		sleep_ms(1);
+	sleep_ms(20); /* (counted a little before the futex call) */
+	return kbq_ld_sc(&Q(slot)->waiters) != 0;
+}
+
+/* close() in one thread while another is blocked in recv on the fd: as on
+ * Linux the reader sleeps on (the call holds the socket), is woken by
+ * data, and the socket closes when it returns — CLOSE posted then, never
+ * before, and nothing touched after it was freed. */
+static void test_threads_close_in_recv(void **state)
+{
+	struct kbp_sock *s = mk_conn(113);
+	struct in_call c = { .fd = s->kfd };
+	uint32_t seq = Q(113)->req_seq;
+
+	assert_int_equal(pthread_create(&c.t, NULL, in_call_main, &c), 0);
+	assert_true(futex_sleeper(113));
+	t_close(c.fd);
+	assert_null(kbp_fd_get(c.fd));
+	sleep_ms(50);
+	assert_int_equal(kbq_ld_sc(&Q(113)->waiters), 1); /* still asleep */
+	assert_int_equal(kbq_ld_acq(&Q(113)->req_seq), seq); /* not closed yet */
+	assert_true(held(113));
+	fs_rx_pat(113, 0, 10);
+	assert_int_equal(pthread_join(c.t, NULL), 0);
+	assert_int_equal(c.rc, 10);
+	assert_true(pat_ok(c.buf, 0, 10));
+	/* the reader's reference was the last: it closed the socket */
+	assert_false(held(113));
+	assert_int_equal(kbq_ld_acq(&Q(113)->req_seq), seq + 1);
+	assert_int_equal(Q(113)->req_op, KBQ_OP_CLOSE);
+}
+
+/* shutdown(SHUT_RD) from another thread ends a blocked recv with 0, as on
+ * Linux (the sleeper is woken: no event comes from the stack). */
+static void test_threads_shutdown_wakes_recv(void **state)
+{
+	struct kbp_sock *s = mk_conn(114);
+	struct in_call c = { .fd = s->kfd, .rc = -1 };
+	struct kbp_sock *h;
+	uint64_t t0;
+
+	assert_int_equal(pthread_create(&c.t, NULL, in_call_main, &c), 0);
+	assert_true(futex_sleeper(114));
+	h = kbp_sock_hold(s->kfd);
+	assert_ptr_equal(h, s);
+	t0 = now_ms();
+	assert_int_equal(kbp_shutdown(h, SHUT_RD), 0);
+	kbp_sock_put(h);
+	while (kbq_ld_sc(&Q(114)->waiters) && now_ms() - t0 < WAKE_BOUND_MS)
+		sleep_ms(1);
+	if (kbq_ld_sc(&Q(114)->waiters))
+		fs_rx_pat(114, 0, 1); /* (let it go before failing) */
+	assert_int_equal(pthread_join(c.t, NULL), 0);
+	assert_int_equal(c.rc, 0);
+	assert_true(now_ms() - t0 < WAKE_BOUND_MS);
+	rm_sock(s);
+}
+
+/* A listener closed while another thread is blocked in accept on it: the
+ * acceptor sleeps on (as on Linux) and takes the next kb connection; the
+ * listener closes when it returns. */
+static void test_threads_close_in_accept(void **state)
+{
+	struct kbp_sock *l = mk_listener(115, AF_INET), *s;
+	struct in_call c = { .fd = l->kfd, .kind = 1 };
+	uint32_t seq = Q(115)->req_seq;
+	int slot;
+
+	assert_int_equal(pthread_create(&c.t, NULL, in_call_main, &c), 0);
+	sleep_ms(100); /* asleep in poll (its waiter's wake socket and the kernel's) */
+	t_close(c.fd);
+	sleep_ms(50);
+	assert_int_equal(kbq_ld_acq(&Q(115)->req_seq), seq); /* not closed yet */
+	slot = fs_accept(115, htonl(0x0a000009), htons(9), 0, 0);
+	assert_true(slot >= 0);
+	assert_int_equal(pthread_join(c.t, NULL), 0);
+	assert_true(c.rc >= 0);
+	s = kbp_sock_get((int)c.rc);
+	assert_non_null(s);
+	assert_int_equal(s->slot, (uint32_t)slot);
+	/* the acceptor's reference was the listener's last */
+	assert_int_equal(kbq_ld_acq(&Q(115)->req_seq), seq + 1);
+	assert_int_equal(Q(115)->req_op, KBQ_OP_CLOSE);
+	rm_sock(s);
+}
+
+struct ep_waiter {
+	pthread_t t;
+	int epfd;
+	int n;
+	struct epoll_event ev[4];
+};
+
+static void *ep_waiter_main(void *arg)
+{
+	struct ep_waiter *w = arg;
+
+	w->n = kbp_epoll_wait(w->epfd, w->ev, 4, (int)WAKE_BOUND_MS, NULL);
+	return NULL;
+}
+
+/* A socket closed while another thread sleeps in epoll_wait on a set that
+ * holds it: it leaves the set; the waiter goes on and reports another
+ * socket's event. */
+static void test_threads_close_in_epoll(void **state)
+{
+	struct kbp_sock *s = mk_conn(116), *t = mk_conn(117);
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 116 };
+	struct ep_waiter w = { .epfd = epfd };
+
+	assert_true(epfd >= 0);
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, s->kfd, &e), 0);
+	e.data.u64 = 117;
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, t->kfd, &e), 0);
+	assert_int_equal(pthread_create(&w.t, NULL, ep_waiter_main, &w), 0);
+	sleep_ms(50);
+	t_close(s->kfd);
+	assert_int_equal(Q(116)->req_op, KBQ_OP_CLOSE);
+	fs_rx_pat(116, 0, 1); /* (a closed socket's event wakes nobody it concerns) */
+	fs_rx_pat(117, 0, 1);
+	assert_int_equal(pthread_join(w.t, NULL), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.ev[0].data.u64, 117);
+	kbp_epoll_close(epfd);
+	close(epfd);
+	rm_sock(t);
+}
+
+/* Calls racing with close and with the fd's reuse: a thread reads and
+ * writes whatever fd number the main thread's socket has, while the main
+ * thread closes it and opens the next (the kernel hands out the same
+ * number, the free list the same object). Each socket is closed once,
+ * when its last call has returned, and never one that is open. */
+struct racer {
+	pthread_t t;
+	int fd;            /* atomic */
+	bool stop;         /* atomic */
+	unsigned calls;
+	unsigned closed_under; /* calls during which the socket was let go of */
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	uint8_t b[8] = { 0 };
+
+	while (!kbq_ld(&r->stop)) {
+		struct kbp_sock *s = kbp_sock_hold(kbq_ld(&r->fd));
+
+		if (!s)
+			continue;
+		(void)recv1(s, b, sizeof(b), MSG_DONTWAIT);
+		(void)send1(s, b, sizeof(b), MSG_DONTWAIT);
+		/* held by this process as long as a call holds it */
+		r->closed_under += !held((int)s->slot);
+		kbp_sock_put(s);
+		r->calls++;
+	}
+	return NULL;
+}
+
+static void test_threads_close_race(void **state)
+{
+	struct racer r = { .fd = -1 };
+	unsigned i;
+
+	assert_int_equal(pthread_create(&r.t, NULL, racer_main, &r), 0);
+	for (i = 0; i < 300; i++) {
+		uint32_t slot = 120 + i % 4;
+		struct kbq_sock *q = Q(slot);
+		struct kbp_sock *s;
+		uint32_t seq = q->req_seq;
+		uint64_t t0;
+
+		q->tx_head = q->tx_tail; /* acknowledged */
+		s = mk_conn(slot);
+		kbq_st(&r.fd, s->kfd);
+		usleep(i % 50);
+		t_close(s->kfd);
+		/* the racer's call in progress, if any, closes it on return */
+		for (t0 = now_ms(); kbq_ld_acq(&q->req_seq) == seq && now_ms() - t0 < 1000;)
+			sched_yield();
+		assert_int_equal(kbq_ld_acq(&q->req_seq), seq + 1);
+		assert_int_equal(q->req_op, KBQ_OP_CLOSE);
+		assert_false(held((int)slot));
+		/* kbstackd took the request and freed the slot */
+		q->taken_seq = q->done_seq = seq + 1;
+		q->closing = ++q->gen;
+		kbq_st_rel(&q->state, KBQ_S_FREE);
+	}
+	kbq_st(&r.stop, true);
+	assert_int_equal(pthread_join(r.t, NULL), 0);
+	assert_true(r.calls > 0);
+	assert_int_equal(r.closed_under, 0);
+}
+
+/* ======================================================================== */
+/* cost of an uncontended call (tests/unit/preload_io_cost.sh)              */
+/* ======================================================================== */
+
+/* What the interposed read() and write() do on an accelerated fd: one
+ * call each, so callgrind --toggle-collect=cost_read counts it alone. */
+__attribute__((noinline)) static ssize_t cost_read(int fd, void *b, size_t n)
+{
+	struct kbp_sock *s = kbp_sock_hold(fd);
+	struct iovec v = { b, n };
+	ssize_t rc = kbp_recv(s, &v, 1, 0);
+
+	kbp_sock_put(s);
+	return rc;
+}
+
+__attribute__((noinline)) static ssize_t cost_write(int fd, const void *b, size_t n)
+{
+	struct kbp_sock *s = kbp_sock_hold(fd);
+	struct iovec v = { (void *)b, n };
+	ssize_t rc = kbp_send(s, &v, 1, 0);
+
+	kbp_sock_put(s);
+	return rc;
+}
+
+/* KB_COST_N (default 1000) rounds of one 64-byte write and one 64-byte
+ * read on one socket, nobody else on it; the stack's side is played
+ * without a wake-up (nobody sleeps). */
+static void test_cost_uncontended(void **state)
+{
+	const char *e = getenv("KB_COST_N");
+	unsigned n = e ? (unsigned)strtoul(e, NULL, 10) : 1000, i;
+	struct kbp_sock *s = mk_conn(90);
+	struct kbq_sock *q = Q(90);
+	uint8_t src[64], dst[64];
+
+	pat_fill(src, 0, sizeof(src));
+	for (i = 0; i < n; i++) {
+		assert_int_equal(cost_write(s->kfd, src, sizeof(src)), sizeof(src));
+		kbq_st_rel(&q->tx_head, kbq_ld_acq(&q->tx_tail)); /* acknowledged */
+		kbq_ring_put(kbq_rx_data(R, 90), q->rx_tail, src, sizeof(src));
+		kbq_st_rel(&q->rx_tail, q->rx_tail + (uint32_t)sizeof(src));
+		assert_int_equal(cost_read(s->kfd, dst, sizeof(dst)), sizeof(dst));
+	}
+	assert_memory_equal(dst, src, sizeof(src));
+	rm_sock(s);
+}
+
 /* test_preload_harness [PATTERN]: only the tests whose names match (cmocka's
  * filter: * and ? as in a shell). */
 /* ======================================================================== */
@@ -2538,6 +3182,15 @@ int main(int argc, char **argv)
 		T(test_gone_recv),
 		T(test_gone_epoll_accept),
 		T(test_gone_blocked_accept),
+		T(test_threads_two_writers),
+		T(test_threads_writer_behind_writer),
+		T(test_threads_two_readers),
+		T(test_threads_close_in_recv),
+		T(test_threads_shutdown_wakes_recv),
+		T(test_threads_close_in_accept),
+		T(test_threads_close_in_epoll),
+		T(test_threads_close_race),
+		T(test_cost_uncontended),
 #undef T
 	};
 
