@@ -402,7 +402,7 @@ void kbp_sock_wake(struct kbp_sock *s)
 	 * waiter counts itself, then rechecks; seq_cst, one sees the other. */
 	kbq_add_sc(&q->wake_seq, 1);
 	if (kbq_ld_sc(&q->waiters))
-		syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 /* ---- a socket's tx and rx locks ------------------------------------------ */
@@ -433,7 +433,7 @@ int kbp_lock_wait(uint32_t *l, uint64_t deadline_us, bool intr)
 			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 			tp = &ts;
 		}
-		if (syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, tp, NULL, 0) && errno == EINTR &&
+		if (libc_syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, tp, NULL, 0) && errno == EINTR &&
 		    intr)
 			return -EINTR;
 		c = __atomic_exchange_n(l, 2, __ATOMIC_ACQ_REL);
@@ -443,7 +443,7 @@ int kbp_lock_wait(uint32_t *l, uint64_t deadline_us, bool intr)
 
 void kbp_unlock_wake(uint32_t *l)
 {
-	syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	libc_syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* ---- epoll ------------------------------------------------------------- */
