@@ -132,12 +132,27 @@ static inline bool kbp_live(void)
  */
 void kbp_stack_check(void);
 
-/* kbstackd of the current attachment is gone: mark it dead, say so, and
- * wake every thread of this process asleep on one of its sockets. */
-void kbp_stack_gone(void);
+/* For the paths a busy-polling program takes instead of sleeping (EAGAIN,
+ * epoll_wait with a zero timeout): kbp_stack_check every 256th time a thread
+ * passes here (a thread-local count: no clock read in between). */
+static inline void kbp_stack_check_often(void)
+{
+	static __thread unsigned n;
 
-/* The control connection to sleep on (POLLHUP when kbstackd dies), or -1. */
-int kbp_ctl_fd(void);
+	if (__builtin_expect(++n % 256 == 0, 0))
+		kbp_stack_check();
+}
+
+/* The kbstackd of attachment att is gone (its control connection hung
+ * up): mark att dead — no later one —, say so, and wake every thread of
+ * this process asleep on one of its sockets. */
+void kbp_stack_gone(uint32_t att);
+
+/* The current attachment's control connection to sleep on (POLLHUP when
+ * kbstackd dies) and, in *att, that attachment; -1 when none is live.
+ * The fds of an attachment stay open after its death (a thread may still
+ * hold their numbers), so the fd never names another file. */
+int kbp_ctl_fd(uint32_t *att);
 
 /* Our process index, or KBQ_NPROCS: then we hold nothing and touch no row. */
 static inline uint32_t kbp_me(void)

@@ -305,12 +305,18 @@ int kbp_config_read(struct kbp_config *c, void (*say)(int level, const char *lin
 static int ctl_connect(void)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	/* A kbstackd that accepts but does not answer (stopped, starting)
+	 * holds no thread of ours longer than this (it answers within a few
+	 * of its 1 ms loop iterations). */
+	struct timeval tv = { 2, 0 };
 	int fd = libc_socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", kbp_cfg.stack);
-	if (libc_connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+	if (libc_connect(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    libc_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    libc_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv))) {
 		int e = errno;
 
 		libc_close(fd);
@@ -355,9 +361,9 @@ static int kbp_ctl_kind = KBP_K_CTL;
 
 void kbp_ctl_closing(int fd)
 {
-	if (fd != kbp.ctl)
-		return;
 	kbp_fd_take(fd);
+	if (fd != kbp.ctl)
+		return; /* (a dead attachment's) */
 	kbq_st(&kbp.proc, KBQ_NPROCS);
 	kbp.ctl = -1;
 	kbp_log(1, "fd %d, the connection to kbstackd, closed by the program: this "
@@ -387,23 +393,6 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
-/* The last attachment's control connection and waiter 0's wake socket
- * pair go when the next one is made (nobody sleeps on them any more:
- * their kbstackd's death woke every sleeper). Its region stays mapped:
- * the sockets of that attachment still read it until they are closed. */
-static void attach_forget_old(void)
-{
-	if (kbp.ctl >= 0) {
-		kbp_fd_take(kbp.ctl);
-		libc_close(kbp.ctl);
-	}
-	if (kbp.efd >= 0)
-		libc_close(kbp.efd);
-	if (kbp.kick >= 0)
-		libc_close(kbp.kick);
-	kbp.ctl = kbp.efd = kbp.kick = -1;
 }
 
 static int attach_locked(void)
@@ -442,8 +431,14 @@ static int attach_locked(void)
 		rc = -EPROTO;
 		goto err_efd;
 	}
-	attach_forget_old();
-	kbp.ctl = fd;
+	/* The dead attachment's control connection and waiter 0's wake
+	 * socket pair stay open (three fds a restart of kbstackd): another
+	 * thread may still hold their numbers, in a poll set or an epoll
+	 * instance, and a number closed could name the program's next file.
+	 * Its region stays mapped: its sockets read it until closed. */
+	if (kbp.ctl >= 0)
+		kbp_fd_take(kbp.ctl);
+	kbq_st_rel(&kbp.ctl, fd);
 	kbp.efd = sv[0];
 	kbp.kick = sv[1];
 	kbp.ctx = w.ctx;
@@ -499,38 +494,67 @@ int kbp_attach(void)
 
 static uint64_t kbp_checked_at; /* when kbp_stack_check last looked (ms) */
 
-int kbp_ctl_fd(void)
+/*
+ * A re-attach stores the control fd, then the region, then the epoch
+ * (release): an epoch read (acquire) before and after the fd, the same
+ * both times, is the fd's own or an earlier one — a pairing that can only
+ * make this reader miss the new connection's hang-up (others see it),
+ * never take it for an older one's.
+ */
+int kbp_ctl_fd(uint32_t *att)
 {
-	return kbp_live() ? kbq_ld(&kbp.ctl) : -1;
+	for (;;) {
+		uint32_t e = kbq_ld_acq(&kbp.epoch);
+		int fd = kbq_ld_acq(&kbp.ctl);
+
+		if (kbq_ld_acq(&kbp.epoch) != e)
+			continue;
+		*att = e;
+		return kbq_ld_acq(&kbp.r) && !kbp_att_dead(e) ? fd : -1;
+	}
+}
+
+/* Look at the control connection now: its hang-up is kbstackd's death. */
+static void stack_look(void)
+{
+	uint32_t att;
+	struct pollfd p = { .fd = kbp_ctl_fd(&att), .events = 0 };
+
+	if (p.fd >= 0 && libc_poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+		kbp_stack_gone(att);
 }
 
 void kbp_stack_check(void)
 {
 	uint64_t now, last = kbq_ld(&kbp_checked_at);
-	struct pollfd p = { .fd = kbp_ctl_fd(), .events = 0 };
 
-	if (p.fd < 0)
+	if (!kbp_live())
 		return;
 	now = mono_ms();
 	if (now - last < 100 || !kbq_cas(&kbp_checked_at, &last, now))
 		return;
-	if (libc_poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
-		kbp_stack_gone();
+	stack_look();
 }
 
-void kbp_stack_gone(void)
+void kbp_stack_gone(uint32_t att)
 {
-	uint32_t e = kbq_ld_acq(&kbp.epoch), d = kbq_ld_acq(&kbp.dead);
+	uint32_t d = kbq_ld_acq(&kbp.dead);
+	struct kbq_region *r = kbq_ld_acq(&kbp.r);
+	uint32_t me = kbp_me();
 
+	/* att is the current attachment until some thread marks it dead
+	 * (a new one comes only after): r and me are att's then. */
+	if (att != kbq_ld_acq(&kbp.epoch))
+		return;
 	do
-		if (!kbq_ld_acq(&kbp.r) || d >= e)
-			return; /* not attached, or told already */
-	while (!kbq_cas_acq(&kbp.dead, &d, e));
+		if (d >= att)
+			return; /* told already */
+	while (!kbq_cas_acq(&kbp.dead, &d, att));
 	kbp_log(0, "kbstackd at %s has gone (its connection hung up): this process's "
 		"accelerated connections are reset (ECONNRESET), its accelerated listeners go "
 		"on through the kernel, and new sockets %s until a kbstackd answers there",
 		kbp_cfg.stack, kbp_cfg.strict ? "fail (KB_STRICT)" : "use the kernel");
-	kbp_wake_all(kbp.r, kbp_me());
+	kbp_wake_all(r, me);
 }
 
 /* ---- fd table ---------------------------------------------------------- */
@@ -633,8 +657,12 @@ static void kbp_on_fork_prepare(void)
 		return;
 	fd = ctl_connect();
 	if (fd < 0) {
-		kbp_log(0, "fork: cannot reach kbstackd to register the child (%s)",
-			strerror(-fd));
+		/* Perhaps it has just died: see it now, so that the child
+		 * knows it too (it has no connection to see it by). */
+		stack_look();
+		if (kbp_live())
+			kbp_log(0, "fork: cannot reach kbstackd to register the child (%s)",
+				strerror(-fd));
 		return;
 	}
 	rc = ctl_hello(fd, KBQ_HELLO_JOIN, kbp.ctx, -1, &w, &memfd);

@@ -259,6 +259,7 @@ static void req_wait_taken(struct kbp_sock *s, struct kbq_sock *q)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		sched_yield();
+		kbp_stack_check(); /* (kbstackd may be why it is not taken) */
 		if (kbq_ld_acq(&q->taken_seq) == q->req_seq || kbp_gone(s))
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &t);
@@ -531,6 +532,27 @@ static int accept_kb(struct kbp_sock *l, uint32_t slot, struct sockaddr *a,
 	return kfd;
 }
 
+/*
+ * The listener's kbstackd is gone and the program was told (ECONNABORTED):
+ * from now on fd is the kernel's listening socket alone — out of the fd
+ * table, with the program's own O_NONBLOCK again, its epoll registration
+ * (the kernel path's, made at EPOLL_CTL_ADD) as it was — and the table's
+ * reference on kb's object goes. Other fds dup'd from it stay kb's, dead.
+ */
+static void listener_to_kernel(int fd, struct kbp_sock *l)
+{
+	void *want = l;
+	int fl;
+
+	if (!__atomic_compare_exchange_n(&kbp_fds[fd], &want, NULL, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return; /* closed, or another fd now */
+	fl = libc_fcntl(fd, F_GETFL);
+	if (fl >= 0 && !kbq_ld(&l->nonblock))
+		libc_fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	kbp_sock_put(l);
+}
+
 /* A listener whose kbstackd has gone waits on its kernel socket alone. */
 static int wait_kernel(int fd, int timeout_ms)
 {
@@ -559,8 +581,10 @@ int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, i
 		int slot = gone ? -EAGAIN : aq_take(l), rc, kfd = kbp_fd_get(fd) == l ? fd : -1;
 		uint32_t timeo = kbq_ld(&l->rcvtimeo_ms);
 
-		if (gone && !__atomic_exchange_n(&l->gone_told, true, __ATOMIC_ACQ_REL))
+		if (gone && !__atomic_exchange_n(&l->gone_told, true, __ATOMIC_ACQ_REL)) {
+			listener_to_kernel(fd, l);
 			return -ECONNABORTED;
+		}
 		if (slot >= 0)
 			return accept_kb(l, (uint32_t)slot, a, len, flags);
 		if (kfd >= 0) {
@@ -827,7 +851,7 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		if (st == KBQ_S_OPEN)
 			return -ENOTCONN;
 		if (nonblocking(s, flags))
-			return got ? (ssize_t)got : -EAGAIN;
+			return got ? (ssize_t)got : (kbp_stack_check_often(), -EAGAIN);
 		rc = kbp_wait(s, rx_ready, -1, 0, timeout_ms(&s->rcvtimeo_ms));
 		if (rc < 0)
 			return got ? (ssize_t)got : rc;
@@ -891,7 +915,7 @@ static int tx_wait(struct kbp_sock *s, int flags)
 	if (st == KBQ_S_ESTABLISHED && kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head)))
 		return 0;
 	if (nonblocking(s, flags))
-		return -EAGAIN;
+		return kbp_stack_check_often(), -EAGAIN;
 	kbq_st(&s->tx_asleep, 1);
 	rc = kbp_wait(s, tx_ready, -1, 0, timeout_ms(&s->sndtimeo_ms));
 	kbq_st(&s->tx_asleep, 0);
@@ -1020,7 +1044,9 @@ int kbp_getsockopt(int fd, struct kbp_sock *s, int level, int opt, void *v, sock
 		struct kbq_sock *q = kbp_q(s);
 		int e = 0;
 
-		if (kbq_ld_acq(&q->ev) & KBQ_EV_ERR)
+		if (kbp_gone(s))
+			e = gone_error_take(s);
+		else if (kbq_ld_acq(&q->ev) & KBQ_EV_ERR)
 			e = sock_error_take(s);
 		*(int *)v = e;
 		*l = sizeof(int);

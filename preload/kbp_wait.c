@@ -36,6 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* futex_sleep: interrupted, and Linux would have restarted the call */
+#define ERESTART_GUESSED 512
+
 #define KBP_EFD_MARK 0x6b62ef0d6b62ef0dull /* epoll data of the wake socket */
 
 uint64_t kbp_now_us(void)
@@ -71,10 +74,11 @@ static int cap_ms(int ms)
 }
 
 /* Sleep timeout: without a waiter entry, while some of the fds waited on
- * are accelerated, wake every millisecond to look. */
+ * are accelerated and kbstackd lives, wake every millisecond to look. */
 static int sleep_ms(const struct kbp_waiter *w, int ms, bool ours)
 {
-	return ours && w->idx < 0 && (ms < 0 || ms > 1) ? 1 : ms;
+	/* (Nothing to look for once the attachment is dead.) */
+	return ours && w->idx < 0 && (ms < 0 || ms > 1) && kbp_live() ? 1 : ms;
 }
 
 /* ---- waiters: who sleeps on which wake socket ------------------------------ */
@@ -114,7 +118,7 @@ static int waiter_new(struct kbp_waiter *w)
 	w->wakes = 0;
 	w->att = kbq_ld_acq(&kbp.epoch); /* epoch, then region: see kbp_tcp.c's at_now */
 	w->r = kbq_ld_acq(&kbp.r);
-	if (!kbp_live())
+	if (!w->r || kbp_att_dead(w->att))
 		return -ENETDOWN;
 	if (!__atomic_exchange_n(&kbp.w0_taken, 1, __ATOMIC_ACQ_REL)) {
 		w->idx = 0; /* registered at attach */
@@ -301,6 +305,49 @@ static bool ready_or_gone(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s))
 	return ready(s) || kbp_gone(s);
 }
 
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+static bool kbp_no_waitv; /* the kernel has no futex_waitv (before 5.16) */
+
+/*
+ * Sleep on a (shared) futex word while it holds val, at most ms (-1: no
+ * limit); 0 when woken, -errno. An untimed wait of the caller's that we
+ * time only to look at kbstackd (capped) must still end on a signal as
+ * Linux's blocking socket calls do: restarted after a SA_RESTART handler,
+ * EINTR otherwise. An untimed FUTEX_WAIT is restarted so, a timed one
+ * never (it returns EINTR): futex_waitv, whose timeout is absolute, is.
+ * Without it (Linux < 5.16), FUTEX_WAIT, and the restart inferred from
+ * the handlers installed.
+ */
+static int futex_sleep(uint32_t *word, uint32_t val, int ms, bool capped)
+{
+	struct timespec ts, *tp = NULL;
+	long rc;
+
+	if (capped && !kbq_ld(&kbp_no_waitv)) {
+		struct futex_waitv fw = { .val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32 };
+		uint64_t end = kbp_now_us() + (uint64_t)ms * 1000u;
+
+		ts.tv_sec = (time_t)(end / 1000000u);
+		ts.tv_nsec = (long)(end % 1000000u) * 1000L;
+		rc = libc_syscall(SYS_futex_waitv, &fw, 1, 0, &ts, CLOCK_MONOTONIC);
+		if (rc >= 0 || errno != ENOSYS)
+			return rc >= 0 ? 0 : -errno;
+		kbq_st(&kbp_no_waitv, true);
+	}
+	if (ms >= 0) {
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		tp = &ts;
+	}
+	rc = libc_syscall(SYS_futex, word, FUTEX_WAIT, val, tp, NULL, 0);
+	if (rc < 0 && errno == EINTR && capped && kbp_signals_restart())
+		return -ERESTART_GUESSED;
+	return rc < 0 ? -errno : 0;
+}
+
 /* Block on the socket's futex word until kbstackd reports an event. */
 static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uint64_t deadline)
 {
@@ -308,35 +355,25 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 
 	for (;;) {
 		uint32_t seq = kbq_ld_sc(&q->wake_seq);
-		struct timespec ts, *tp = NULL;
-		long rc;
-		int e, ms;
+		int rc, ms, capped;
 
 		if (ready_or_gone(s, ready))
 			return 0;
 		ms = ms_left(deadline);
 		if (ms == 0)
 			return -EAGAIN;
-		ms = cap_ms(ms);
-		if (ms >= 0) {
-			ts.tv_sec = ms / 1000;
-			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-			tp = &ts;
-		}
+		capped = cap_ms(ms);
 		kbq_add_sc(&q->waiters, 1);
 		if (kbq_ld_sc(&q->wake_seq) != seq || ready(s)) {
 			kbq_sub_sc(&q->waiters, 1);
 			continue;
 		}
-		rc = libc_syscall(SYS_futex, &q->wake_seq, FUTEX_WAIT, seq, tp, NULL, 0);
-		e = errno;
+		/* (kbp_now_us is CLOCK_MONOTONIC, as futex_waitv's clock) */
+		rc = futex_sleep(&q->wake_seq, seq, capped, !deadline && capped >= 0);
 		kbq_sub_sc(&q->waiters, 1);
-		/* The kernel restarts an untimed futex wait after a SA_RESTART
-		 * handler, never a timed one: ours is timed (kbp_check_ms) even
-		 * when the caller's is not, so restart as the kernel would. */
-		if (rc < 0 && e == EINTR && (deadline || !kbp_signals_restart()))
+		if (rc == -EINTR)
 			return -EINTR;
-		if (rc < 0 && e == ETIMEDOUT)
+		if (rc == -ETIMEDOUT || rc == -ERESTART_GUESSED)
 			kbp_stack_check();
 	}
 }
@@ -346,10 +383,10 @@ static int wait_efd(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int k
 {
 	for (;;) {
 		struct kbp_waiter *w = thread_waiter();
+		uint32_t att, seq = event_seq(w);
 		/* the control connection: its hang-up is kbstackd's death */
 		struct pollfd p[3] = { { w->efd, POLLIN, 0 }, { kfd, kevents, 0 },
-				       { kbp_ctl_fd(), 0, 0 } };
-		uint32_t seq = event_seq(w);
+				       { kbp_ctl_fd(&att), 0, 0 } };
 		int n;
 
 		if (ready_or_gone(s, ready))
@@ -366,7 +403,7 @@ static int wait_efd(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), int k
 			return -e;
 		}
 		if (p[2].revents & (POLLHUP | POLLERR))
-			kbp_stack_gone();
+			kbp_stack_gone(att);
 		sleep_end(w, n > 0 && p[0].revents);
 		if (kfd >= 0 && p[1].revents)
 			return 1;
@@ -509,9 +546,14 @@ static void ep_waiter_new(struct kbp_ep *ep, int epfd)
  * After a re-attach, the instance's waiter entry is the dead region's: it
  * takes one in the new region (the new wake socket replaces the old one in
  * the kernel set), and the new attachment's sockets it holds get its bit.
+ * The old wake socket pair stays open (two fds an instance a restart of
+ * kbstackd): a thread asleep in epoll_wait counted itself on the old
+ * entry and drains the old socket when it wakes — which a byte on the new
+ * one makes it do at once, to count itself on the new entry.
  */
 static void ep_fresh(struct kbp_ep *ep)
 {
+	static const char one = 1;
 	int i;
 
 	if (ep->w.att == kbq_ld_acq(&kbp.epoch) || !kbp_live())
@@ -520,11 +562,12 @@ static void ep_fresh(struct kbp_ep *ep)
 	if (ep->w.att != kbq_ld_acq(&kbp.epoch)) {
 		if (ep->w.efd >= 0)
 			libc_epoll_ctl(ep->epfd, EPOLL_CTL_DEL, ep->w.efd, NULL);
-		waiter_free(&ep->w);
 		ep_waiter_new(ep, ep->epfd);
 		ep->pid = self_pid();
 		for (i = 0; i < ep->n; i++)
 			interest(ep->it[i].s, &ep->w, true);
+		if (ep->w.kick >= 0)
+			(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
 	pthread_mutex_unlock(&ep->lock);
 }
@@ -766,7 +809,9 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 {
 	struct kbp_ep *ep = ep_get(epfd);
 	uint64_t deadline = kbp_deadline(timeout_ms), spin_end = kbp_now_us() + kbp_cfg.spin_us;
+	struct kbp_waiter w;
 	bool efd;
+	int ms;
 
 	if (max <= 0)
 		return -EINVAL;
@@ -791,8 +836,10 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 			n += m;
 		if (n)
 			return n;
-		if (timeout_ms == 0) /* a poll: the kernel's fds, no waiting */
+		if (timeout_ms == 0) { /* a poll: the kernel's fds, no waiting */
+			kbp_stack_check_often();
 			return ep_kernel_now(ep, ev, max, mask);
+		}
 		/* Spin only when an accelerated fd may become ready. */
 		while (items && kbp_now_us() < spin_end && !(n = ep_scan(ep, ev, max)))
 			cpu_relax();
@@ -800,18 +847,31 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 			return n;
 		if (deadline && ms_left(deadline) == 0)
 			return 0;
-		if (!sleep_begin(&ep->w, seq))
+		/* Asleep, this thread is counted on the entry it began with,
+		 * and ends there (ep_fresh may give the instance a new one). */
+		pthread_mutex_lock(&ep->lock);
+		w = ep->w;
+		pthread_mutex_unlock(&ep->lock);
+		if (!sleep_begin(&w, seq))
 			continue;
-		m = libc_epoll_pwait(epfd, ev, max,
-				     cap_ms(sleep_ms(&ep->w, ms_left(deadline), items > 0)), mask);
+		/* (Only while it holds accelerated sockets does it look for
+		 * kbstackd's death itself: otherwise nothing of its changes.) */
+		ms = sleep_ms(&w, ms_left(deadline), items > 0);
+		m = libc_epoll_pwait(epfd, ev, max, items ? cap_ms(ms) : ms, mask);
 		if (m < 0) {
 			int e = errno;
 
-			sleep_end(&ep->w, false);
+			sleep_end(&w, false);
 			return -e;
 		}
 		m = ep_filter(ev, m, &efd);
-		sleep_end(&ep->w, efd);
+		sleep_end(&w, efd);
+		if (efd) { /* its count of edge-triggered wake-ups since a drain */
+			pthread_mutex_lock(&ep->lock);
+			if (ep->w.efd == w.efd)
+				ep->w.wakes = w.wakes;
+			pthread_mutex_unlock(&ep->lock);
+		}
 		if (m < max)
 			m += ep_scan(ep, ev + m, max - m);
 		if (m)
@@ -860,7 +920,7 @@ void kbp_epoll_fork_child(bool has_row)
 	kbp_tw = (struct kbp_waiter){ .idx = -2, .efd = -1, .kick = -1 };
 	for (ep = kbp_eps; ep; ep = ep->link) {
 		pthread_mutex_init(&ep->lock, NULL);
-		if (ep->w.idx > 0)
+		if (ep->w.idx > 0 && ep->w.att == kbp.epoch) /* (a dead region's: not ours to keep) */
 			refd[ep->w.idx / 64] |= 1ull << (ep->w.idx % 64);
 	}
 	if (!has_row)
@@ -949,13 +1009,14 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 			k[i].fd = -1; /* the placeholder socket says nothing */
 	}
 	k[n] = (struct pollfd){ w->efd, POLLIN, 0 };
-	k[n + 1] = (struct pollfd){ kbp_ctl_fd(), 0, 0 }; /* hangs up when kbstackd dies */
 	for (i = 0; i < n; i++)
 		nk += k[i].fd >= 0;
 	for (;;) {
-		uint32_t seq = event_seq(w);
+		uint32_t seq = event_seq(w), att;
 		int m = 0;
 
+		/* hangs up when kbstackd dies; -1 (not watched) after that */
+		k[n + 1] = (struct pollfd){ kbp_ctl_fd(&att), 0, 0 };
 		/* Kernel fds without waiting (none: no system call). */
 		if (nk && (m = libc_poll(k, n, 0)) < 0) {
 			rc = -errno;
@@ -979,7 +1040,7 @@ int kbp_poll(struct pollfd *p, nfds_t n, int timeout_ms, const sigset_t *mask)
 			m = libc_ppoll(k, n + 2, ms < 0 ? NULL : &ts, mask);
 		}
 		if (m > 0 && (k[n + 1].revents & (POLLHUP | POLLERR)))
-			kbp_stack_gone();
+			kbp_stack_gone(att);
 		sleep_end(w, m > 0 && k[n].revents);
 		if (m < 0) {
 			rc = -errno;
@@ -1017,8 +1078,11 @@ void kbp_wake_all(struct kbq_region *r, uint32_t me)
 	/* Threads in epoll_wait (those in poll, select and accept watch the
 	 * control connection themselves). */
 	pthread_mutex_lock(&kbp_eps_lock);
-	for (ep = kbp_eps; ep; ep = ep->link)
+	for (ep = kbp_eps; ep; ep = ep->link) {
+		pthread_mutex_lock(&ep->lock);
 		if (ep->w.kick >= 0)
 			(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		pthread_mutex_unlock(&ep->lock);
+	}
 	pthread_mutex_unlock(&kbp_eps_lock);
 }

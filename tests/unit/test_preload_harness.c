@@ -1790,6 +1790,32 @@ static void test_recv_signal_restart(void **state)
 	assert_true(pat_ok(b, 0, 64));
 }
 
+/* As Linux decides by the handler of the signal that came: a SA_RESTART
+ * one restarts the read even while another handler installed has no
+ * SA_RESTART (the library times the futex sleep to look at kbstackd,
+ * and must not turn it into EINTR). */
+static void test_recv_signal_restart_mixed(void **state)
+{
+	struct kbp_sock *s = mk_conn(121);
+	struct sigaction old, old2, sa = { .sa_handler = on_sigusr1 };
+	uint8_t b[128];
+	struct job j = { .kind = J_RX, .sig = SIGUSR1, .sig_ms = 30, .sig_target = pthread_self(),
+			 .delay_ms = 50, .slot = 121, .len = 64 };
+	ssize_t n;
+
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR2, &sa, &old2), 0); /* no SA_RESTART, never sent */
+	sigusr1_install(SA_RESTART, &old);
+	job_start(&j);
+	n = recv1(s, b, sizeof(b), 0);
+	job_join(&j);
+	sigaction(SIGUSR1, &old, NULL);
+	sigaction(SIGUSR2, &old2, NULL);
+	rm_sock(s);
+	assert_int_equal(sigusr1s, 1);
+	assert_int_equal(n, 64);
+}
+
 /* Without SA_RESTART the read fails with EINTR. */
 static void test_recv_signal_eintr(void **state)
 {
@@ -3079,13 +3105,14 @@ static void test_gone_recv(void **state)
 	rm_sock(b);
 }
 
-/* A thread in epoll_wait (capped sleeps) and one in accept (its poll
- * watches the control connection) both return: epoll with ERR|HUP for the
- * connection, accept with ECONNABORTED, then the listener's kernel path. */
+/* A thread in epoll_wait (capped sleeps) returns with ERR|HUP for the
+ * connection (once: edge-triggered); the listener reports EPOLLIN once, to
+ * have accept called, which returns ECONNABORTED and hands the fd back to
+ * the kernel (out of kb's table, the program's own blocking mode). */
 static void test_gone_epoll_accept(void **state)
 {
 	struct kbp_sock *a = mk_conn(142), *l = mk_listener(143, AF_INET);
-	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	int epfd = epoll_create1(EPOLL_CLOEXEC), lfd;
 	struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.u64 = 142 };
 	struct death d;
 	struct ep_res r;
@@ -3103,31 +3130,39 @@ static void test_gone_epoll_accept(void **state)
 	ep_wait(epfd, 0, &r); /* edge-triggered: reported once */
 	assert_int_equal(r.n, 0);
 	assert_int_equal(kbp_sock_events(l), EPOLLIN); /* to have accept called once */
-	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -ECONNABORTED);
-	assert_int_equal(kbp_sock_events(l), 0);
-	l->nonblock = true;
-	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN); /* the kernel's */
+	lfd = l->kfd;
+	assert_ptr_equal(kbp_sock_hold(lfd), l); /* as accept() holds it */
+	assert_int_equal(kbp_accept(lfd, l, NULL, NULL, 0), -ECONNABORTED);
+	/* the kernel's listener now, blocking again as the program left it */
+	assert_null(kbp_fd_get(lfd));
+	assert_int_equal(fcntl(lfd, F_GETFL) & O_NONBLOCK, 0);
+	kbp_sock_put(l); /* (the object goes to the free list) */
 	death_undo(&d);
 	close(epfd);
+	close(lfd);
 	rm_sock(a);
-	rm_sock(l);
 }
 
-/* A blocking accept asleep when kbstackd dies returns at once. */
+/* A blocking accept asleep when kbstackd dies returns at once (and the
+ * listener is the kernel's from then on). */
 static void test_gone_blocked_accept(void **state)
 {
 	struct kbp_sock *l = mk_listener(144, AF_INET);
 	struct death d;
 	uint64_t t0, dt;
+	int lfd;
 
 	death_arm(&d, 50);
 	kbp_check_ms = 60000;
+	lfd = l->kfd;
+	assert_ptr_equal(kbp_sock_hold(lfd), l);
 	t0 = now_ms();
-	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -ECONNABORTED);
+	assert_int_equal(kbp_accept(lfd, l, NULL, NULL, 0), -ECONNABORTED);
 	dt = now_ms() - t0;
 	assert_true(dt >= 40 && dt < 300);
+	kbp_sock_put(l);
 	death_undo(&d);
-	rm_sock(l);
+	close(lfd);
 }
 
 int main(int argc, char **argv)
@@ -3173,6 +3208,7 @@ int main(int argc, char **argv)
 		T(test_close_accepted),
 		T(test_options_names),
 		T(test_recv_signal_restart),
+		T(test_recv_signal_restart_mixed),
 		T(test_recv_signal_eintr),
 		T(test_accept_signal_restart),
 		T(test_wake_two_sleepers),
