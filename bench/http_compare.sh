@@ -14,6 +14,7 @@
 #   KB_BENCH_SERVERS  of: apache epoll flask peer
 #   KB_BENCH_LAYOUT   kb's layout, A (default) or B (below)
 #   KB_BENCH_SYSCALLS 1: also count each server's system calls (strace)
+#   KB_BUILD          the build directory (default build/)
 #
 # Layouts (2 cores): the kernel path runs wrk on core 0 and the server on
 # core 1 (the kernel's softirq work runs where the packets land).
@@ -26,16 +27,17 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${KB_BENCH_OUT:?KB_BENCH_OUT: where the CSV files go}
 rounds=${KB_BENCH_ROUNDS:-5}
-secs=${KB_BENCH_SECONDS:-4}
+secs=${KB_BENCH_SECONDS:-3}
 read -ra conns <<<"${KB_BENCH_CONNS:-1 2 4 8 16 32 64}"
 read -ra servers <<<"${KB_BENCH_SERVERS:-apache epoll flask peer}"
 layout=${KB_BENCH_LAYOUT:-A}
 do_syscalls=${KB_BENCH_SYSCALLS:-1}
-httpd=$top/build/tests/kbtest_httpd
-peer=$top/build/bench/kbpeer_httpd
-kbstackd=$top/build/stack/kbstackd
-kbstat=$top/build/stack/kbstat
-lib=$top/build/preload/libkbpreload.so
+bld=${KB_BUILD:-$top/build}
+httpd=$bld/tests/kbtest_httpd
+peer=$bld/bench/kbpeer_httpd
+kbstackd=$bld/stack/kbstackd
+kbstat=$bld/stack/kbstat
+lib=$bld/preload/libkbpreload.so
 hz_clk=$(getconf CLK_TCK)
 
 eval "$("$top/scripts/testbed" up --kernel-ip)"

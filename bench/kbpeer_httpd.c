@@ -364,6 +364,10 @@ int main(int argc, char **argv)
 
 	/* Our two flags out; the rest are kbstackd's settings. */
 	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			peer_usage(stdout);
+			return 0;
+		}
 		if (!strncmp(argv[i], "--root=", 7))
 			root = argv[i] + 7;
 		else if (!strcmp(argv[i], "--root") && i + 1 < argc)
@@ -378,11 +382,7 @@ int main(int argc, char **argv)
 	argc = n;
 	argv[argc] = NULL;
 	rc = kbs_config_parse(&c, argc, argv, err, sizeof(err), stdout);
-	if (rc == KBS_CONFIG_HELP) {
-		peer_usage(stdout);
-		return 0;
-	}
-	if (rc > 0)
+	if (rc > 0) /* --version */
 		return 0;
 	if (rc < 0 || !root || !port || port > 65535) {
 		fprintf(stderr, "kbpeer_httpd: %s\n", rc < 0 ? err : "--root DIR and --port 1..65535");
