@@ -208,8 +208,10 @@ done
 npoints=$((npoints * rounds))
 mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 progress() {
-	local el=$(($(date +%s) - t0)) left=
+	local el=$(($(date +%s) - t0)) left
 	point=$((point + 1))
+	# first guess: wrk's seconds and about a second of starting and sampling
+	left=", about $(mmss $(((npoints - point + 1) * (secs + 1)))) left"
 	[ "$point" -gt 1 ] && left=", about $(mmss $((el * (npoints - point + 1) / (point - 1)))) left"
 	printf '[%d/%d %s%s] %s\n' "$point" "$npoints" "$(mmss "$el")" "$left" "$*" >&2
 }

@@ -147,7 +147,9 @@ def main():
               "ratios of requests/s, [lowest–highest]; `~` marks a spread that includes "
               "1.0 (not significant). CPU µs/req: the whole machine's busy time less the "
               "stack's idle polling, per request. Stack cycles/req: kbstackd's (or the "
-              "peer's) busy-loop cycles per request. `(e)`: wrk saw errors in a round.\n")
+              "peer's) busy-loop cycles per request. `(e)`: wrk saw errors in a round."
+              + (" With fewer than 3 rounds the spread says little: a smoke run, not a "
+                 "result." if rounds < 3 else "") + "\n")
     for s, f in groups:
         title = {"apache": "Apache httpd (event MPM)", "epoll": "Minimal epoll server (kbtest_httpd)",
                  "flask": "Flask (gunicorn gthread)"}.get(s, s)
