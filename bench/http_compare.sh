@@ -1,40 +1,55 @@
 #!/usr/bin/env bash
-# bench/http_compare.sh [ROUNDS] [SECONDS] [SERVER] — the same unmodified
-# HTTP server on the kernel path and on kb, side by side on the test bed:
-# wrk at 1, 16 and 64 keep-alive connections, kernel and kb alternated
-# within each round; medians over the rounds. Then the server's system
-# calls per request on each path (strace -c -f while wrk runs).
+# bench/http_compare.sh — the measuring half of scripts/bench (which passes
+# these settings; see `scripts/bench --help`): unmodified HTTP servers on
+# the kernel path and on kb, and the in-process peer, on one test bed, under
+# wrk with keep-alive. Writes raw.csv (one row a point and round),
+# syscalls.csv and meta.txt into OUT; bench/report.py turns them into
+# tables and figures. Not meant to be read as results on its own.
 #
-# SERVER: kbtest (kbtest_httpd: epoll, 64-byte file; the default), apache
-# (Debian's Apache httpd, event MPM: 64-byte and 10 KiB files) or flask
-# (the test Flask app's template page under gunicorn gthread).
+#   KB_BENCH_OUT      directory for the CSV files (required)
+#   KB_BENCH_ROUNDS   rounds; in each, every server runs on both paths,
+#                     which path goes first alternating round by round
+#   KB_BENCH_SECONDS  wrk's duration per point
+#   KB_BENCH_CONNS    connection counts, e.g. "1 2 4 8 16 32 64"
+#   KB_BENCH_SERVERS  of: apache epoll flask peer
+#   KB_BENCH_LAYOUT   kb's layout, A (default) or B (below)
+#   KB_BENCH_SYSCALLS 1: also count each server's system calls (strace)
+#   KB_BUILD          the build directory (default build/)
 #
-# Layouts (2 cores):
-#   kernel   wrk core 0, server core 1 (the kernel's softirq work runs where
-#            the packets land)
-#   kb-A     wrk core 0, server and kbstackd (adaptive) core 1
-#   kb-B     wrk and server core 0, kbstackd (busy poll) core 1
+# Layouts (2 cores): the kernel path runs wrk on core 0 and the server on
+# core 1 (the kernel's softirq work runs where the packets land).
+#   A   wrk core 0, server and kbstackd (adaptive polling) core 1: the same
+#       cores as the kernel path
+#   B   wrk and server core 0, kbstackd (busy polling) core 1
+# The peer (kbpeer_httpd) busy-polls core 1 with wrk on core 0: the same
+# PMD, port, lwIP options and core as kbstackd.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-rounds=${1:-3}
-secs=${2:-5}
-server=${3:-kbtest}
-httpd=$top/build/tests/kbtest_httpd
-kbstackd=$top/build/stack/kbstackd
-kbstat=$top/build/stack/kbstat
-lib=$top/build/preload/libkbpreload.so
-conns=(1 16 64)
-layouts=(kernel kb-A kb-B)
+out=${KB_BENCH_OUT:?KB_BENCH_OUT: where the CSV files go}
+rounds=${KB_BENCH_ROUNDS:-5}
+secs=${KB_BENCH_SECONDS:-3}
+read -ra conns <<<"${KB_BENCH_CONNS:-1 2 4 8 16 32 64}"
+read -ra servers <<<"${KB_BENCH_SERVERS:-apache epoll flask peer}"
+layout=${KB_BENCH_LAYOUT:-A}
+do_syscalls=${KB_BENCH_SYSCALLS:-1}
+bld=${KB_BUILD:-$top/build}
+httpd=$bld/tests/kbtest_httpd
+peer=$bld/bench/kbpeer_httpd
+kbstackd=$bld/stack/kbstackd
+kbstat=$bld/stack/kbstat
+lib=$bld/preload/libkbpreload.so
+hz_clk=$(getconf CLK_TCK)
 
 eval "$("$top/scripts/testbed" up --kernel-ip)"
 stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+dev="net_af_xdp0,iface=$KB_TB_SIF"
 www=$(mktemp -d /tmp/kbbench.XXXXXX)
 head -c 64 /dev/urandom >"$www/f64"
 head -c 10240 /dev/urandom >"$www/f10k"
 mkdir -p "$www/run" "$www/static"
 chmod -R a+rX "$www"
 chown www-data "$www/run"
-spid= hpid=
+spid='' hpid='' server=''
 
 sx() { ip netns exec "$KB_TB_SNS" "$@"; }
 # for `sxe CMD &`: exec, so $! is the command's own pid
@@ -42,11 +57,7 @@ sxe() { exec ip netns exec "$KB_TB_SNS" "$@"; }
 cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
 addr_of() { [ "$1" = kernel ] && echo 198.18.0.3 || echo 198.18.0.1; }
 
-case $server in
-kbtest) paths=(f64) ;;
-apache)
-	paths=(f64 f10k)
-	cat >"$www/apache.conf" <<EOC
+cat >"$www/apache.conf" <<EOC
 ServerRoot /etc/apache2
 ServerName kbbench
 PidFile $www/run/httpd.pid
@@ -73,17 +84,23 @@ MaxRequestWorkers 128
 MinSpareThreads 64
 MaxSpareThreads 128
 EOC
-	;;
-flask) paths=("") ;;
-*) echo "http_compare: SERVER is kbtest, apache or flask" >&2; exit 2 ;;
-esac
 
-# Start the server on CORE, with the preload when $1 is kb; pid in hpid.
+# The files (URL paths) each server is measured on.
+files_of() {
+	case $1 in
+	apache|peer) echo f64 f10k ;;
+	epoll) echo f64 ;;
+	flask) echo page ;;
+	esac
+}
+url_of() { [ "$2" = page ] && echo "http://$(addr_of "$1"):8080/" || echo "http://$(addr_of "$1"):8080/$2"; }
+
+# Start $server on CORE, with the preload when $1 is kb; pid in hpid.
 server_start() { # kernel|kb CORE
 	local pre=(env)
 	[ "$1" = kb ] && pre=(env KB_STACK="$stack" KB_ACCEL=listen:8080 LD_PRELOAD="$lib")
 	case $server in
-	kbtest)
+	epoll)
 		sxe "${pre[@]}" taskset -c "$2" "$httpd" --port 8080 --root "$www" >/dev/null 2>&1 &
 		hpid=$! ;;
 	apache)
@@ -119,106 +136,160 @@ stop() {
 cleanup() { stop; "$top/scripts/testbed" down "$KB_TB_ID" 2>/dev/null; rm -rf "$www"; }
 trap cleanup EXIT
 
-wait_port() { for _ in $(seq 200); do cx curl -s --max-time 1 -o /dev/null "http://$1:8080/${paths[0]}" && return 0; sleep 0.1; done; return 1; }
+wait_port() { # PATH
+	local f
+	f=$(files_of "$server"); f=${f%% *}
+	for _ in $(seq 300); do
+		cx curl -s --max-time 1 -o /dev/null "$(url_of "$1" "$f")" && return 0
+		sleep 0.1
+	done
+	echo "http_compare: $server did not answer on the $1 path" >&2
+	return 1
+}
 
-start() { # LAYOUT
+stack_running() { KB_STACK=$stack "$kbstat" 2>/dev/null | grep -q ' state running '; }
+
+# Start $server on PATH (kernel, kb or peer); the stack process in spid.
+start() { # PATH
 	case $1 in
 	kernel)
-		server_start kernel 1
-		wait_port 198.18.0.3 ;;
-	kb-A|kb-B)
+		server_start kernel 1 ;;
+	kb)
 		local poll=adaptive core=1
-		[ "$1" = kb-B ] && poll=busy core=0
-		sxe env KB_STACK="$stack" "$kbstackd" --dev="net_af_xdp0,iface=$KB_TB_SIF" \
+		[ "$layout" = B ] && poll=busy core=0
+		sxe env KB_STACK="$stack" "$kbstackd" --dev="$dev" \
 			--ip=198.18.0.1/24 --core=1 --poll=$poll >/dev/null 2>&1 &
 		spid=$!
-		for _ in $(seq 100); do
-			KB_STACK=$stack "$kbstat" 2>/dev/null | grep -q ' state running ' && break
-			sleep 0.1
-		done
-		server_start kb $core
-		wait_port 198.18.0.1 ;;
+		for _ in $(seq 100); do stack_running && break; sleep 0.1; done
+		server_start kb $core ;;
+	peer)
+		sxe "$peer" --root "$www" --port 8080 --dev="$dev" --ip=198.18.0.1/24 \
+			--core=1 --stack="$stack" >/dev/null 2>&1 &
+		spid=$! ;;
 	esac
+	wait_port "$1"
 }
 
-# wrk → "req/s p50_us p90_us p99_us errors"
-run_wrk() { # LAYOUT CONNS PATH
-	cx wrk -t1 -c"$2" -d"${secs}s" --latency "http://$(addr_of "$1"):8080/$3" |
+# "busy_s" of the whole machine so far: every core's non-idle time.
+machine_busy() {
+	awk -v t="$hz_clk" '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8 + $9) / t; exit }' /proc/stat
+}
+# The stack process's counters: "cpu_s busy_cycles tsc_hz", zeros if none.
+stack_sample() {
+	local cpu=0
+	if [ -n "$spid" ] && [ -r "/proc/$spid/stat" ]; then
+		cpu=$(awk -v t="$hz_clk" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$spid/stat")
+		KB_STACK=$stack "$kbstat" 2>/dev/null |
+			awk -v c="$cpu" '$1 == "busy_cycles" { b = $2 } $1 == "tsc_hz" { h = $2 }
+			                 END { printf "%s %.0f %.0f\n", c, b, h }'
+	else
+		echo "0 0 0"
+	fi
+}
+
+# One wrk run → "requests rps avg_us p50_us p90_us p99_us errors".
+run_wrk() { # PATH CONNS FILE
+	cx wrk -t1 -c"$2" -d"${secs}s" --latency "$(url_of "$1" "$3")" |
 	awk 'function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; return v * 1e6 }
+	     /^ +Latency +[0-9]/ { avg = us($2) }
 	     /^ +50%/ { p50 = us($2) } /^ +90%/ { p90 = us($2) } /^ +99%/ { p99 = us($2) }
-	     /Requests\/sec/ { rps = $2 } /Socket errors|Non-2xx/ { err = 1 }
-	     END { printf "%.0f %.1f %.1f %.1f %s\n", rps, p50, p90, p99, err ? "yes" : "no" }'
+	     / requests in / { n = $1 } /Requests\/sec/ { rps = $2 }
+	     /Socket errors|Non-2xx/ { err = 1 }
+	     END { printf "%d %.0f %.1f %.1f %.1f %.1f %d\n", n, rps, avg, p50, p90, p99, err }'
 }
 
-declare -A res
-for r in $(seq "$rounds"); do
-	for l in "${layouts[@]}"; do
-		echo "round $r/$rounds: $l" >&2
-		start "$l"
-		cx wrk -t1 -c16 -d1s "http://$(addr_of "$l"):8080/${paths[0]}" >/dev/null # warm-up
-		for p in "${paths[@]}"; do
-			for c in "${conns[@]}"; do
-				res[$l,$p,$c,$r]=$(run_wrk "$l" "$c" "$p")
-			done
+# Progress: point i of n, elapsed, an estimate of what is left.
+t0=$(date +%s) point=0 npoints=0
+for s in "${servers[@]}"; do
+	nf=$(files_of "$s" | wc -w) np=2
+	[ "$s" = peer ] && np=1
+	npoints=$((npoints + nf * np * ${#conns[@]}))
+done
+npoints=$((npoints * rounds))
+mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+progress() {
+	local el=$(($(date +%s) - t0)) left
+	point=$((point + 1))
+	# first guess: wrk's seconds and about a second of starting and sampling
+	left=", about $(mmss $(((npoints - point + 1) * (secs + 1)))) left"
+	[ "$point" -gt 1 ] && left=", about $(mmss $((el * (npoints - point + 1) / (point - 1)))) left"
+	printf '[%d/%d %s%s] %s\n' "$point" "$npoints" "$(mmss "$el")" "$left" "$*" >&2
+}
+
+raw=$out/raw.csv
+echo "round,server,path,file,conns,seconds,requests,rps,avg_us,p50_us,p90_us,p99_us,errors,machine_busy_s,stack_cpu_s,stack_busy_cycles,tsc_hz" >"$raw"
+
+measure() { # ROUND PATH
+	local f c b0 b1 s0 s1 w n rps avg p50 p90 p99 err sc0 sb0 sc1 sb1 hz
+	start "$2"
+	for f in $(files_of "$server"); do # warm-up
+		cx wrk -t1 -c16 -d1s "$(url_of "$2" "$f")" >/dev/null
+	done
+	for f in $(files_of "$server"); do
+		for c in "${conns[@]}"; do
+			progress "round $1/$rounds: $server /$f on $2, $c connections"
+			s0=$(stack_sample) b0=$(machine_busy)
+			w=$(run_wrk "$2" "$c" "$f")
+			b1=$(machine_busy) s1=$(stack_sample)
+			read -r n rps avg p50 p90 p99 err <<<"$w"
+			read -r sc0 sb0 _ <<<"$s0"
+			read -r sc1 sb1 hz <<<"$s1"
+			printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' \
+				"$1" "$server" "$2" "$f" "$c" "$secs" "$n" "$rps" "$avg" "$p50" "$p90" "$p99" "$err" \
+				"$(awk -v a="$b0" -v b="$b1" 'BEGIN { printf "%.3f", b - a }')" \
+				"$(awk -v a="$sc0" -v b="$sc1" 'BEGIN { printf "%.3f", b - a }')" \
+				"$((sb1 - sb0))" "$hz" >>"$raw"
 		done
-		stop
+	done
+	stop
+}
+
+for r in $(seq "$rounds"); do
+	for server in "${servers[@]}"; do
+		if [ "$server" = peer ]; then
+			measure "$r" peer
+		elif [ $((r % 2)) = 1 ]; then
+			measure "$r" kernel; measure "$r" kb
+		else
+			measure "$r" kb; measure "$r" kernel
+		fi
 	done
 done
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-med() { for r in $(seq "$rounds"); do echo "${res[$1,$2,$3,$r]}" | cut -d' ' -f"$4"; done | median; }
-errs() { for r in $(seq "$rounds"); do echo "${res[$1,$2,$3,$r]}" | cut -d' ' -f5; done | grep -q yes && echo " (errors)" || true; }
-
-# Syscalls per request: strace -c -f on the server while wrk (16
-# connections, 3 s) runs; calls divided by the requests wrk completed.
-syscalls() { # LAYOUT
-	local out reqs pids
-	out=$(mktemp)
+# System calls per request: strace -c -f on the server's processes while
+# wrk (16 connections, 3 s) runs; calls divided by the requests wrk
+# completed. "network" counts the calls kb takes over; the server's own
+# file work (open, fstat, pread, close) is the same on both paths.
+syscalls() { # PATH → "all network top"
+	local f tmp reqs pids st
+	tmp=$(mktemp)
 	start "$1"
-	pids=$(echo "$hpid"; pgrep -P "$hpid" || true)
-	# shellcheck disable=SC2046
-	sxe strace -q -c -f $(printf -- '-p %s ' $pids) -o "$out" &
-	local st=$!
+	f=$(files_of "$server"); f=${f%% *}
+	pids=$( (echo "${hpid:-$spid}"; [ -n "$hpid" ] && pgrep -P "$hpid") || true)
+	# shellcheck disable=SC2046,SC2086
+	sxe strace -q -c -f $(printf -- '-p %s ' $pids) -o "$tmp" &
+	st=$!
 	sleep 1
-	reqs=$(cx wrk -t1 -c16 -d3s "http://$(addr_of "$1"):8080/${paths[0]}" | awk '/requests in/ { print $1 }')
+	reqs=$(cx wrk -t1 -c16 -d3s "$(url_of "$1" "$f")" | awk '/requests in/ { print $1 }')
 	kill -INT "$st"; wait "$st" 2>/dev/null || true
 	stop
-	# lines: % time, seconds, usecs/call, calls, [errors,] syscall. The
-	# server's own file work (open, fstat, pread/sendfile's source, close)
-	# is the same on both paths; the network part is what kb removes.
 	awk -v n="$reqs" '
 		$NF == "total" { total = $4; next }
 		$NF ~ /^(read|readv|write|writev|sendfile|sendfile64|recvfrom|recvmsg|sendto|sendmsg|epoll_wait|epoll_pwait|epoll_pwait2|epoll_ctl|poll|ppoll|select|pselect6|accept|accept4)$/ { net += $4 }
-		END { printf "%.3f in all, %.3f network (%d requests)", total / n, net / n, n }' "$out"
-	# the largest contributors, per request
-	awk -v n="$reqs" '$NF != "total" && $NF != "syscall" && $4 ~ /^[0-9]+$/ { print $4 / n, $NF }' "$out" |
-		sort -rg | head -8 | awk '{ printf "%s%s %.2f", (NR > 1 ? ", " : "; top: "), $2, $1 }' 
-	rm -f "$out"
+		END { printf "%.3f,%.3f,", total / n, net / n }' "$tmp"
+	awk -v n="$reqs" '$NF != "total" && $NF != "syscall" && $4 ~ /^[0-9]+$/ { print $4 / n, $NF }' "$tmp" |
+		sort -rg | head -5 | awk '{ printf "%s%s %.2f", (NR > 1 ? "; " : ""), $2, $1 } END { print "" }'
+	rm -f "$tmp"
 }
 
-out=$(
-	echo "kb vs kernel — $server, keep-alive, wrk -t1 ${secs}s; $rounds rounds, kernel and kb alternated; medians"
-	echo "layouts: kernel = wrk core 0, server core 1; kb-A = wrk core 0, server + kbstackd (adaptive) core 1;"
-	echo "         kb-B = wrk + server core 0, kbstackd (busy) core 1"
-	echo
-	printf '%-8s %-6s %5s %10s %9s %9s %9s %8s\n' layout path conns "req/s" "p50 us" "p90 us" "p99 us" "vs kern"
-	for p in "${paths[@]}"; do
-		for c in "${conns[@]}"; do
-			k=$(med kernel "$p" "$c" 1)
-			for l in "${layouts[@]}"; do
-				printf '%-8s %-6s %5s %10s %9s %9s %9s %8s%s\n' "$l" "/$p" "$c" \
-					"$(med "$l" "$p" "$c" 1)" "$(med "$l" "$p" "$c" 2)" \
-					"$(med "$l" "$p" "$c" 3)" "$(med "$l" "$p" "$c" 4)" \
-					"$(awk -v a="$(med "$l" "$p" "$c" 1)" -v k="$k" 'BEGIN { printf "%.2fx", a / k }')" \
-					"$(errs "$l" "$p" "$c")"
-			done
+if [ "$do_syscalls" = 1 ]; then
+	echo "server,path,all_per_request,network_per_request,largest" >"$out/syscalls.csv"
+	for server in "${servers[@]}"; do
+		paths=(kernel kb)
+		[ "$server" = peer ] && paths=(peer)
+		for p in "${paths[@]}"; do
+			echo "syscalls: $server on $p (strace, 16 connections, 3 s)" >&2
+			echo "$server,$p,$(syscalls "$p")" >>"$out/syscalls.csv"
 		done
 	done
-	echo
-	echo "server syscalls per request (strace -c -f during wrk -c16 -d3s):"
-	for l in "${layouts[@]}"; do
-		echo "  $l: $(syscalls "$l")"
-	done
-)
-mkdir -p "$top/bench/results"
-printf '%s\n' "$out" | tee "$top/bench/results/http_compare-$server-$(date +%Y%m%d-%H%M%S).txt"
+fi

@@ -53,7 +53,7 @@ enum {
 	X(loops,           "iterations of the run loop")                      \
 	X(busy_cycles,     "TSC cycles in iterations that moved a packet")    \
 	X(idle_cycles,     "TSC cycles in iterations that moved nothing")     \
-	X(sleep_cycles,    "TSC cycles asleep (adaptive idle policy)")        \
+	X(sleep_cycles,    "TSC cycles asleep or yielded (adaptive policy)")  \
 	X(sleeps,          "times the loop slept")                            \
 	X(contexts,        "application contexts attached")                   \
 	X(procs,           "application processes attached, all contexts")    \

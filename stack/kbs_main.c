@@ -139,8 +139,12 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 			continue;
 		if (now - last_work < spin) {
 			/* Still polling, but a thread sharing this core (the
-			 * application, in small layouts) runs first if it can. */
+			 * application, in small layouts) runs first if it can.
+			 * What it runs is not kbstackd's: counted with the
+			 * sleeps, so busy_cycles holds only kbstackd's work. */
 			sched_yield();
+			prev = rte_rdtsc();
+			KBS_STAT_ADD(sleep_cycles, prev - now);
 			continue;
 		}
 		kbs_sleep_us(step);

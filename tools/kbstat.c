@@ -83,6 +83,7 @@ static void report(const struct kbq_stats *st, const struct kbq_stats_counters *
 	       loop ? 100.0 * (double)c->busy_cycles / (double)loop : 0.0);
 	printf("%-18s %16.0f\n", "cycles_per_packet",
 	       pkts ? (double)c->busy_cycles / (double)pkts : 0.0);
+	printf("%-18s %16" PRIu64 "\n", "tsc_hz", st->tsc_hz);
 	fflush(stdout);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # preload_programs.sh PROGRAM... — every program the build makes for the
-# tests (and kbstackd, kbstat, kbrun) starts and exits under
+# tests (and kbstackd, kbstat, kbrun, kbpeer_httpd) starts and exits under
 # LD_PRELOAD=libkbpreload.so with KB_ACCEL unset exactly as without it:
 # the same exit status, no signal, and from kb its "KB_ACCEL is not set"
 # notice (so it was loaded) and nothing else. The unit tests run whole (a few seconds); servers and
@@ -31,6 +31,7 @@ args_of() {
 	kbtest_restart)   args=() ;;                     # usage, status 2
 	kbtest_threads)   args=() ;;                     # usage, status 2
 	kbstackd|kbstackd_shortmsl) args=(--help) ;;
+	kbpeer_httpd)     args=(--help) ;;
 	kbstat)           args=(-s "$dir/none.sock") ;;  # no kbstackd: status 1
 	kbrun)            args=(--help) ;;
 	*)                return 1 ;;
