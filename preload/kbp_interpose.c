@@ -54,6 +54,11 @@ static bool foreign_child(void)
 	return kbp.pid && getpid() != kbp.pid;
 }
 
+/* The accelerated path of the data calls, out of line: a call libc serves
+ * then costs the table lookup and a jump, no stack frame (built for the
+ * reference the other path takes: unit.preload_cost). */
+#define KBP_SLOW __attribute__((noinline))
+
 /*
  * Every call on an accelerated fd holds the socket (kbp_sock_hold) until
  * it returns: another thread's close() cannot free it underneath, and the
@@ -131,7 +136,7 @@ KBP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 	return rc == 1 ? libc_connect(fd, a, l) : (int)ret(rc);
 }
 
-KBP_EXPORT ssize_t read(int fd, void *b, size_t n)
+static KBP_SLOW ssize_t read_kb(int fd, void *b, size_t n)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
@@ -139,14 +144,24 @@ KBP_EXPORT ssize_t read(int fd, void *b, size_t n)
 	return s ? sock_recv(s, &v, 1, 0) : libc_read(fd, b, n);
 }
 
-KBP_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
+KBP_EXPORT ssize_t read(int fd, void *b, size_t n)
+{
+	return kbp_sock_get(fd) ? read_kb(fd, b, n) : libc_read(fd, b, n);
+}
+
+static KBP_SLOW ssize_t readv_kb(int fd, const struct iovec *v, int n)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 
 	return s ? sock_recv(s, v, n, 0) : libc_readv(fd, v, n);
 }
 
-KBP_EXPORT ssize_t write(int fd, const void *b, size_t n)
+KBP_EXPORT ssize_t readv(int fd, const struct iovec *v, int n)
+{
+	return kbp_sock_get(fd) ? readv_kb(fd, v, n) : libc_readv(fd, v, n);
+}
+
+static KBP_SLOW ssize_t write_kb(int fd, const void *b, size_t n)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
@@ -154,14 +169,24 @@ KBP_EXPORT ssize_t write(int fd, const void *b, size_t n)
 	return s ? sock_send(s, &v, 1, 0) : libc_write(fd, b, n);
 }
 
-KBP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
+KBP_EXPORT ssize_t write(int fd, const void *b, size_t n)
+{
+	return kbp_sock_get(fd) ? write_kb(fd, b, n) : libc_write(fd, b, n);
+}
+
+static KBP_SLOW ssize_t writev_kb(int fd, const struct iovec *v, int n)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 
 	return s ? sock_send(s, v, n, 0) : libc_writev(fd, v, n);
 }
 
-KBP_EXPORT ssize_t recv(int fd, void *b, size_t n, int f)
+KBP_EXPORT ssize_t writev(int fd, const struct iovec *v, int n)
+{
+	return kbp_sock_get(fd) ? writev_kb(fd, v, n) : libc_writev(fd, v, n);
+}
+
+static KBP_SLOW ssize_t recv_kb(int fd, void *b, size_t n, int f)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
@@ -169,7 +194,12 @@ KBP_EXPORT ssize_t recv(int fd, void *b, size_t n, int f)
 	return s ? sock_recv(s, &v, 1, f) : libc_recv(fd, b, n, f);
 }
 
-KBP_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
+KBP_EXPORT ssize_t recv(int fd, void *b, size_t n, int f)
+{
+	return kbp_sock_get(fd) ? recv_kb(fd, b, n, f) : libc_recv(fd, b, n, f);
+}
+
+static KBP_SLOW ssize_t recvfrom_kb(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { b, n };
@@ -183,7 +213,12 @@ KBP_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a
 	return sock_done(s, rc);
 }
 
-KBP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f)
+KBP_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l)
+{
+	return kbp_sock_get(fd) ? recvfrom_kb(fd, b, n, f, a, l) : libc_recvfrom(fd, b, n, f, a, l);
+}
+
+static KBP_SLOW ssize_t recvmsg_kb(int fd, struct msghdr *m, int f)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	ssize_t rc;
@@ -200,7 +235,12 @@ KBP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f)
 	return sock_done(s, rc);
 }
 
-KBP_EXPORT ssize_t send(int fd, const void *b, size_t n, int f)
+KBP_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f)
+{
+	return kbp_sock_get(fd) ? recvmsg_kb(fd, m, f) : libc_recvmsg(fd, m, f);
+}
+
+static KBP_SLOW ssize_t send_kb(int fd, const void *b, size_t n, int f)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
@@ -208,8 +248,13 @@ KBP_EXPORT ssize_t send(int fd, const void *b, size_t n, int f)
 	return s ? sock_send(s, &v, 1, f) : libc_send(fd, b, n, f);
 }
 
-KBP_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a,
-			  socklen_t l)
+KBP_EXPORT ssize_t send(int fd, const void *b, size_t n, int f)
+{
+	return kbp_sock_get(fd) ? send_kb(fd, b, n, f) : libc_send(fd, b, n, f);
+}
+
+static KBP_SLOW ssize_t sendto_kb(int fd, const void *b, size_t n, int f, const struct sockaddr *a,
+			       socklen_t l)
 {
 	struct kbp_sock *s = kbp_sock_hold(fd);
 	struct iovec v = { (void *)b, n };
@@ -218,31 +263,52 @@ KBP_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct s
 	return s ? sock_send(s, &v, 1, f) : libc_sendto(fd, b, n, f, a, l);
 }
 
+KBP_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a,
+			  socklen_t l)
+{
+	return kbp_sock_get(fd) ? sendto_kb(fd, b, n, f, a, l) : libc_sendto(fd, b, n, f, a, l);
+}
+
+static KBP_SLOW ssize_t sendmsg_kb(int fd, const struct msghdr *m, int f)
+{
+	struct kbp_sock *s = kbp_sock_hold(fd);
+
+	return s ? sock_send(s, m->msg_iov, (int)m->msg_iovlen, f) : libc_sendmsg(fd, m, f);
+}
+
 KBP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int f)
 {
-	struct kbp_sock *s;
 	int rc;
 
 	/* fds sent along (SCM_RIGHTS): an accelerated connection cannot go */
 	if (m && m->msg_controllen && kbp_ready() && (rc = kbp_pass_check(m)))
 		return ret(rc);
-	s = kbp_sock_hold(fd);
-	return s ? sock_send(s, m->msg_iov, (int)m->msg_iovlen, f) : libc_sendmsg(fd, m, f);
+	return kbp_sock_get(fd) ? sendmsg_kb(fd, m, f) : libc_sendmsg(fd, m, f);
 }
 
-KBP_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+static KBP_SLOW ssize_t sendfile_kb(int out, int in, off_t *off, size_t n)
 {
 	struct kbp_sock *s = kbp_sock_hold(out);
 
 	return s ? sock_done(s, kbp_sendfile(s, in, off, n)) : libc_sendfile(out, in, off, n);
 }
 
-KBP_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
+KBP_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+	return kbp_sock_get(out) ? sendfile_kb(out, in, off, n) : libc_sendfile(out, in, off, n);
+}
+
+static KBP_SLOW ssize_t sendfile64_kb(int out, int in, off64_t *off, size_t n)
 {
 	struct kbp_sock *s = kbp_sock_hold(out);
 
 	return s ? sock_done(s, kbp_sendfile(s, in, (off_t *)off, n))
 		 : libc_sendfile64(out, in, off, n);
+}
+
+KBP_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
+{
+	return kbp_sock_get(out) ? sendfile64_kb(out, in, off, n) : libc_sendfile64(out, in, off, n);
 }
 
 /* The fd is going away: release what the table held for it. */
