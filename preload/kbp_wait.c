@@ -504,10 +504,12 @@ struct kbp_ep {
 	int n, cap;
 	unsigned next;         /* round-robin start of the next scan */
 	unsigned kcheck;       /* calls since the kernel epoll was last asked */
-	struct kbp_ep *link;
+	int refs;              /* the fd's, plus calls in progress (atomic); 0: free */
+	struct kbp_ep *link;   /* kbp_eps, or the free list */
 };
 
-static struct kbp_ep *kbp_eps;
+/* Instances in use, and freed ones (kbp_eps_lock). */
+static struct kbp_ep *kbp_eps, *kbp_eps_free;
 static pthread_mutex_t kbp_eps_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct kbp_ep *ep_get(int epfd)
@@ -515,6 +517,66 @@ static struct kbp_ep *ep_get(int epfd)
 	int *kind = kbp_fd_get(epfd);
 
 	return kind && *kind == KBP_K_EPOLL ? (struct kbp_ep *)kind : NULL;
+}
+
+/* 0 when fd is an epoll instance; -EBADF or -EINVAL as the kernel says. */
+static int fd_is_epoll(int fd)
+{
+	int is = kbq_fd_is(fd, "eventpoll");
+
+	return is < 0 ? -EBADF : (is ? 0 : -EINVAL);
+}
+
+static void ep_put(struct kbp_ep *ep);
+
+/*
+ * The instance behind epfd, held for the caller's call (ep_put), or NULL:
+ * a thread's close() of the epoll fd does not free it under another
+ * thread's epoll_wait or epoll_ctl. As for sockets (kbp_tcp.c, socket
+ * objects), instances are never given back to malloc — a late increment
+ * reads no freed memory — and a reference on anything but what epfd names
+ * after it is dropped again.
+ */
+static struct kbp_ep *ep_hold(int epfd)
+{
+	struct kbp_ep *ep;
+
+	while ((ep = ep_get(epfd))) {
+		int r = kbq_ld(&ep->refs);
+
+		do
+			if (r == 0) /* free: epfd was closed */
+				break;
+		while (!kbq_cas_acq(&ep->refs, &r, r + 1));
+		if (r && kbq_ld_acq(&kbp_fds[epfd]) == (void *)ep)
+			return ep;
+		if (r)
+			ep_put(ep);
+	}
+	return NULL;
+}
+
+/* The last reference gone: its waiter entry and items go, and the object
+ * to the free list. */
+static void ep_put(struct kbp_ep *ep)
+{
+	struct kbp_ep **pp;
+
+	if (kbq_sub_ar_new(&ep->refs, 1))
+		return;
+	pthread_mutex_lock(&kbp_eps_lock);
+	for (pp = &kbp_eps; *pp; pp = &(*pp)->link)
+		if (*pp == ep) {
+			*pp = ep->link;
+			break;
+		}
+	waiter_free(&ep->w);
+	free(ep->it);
+	ep->it = NULL;
+	ep->n = ep->cap = 0;
+	ep->link = kbp_eps_free;
+	kbp_eps_free = ep;
+	pthread_mutex_unlock(&kbp_eps_lock);
 }
 
 bool kbp_epoll_is(int epfd)
@@ -572,24 +634,60 @@ static void ep_fresh(struct kbp_ep *ep)
 	pthread_mutex_unlock(&ep->lock);
 }
 
+/* kb's object for the epoll instance epfd, held for the caller (ep_put);
+ * made on first use. */
 static struct kbp_ep *ep_create(int epfd)
 {
-	struct kbp_ep *ep = calloc(1, sizeof(*ep));
+	struct kbp_ep *ep, *other;
 
-	if (!ep)
+	pthread_mutex_lock(&kbp_eps_lock);
+	if ((ep = kbp_eps_free))
+		kbp_eps_free = ep->link;
+	pthread_mutex_unlock(&kbp_eps_lock);
+	if (!ep && !(ep = calloc(1, sizeof(*ep))))
 		return NULL;
-	ep_waiter_new(ep, epfd);
+	/* refs is 0: no late ep_hold touches the rest until it is 2 */
+	memset(&ep->w, 0, sizeof(ep->w));
 	ep->kind = KBP_K_EPOLL;
 	ep->epfd = epfd;
 	ep->pid = self_pid();
+	ep->next = ep->kcheck = 0;
 	pthread_mutex_init(&ep->lock, NULL);
+	ep_waiter_new(ep, epfd);
+	kbq_st_rel(&ep->refs, 2); /* the fd's and the caller's */
 	kbp_publish_begin();
+	if ((other = ep_hold(epfd))) { /* another thread made one first */
+		kbp_publish_end();
+		kbq_st(&ep->refs, 1);
+		pthread_mutex_lock(&kbp_eps_lock);
+		ep->link = kbp_eps; /* (ep_put takes it off the list) */
+		kbp_eps = ep;
+		pthread_mutex_unlock(&kbp_eps_lock);
+		ep_put(ep);
+		return other;
+	}
 	pthread_mutex_lock(&kbp_eps_lock);
 	ep->link = kbp_eps;
 	kbp_eps = ep;
 	pthread_mutex_unlock(&kbp_eps_lock);
 	kbp_fd_set(epfd, ep);
 	kbp_publish_end();
+	return ep;
+}
+
+/* The instance behind epfd, held (ep_put), made if need be; or -errno
+ * in *rc (epfd is no epoll instance, no memory). */
+static struct kbp_ep *ep_use(int epfd, int *rc)
+{
+	struct kbp_ep *ep = ep_hold(epfd);
+
+	*rc = 0;
+	if (ep)
+		return ep;
+	if ((*rc = fd_is_epoll(epfd)) < 0)
+		return NULL;
+	if (!(ep = ep_create(epfd)))
+		*rc = -ENOMEM;
 	return ep;
 }
 
@@ -620,14 +718,6 @@ static int ep_find(struct kbp_ep *ep, int fd)
 	return -1;
 }
 
-/* 0 when fd is an epoll instance; -EBADF or -EINVAL as the kernel says. */
-static int fd_is_epoll(int fd)
-{
-	int is = kbq_fd_is(fd, "eventpoll");
-
-	return is < 0 ? -EBADF : (is ? 0 : -EINVAL);
-}
-
 /* kbp_epoll_ctl for fd, which names s (held by the caller). */
 static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_event *ev)
 {
@@ -636,16 +726,10 @@ static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_eve
 
 	if (epfd == fd)
 		return -EINVAL;
-	ep = ep_get(epfd);
-	if (!ep) {
-		if ((rc = fd_is_epoll(epfd)) < 0)
-			return rc;
-		ep = ep_create(epfd);
-		if (!ep)
-			return -ENOMEM;
-	}
 	if (op != EPOLL_CTL_DEL && !ev)
 		return -EFAULT;
+	if (!(ep = ep_use(epfd, &rc)))
+		return rc;
 	ep_fresh(ep);
 	pthread_mutex_lock(&ep->lock);
 	i = ep_find(ep, fd);
@@ -703,6 +787,7 @@ static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_eve
 
 		(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}
+	ep_put(ep);
 	/* A listener's kernel socket also takes connections: the kernel epoll
 	 * watches it, with the application's own data. */
 	if (rc == 0 && s->listener && libc_epoll_ctl(epfd, op, fd, ev) && op != EPOLL_CTL_DEL)
@@ -804,25 +889,14 @@ static int ep_kernel_now(struct kbp_ep *ep, struct epoll_event *ev, int max,
 	return m;
 }
 
-int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
-		   const sigset_t *mask)
+static int ep_wait(struct kbp_ep *ep, int epfd, struct epoll_event *ev, int max,
+		   int timeout_ms, const sigset_t *mask)
 {
-	struct kbp_ep *ep = ep_get(epfd);
 	uint64_t deadline = kbp_deadline(timeout_ms), spin_end = kbp_now_us() + kbp_cfg.spin_us;
 	struct kbp_waiter w;
 	bool efd;
 	int ms;
 
-	if (max <= 0)
-		return -EINVAL;
-	if (!ep) {
-		int rc = fd_is_epoll(epfd);
-
-		if (rc < 0)
-			return rc;
-		if (!(ep = ep_create(epfd)))
-			return -ENOMEM;
-	}
 	ep_fresh(ep);
 	for (;;) {
 		uint32_t seq = event_seq(&ep->w);
@@ -879,6 +953,21 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 	}
 }
 
+int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
+		   const sigset_t *mask)
+{
+	struct kbp_ep *ep;
+	int rc;
+
+	if (max <= 0)
+		return -EINVAL;
+	if (!(ep = ep_use(epfd, &rc)))
+		return rc;
+	rc = ep_wait(ep, epfd, ev, max, timeout_ms, mask);
+	ep_put(ep);
+	return rc;
+}
+
 void kbp_epoll_forget(struct kbp_sock *s)
 {
 	struct kbp_ep *ep;
@@ -919,6 +1008,8 @@ void kbp_epoll_fork_child(bool has_row)
 	}
 	kbp_tw = (struct kbp_waiter){ .idx = -2, .efd = -1, .kick = -1 };
 	for (ep = kbp_eps; ep; ep = ep->link) {
+		/* the parent's calls in progress hold nothing here */
+		kbq_st(&ep->refs, ep_get(ep->epfd) == ep ? 1 : 0);
 		pthread_mutex_init(&ep->lock, NULL);
 		if (ep->w.idx > 0 && ep->w.att == kbp.epoch) /* (a dead region's: not ours to keep) */
 			refd[ep->w.idx / 64] |= 1ull << (ep->w.idx % 64);
@@ -937,23 +1028,16 @@ void kbp_epoll_fork_child(bool has_row)
 	}
 }
 
+/* epfd closes: the fd's reference goes (a thread still in epoll_wait or
+ * epoll_ctl on it holds its own, as Linux's file reference does). */
 void kbp_epoll_close(int epfd)
 {
-	struct kbp_ep *ep = ep_get(epfd), **pp;
+	struct kbp_ep *ep = ep_get(epfd);
+	void *want = ep;
 
-	if (!ep)
-		return;
-	kbp_fd_take(epfd);
-	pthread_mutex_lock(&kbp_eps_lock);
-	for (pp = &kbp_eps; *pp; pp = &(*pp)->link)
-		if (*pp == ep) {
-			*pp = ep->link;
-			break;
-		}
-	pthread_mutex_unlock(&kbp_eps_lock);
-	waiter_free(&ep->w);
-	free(ep->it);
-	free(ep);
+	if (ep && __atomic_compare_exchange_n(&kbp_fds[epfd], &want, NULL, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		ep_put(ep);
 }
 
 /* ---- poll / select ----------------------------------------------------- */

@@ -3165,6 +3165,43 @@ static void test_gone_blocked_accept(void **state)
 	close(lfd);
 }
 
+/* An epoll fd closed by one thread while another waits on it: the waiter
+ * goes on with the instance it holds (Linux keeps the file until its
+ * epoll_wait returns) and returns at its timeout, or EBADF; nothing is
+ * freed under it (run under ASan to see it). */
+struct epfd_wait {
+	int epfd;
+	int rc;
+};
+
+static void *epfd_wait_main(void *arg)
+{
+	struct epfd_wait *a = arg;
+	struct epoll_event e;
+
+	a->rc = kbp_epoll_wait(a->epfd, &e, 1, 300, NULL);
+	return NULL;
+}
+
+static void test_threads_close_epfd_in_wait(void **state)
+{
+	struct kbp_sock *a = mk_conn(150);
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 150 };
+	struct epfd_wait w = { .epfd = epoll_create1(EPOLL_CLOEXEC), .rc = 99 };
+	pthread_t t;
+
+	assert_true(w.epfd >= 0);
+	assert_int_equal(kbp_epoll_ctl(w.epfd, EPOLL_CTL_ADD, a->kfd, &e), 0);
+	assert_int_equal(pthread_create(&t, NULL, epfd_wait_main, &w), 0);
+	sleep_ms(50);
+	kbp_epoll_close(w.epfd);
+	close(w.epfd);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(w.rc == 0 || w.rc == -EBADF);
+	assert_null(kbp_fd_get(w.epfd));
+	rm_sock(a);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -3215,6 +3252,7 @@ int main(int argc, char **argv)
 		T(test_wake_epoll_targeted),
 		T(test_wake_poll_targeted),
 		T(test_wake_accept_targeted),
+		T(test_threads_close_epfd_in_wait),
 		T(test_gone_recv),
 		T(test_gone_epoll_accept),
 		T(test_gone_blocked_accept),
