@@ -1145,8 +1145,8 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 		return aq_ready(s) ? EPOLLIN : 0;
 	if (kbq_ld_acq(&q->rx_tail) != kbq_ld(&q->rx_head) || (ev & (KBQ_EV_RDHUP | KBQ_EV_ERR)))
 		e |= EPOLLIN | EPOLLRDNORM;
-	if (ev & KBQ_EV_RDHUP)
-		e |= EPOLLRDHUP;
+	if ((ev & KBQ_EV_RDHUP) || kbq_ld(&s->shut_rd)) /* (Linux: after SHUT_RD, readable) */
+		e |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
 	if (ev & KBQ_EV_ERR)
 		e |= EPOLLERR | EPOLLHUP | EPOLLOUT;
 	else if (st == KBQ_S_ESTABLISHED &&

@@ -2807,7 +2807,8 @@ static void test_threads_close_in_recv(void **state)
 }
 
 /* shutdown(SHUT_RD) from another thread ends a blocked recv with 0, as on
- * Linux (the sleeper is woken: no event comes from the stack). */
+ * Linux (the sleeper is woken: no event comes from the stack), and the
+ * socket polls readable. */
 static void test_threads_shutdown_wakes_recv(void **state)
 {
 	struct kbp_sock *s = mk_conn(114);
@@ -2829,6 +2830,8 @@ static void test_threads_shutdown_wakes_recv(void **state)
 	assert_int_equal(pthread_join(c.t, NULL), 0);
 	assert_int_equal(c.rc, 0);
 	assert_true(now_ms() - t0 < WAKE_BOUND_MS);
+	/* and poll/epoll say readable, end of input, as Linux's tcp_poll */
+	assert_int_equal(kbp_sock_events(s) & (EPOLLIN | EPOLLRDHUP), EPOLLIN | EPOLLRDHUP);
 	rm_sock(s);
 }
 
