@@ -109,6 +109,9 @@
 /* A SYN for a 4-tuple in TIME_WAIT opens a new connection, as in Linux. */
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
 	kbs_tcp_inpacket(pcb, hdr, optlen, opt1len, opt2, p)
+/* Retransmissions, timeouts, fast recoveries, out-of-order and duplicate
+ * segments, counted for kbstat (stack/lwip-patches/0007). */
+#define LWIP_HOOK_TCP_EVENT(pcb, ev) kbs_tcp_event(pcb, ev)
 #define LWIP_HOOK_FILENAME        "kbs_hooks.h"
 /* One "ext arg" per PCB: its destroy callback, run inside tcp_free() on
  * every path that frees a PCB (TIME_WAIT expiry or reuse, PCB shortage,
