@@ -44,7 +44,7 @@ run() {
 			bad "$name: $dir: ${out:-timed out} ($((SECONDS - t0)) s)"
 		fi
 	done
-	check "$name: both connections closed by FIN" wait_for 5 closed_both
+	check "$name: both connections closed by FIN (tcp_closed +$(moved tcp_closed) when checked)" wait_for 10 closed_both
 	check_eq "$name: nothing reset or aborted" \
 		"$(moved tcp_reset_peer)/$(moved tcp_reset_unread)/$(moved tcp_aborted)" 0/0/0
 	# every retransmission is counted as a segment sent again
