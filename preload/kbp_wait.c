@@ -328,7 +328,7 @@ static int futex_sleep(uint32_t *word, uint32_t val, int ms, bool capped)
 
 	if (capped && !kbq_ld(&kbp_no_waitv)) {
 		struct futex_waitv fw = { .val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32 };
-		uint64_t end = kbp_now_us() + (uint64_t)ms * 1000u;
+		uint64_t end = kbp_now_us() + (uint64_t)ms * 1000u; /* CLOCK_MONOTONIC */
 
 		ts.tv_sec = (time_t)(end / 1000000u);
 		ts.tv_nsec = (long)(end % 1000000u) * 1000L;
@@ -355,21 +355,22 @@ static int futex_wait(struct kbp_sock *s, bool (*ready)(struct kbp_sock *s), uin
 
 	for (;;) {
 		uint32_t seq = kbq_ld_sc(&q->wake_seq);
-		int rc, ms, capped;
+		int rc, ms, cap;
 
 		if (ready_or_gone(s, ready))
 			return 0;
 		ms = ms_left(deadline);
 		if (ms == 0)
 			return -EAGAIN;
-		capped = cap_ms(ms);
+		cap = cap_ms(ms);
 		kbq_add_sc(&q->waiters, 1);
 		if (kbq_ld_sc(&q->wake_seq) != seq || ready(s)) {
 			kbq_sub_sc(&q->waiters, 1);
 			continue;
 		}
-		/* (kbp_now_us is CLOCK_MONOTONIC, as futex_waitv's clock) */
-		rc = futex_sleep(&q->wake_seq, seq, capped, !deadline && capped >= 0);
+		/* an untimed wait of the caller's that we time (kbp_check_ms)
+		 * is "capped": a signal ends it as it would the untimed one */
+		rc = futex_sleep(&q->wake_seq, seq, cap, !deadline && cap >= 0);
 		kbq_sub_sc(&q->waiters, 1);
 		if (rc == -EINTR)
 			return -EINTR;

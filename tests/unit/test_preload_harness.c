@@ -3170,8 +3170,8 @@ static void test_gone_blocked_accept(void **state)
 
 /* An epoll fd closed by one thread while another waits on it: the waiter
  * goes on with the instance it holds (Linux keeps the file until its
- * epoll_wait returns) and returns at its timeout, or EBADF; nothing is
- * freed under it (run under ASan to see it). */
+ * epoll_wait returns) and returns at its timeout; nothing is freed under
+ * it (run under ASan to see it). */
 struct epfd_wait {
 	int epfd;
 	int rc;
@@ -3197,10 +3197,12 @@ static void test_threads_close_epfd_in_wait(void **state)
 	assert_int_equal(kbp_epoll_ctl(w.epfd, EPOLL_CTL_ADD, a->kfd, &e), 0);
 	assert_int_equal(pthread_create(&t, NULL, epfd_wait_main, &w), 0);
 	sleep_ms(50);
-	kbp_epoll_close(w.epfd);
-	close(w.epfd);
+	kbp_epoll_close(w.epfd); /* what close() does to kb's side, the fd kept:
+				  * the kernel's own race (a thread's close of
+				  * an fd another polls) is not the question */
 	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_true(w.rc == 0 || w.rc == -EBADF);
+	close(w.epfd);
+	assert_int_equal(w.rc, 0);
 	assert_null(kbp_fd_get(w.epfd));
 	rm_sock(a);
 }
