@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 4u
+#define KBQ_STATS_VERSION 5u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -73,6 +73,12 @@ enum {
 	X(tcp_reset_peer,  "reset by the peer (RST received)")                \
 	X(tcp_aborted,     "aborted by lwIP: retransmissions or keepalive gave up") \
 	X(tcp_rx_full,     "times a segment waited: the app's rx ring was full") \
+	X(tcp_rexmit_segs, "TCP segments sent again, whatever the cause")   \
+	X(tcp_rto,         "retransmission timeouts")                         \
+	X(tcp_fast_rexmit, "segments retransmitted on duplicate ACKs, before their timeout") \
+	X(tcp_fast_recovery, "fast recoveries entered (third duplicate ACK)") \
+	X(tcp_rx_ooseq,    "data segments received out of order (beyond a hole)") \
+	X(tcp_rx_dup,      "data segments received again (all already acknowledged)") \
 	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
 	X(ctx_reset_accept,"contexts cut off: an accept-queue head beyond its tail") \
 	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone") \
@@ -103,9 +109,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 48 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 54 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 48 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 54 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -23,4 +23,7 @@ err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
 /* Feed in again the SYN kbs_tcp_inpacket kept; after each frame's input. */
 void kbs_tcp_reinput(struct netif *netif);
 
+/* A recovery event (enum lwip_tcp_event, patch 0007): counted for kbstat. */
+void kbs_tcp_event(struct tcp_pcb *pcb, int ev);
+
 #endif /* KBS_HOOKS_H */

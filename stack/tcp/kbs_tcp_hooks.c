@@ -1,5 +1,6 @@
 /*
- * kbs_tcp_hooks.c — lwIP TCP hooks (LWIP_HOOK_TCP_INPACKET_PCB).
+ * kbs_tcp_hooks.c — lwIP TCP hooks: LWIP_HOOK_TCP_INPACKET_PCB (below) and
+ * LWIP_HOOK_TCP_EVENT (recovery counters for kbstat, at the end).
  *
  * A new SYN for a 4-tuple lwIP still holds in TIME_WAIT: lwIP answers it
  * with an ACK and the client's connect hangs until TIME_WAIT ends. Servers
@@ -24,6 +25,7 @@
 #include "lwip/tcp.h"
 
 #include "kbs_hooks.h"
+#include "kbs_stats.h"
 
 static struct pbuf *kbs_tw_syn;    /* the SYN to feed in again */
 static struct tcp_hdr *kbs_tw_hdr; /* its TCP header, inside the frame */
@@ -66,4 +68,17 @@ void kbs_tcp_reinput(struct netif *netif)
 		return;
 	}
 	ip4_input(p, netif); /* consumes p */
+}
+
+void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
+{
+	(void)pcb;
+	switch ((enum lwip_tcp_event)ev) {
+	case LWIP_TCP_EV_REXMIT_SEG:    KBS_STAT_ADD(tcp_rexmit_segs, 1); break;
+	case LWIP_TCP_EV_RTO:           KBS_STAT_ADD(tcp_rto, 1); break;
+	case LWIP_TCP_EV_FAST_REXMIT:   KBS_STAT_ADD(tcp_fast_rexmit, 1); break;
+	case LWIP_TCP_EV_FAST_RECOVERY: KBS_STAT_ADD(tcp_fast_recovery, 1); break;
+	case LWIP_TCP_EV_RX_OOSEQ:      KBS_STAT_ADD(tcp_rx_ooseq, 1); break;
+	case LWIP_TCP_EV_RX_DUP:        KBS_STAT_ADD(tcp_rx_dup, 1); break;
+	}
 }

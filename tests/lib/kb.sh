@@ -63,10 +63,12 @@ start_kbstackd() {
 # bed_up: a test bed and kbstackd on its server end (af_xdp, core 1). Sets
 # KB_TB_*, stack and log; on exit runs the test's own test_cleanup (if it
 # defines one), stops kbstackd and removes the bed.
-# bed_up [KBSTACKD-FLAGS...]: flags added to kbstackd's own.
+# bed_up [KBSTACKD-FLAGS...]: flags added to kbstackd's own. Options for
+# `testbed up` (--impair, --kernel-ip) go in the array bed_opts.
+bed_opts=()
 bed_up() {
 	local tb
-	tb=$("$src/scripts/testbed" up) || { bad "test bed up"; finish; }
+	tb=$("$src/scripts/testbed" up "${bed_opts[@]}") || { bad "test bed up"; finish; }
 	eval "$tb"
 	log=$(mktemp)
 	stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
