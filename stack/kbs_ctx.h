@@ -68,6 +68,7 @@ struct kbs_sock {
 	bool fin_sent;         /* our FIN is queued (tcp_shutdown or tcp_close) */
 	bool close_called;     /* tcp_close done */
 	bool shut_wr;          /* SHUT_WR requested */
+	bool fin_done;         /* ended by both FINs before the app's close */
 	bool in_evq;           /* listed in ctx->evq this loop iteration */
 	bool lost;             /* lwIP dropped the PCB; kbs_life_settle decides */
 	int8_t lost_err;      /* err_t that came with it (ERR_OK: freed silently) */

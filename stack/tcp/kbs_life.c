@@ -172,7 +172,7 @@ void kbs_life_free(struct kbs_sock *s)
 	/* The new generation is open to a close claim (kbq_abi.h, Holding);
 	 * a late claim on the old one fails. Both before the state's release. */
 	kbq_st(&q->closing, s->gen);
-	s->fin_sent = s->shut_wr = s->close_called = false;
+	s->fin_sent = s->shut_wr = s->close_called = s->fin_done = false;
 	kbs_life_set(s, KBS_L_FREE);
 	kbs_wake_event(s);
 }
@@ -259,11 +259,12 @@ static void kbs_life_settle_one(struct kbs_sock *s, err_t err)
 		KBS_STAT_ADD(tcp_reset_peer, 1);
 	else if (err != ERR_OK && err != ERR_CLSD)
 		KBS_STAT_ADD(tcp_aborted, 1);
-	if (err == ERR_OK || err == ERR_CLSD)
+	if (err == ERR_OK || err == ERR_CLSD) {
 		/* Not an error: both FINs went through (lwIP's last ACK, or a
 		 * TIME_WAIT PCB freed). Reads drain then see EOF; writes EPIPE. */
+		s->fin_done = true;
 		kbs_life_ev(s, KBQ_EV_RDHUP | KBQ_EV_WRDONE, 0);
-	else
+	} else
 		kbs_life_ev(s, KBQ_EV_ERR | KBQ_EV_RDHUP, kbs_errno(err));
 	kbs_life_set(s, KBS_L_CLOSED);
 }

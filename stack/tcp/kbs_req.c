@@ -140,6 +140,10 @@ void kbs_req_close(struct kbs_sock *s)
 	case KBS_L_OPEN:
 	case KBS_L_CLOSED:
 		if (!s->pcb) {
+			/* A shutdown's FIN may finish the connection (LAST_ACK
+			 * acknowledged) before the close: closed by FIN all the same. */
+			if (s->fin_done)
+				KBS_STAT_ADD(tcp_closed, 1);
 			kbs_life_free(s);
 			return;
 		}
