@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 5u
+#define KBQ_STATS_VERSION 6u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -64,7 +64,9 @@ enum {
 	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
 	X(fd_pass_refused, "accelerated connections an application tried to send to another process (SCM_RIGHTS): refused") \
 	X(tcp_accepted,    "connections queued for an application's accept")  \
-	X(tcp_accept_reset,"connections reset at once: accept queue full or no slot") \
+	X(tcp_accept_reset,"connections reset at once: no slot after all (rare: see tcp_syn_drop_*)") \
+	X(tcp_syn_drop_queue, "SYNs dropped: the listener's accept queue was full (the client retries)") \
+	X(tcp_syn_drop_slots, "SYNs dropped: no free socket slot in the context (the client retries)") \
 	X(tcp_connected,   "connections an application opened (connect)")     \
 	X(tcp_connect_failed, "connects refused or timed out")                \
 	X(tcp_closed,      "connections the application closed (FIN after its data)") \
@@ -109,9 +111,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 54 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 56 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 54 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 56 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -16,9 +16,13 @@ struct tcp_hdr;
 struct pbuf;
 struct netif;
 
-/* A SYN that reuses a TIME_WAIT 4-tuple (kbs_tcp_hooks.c). */
+/* A SYN that reuses a TIME_WAIT 4-tuple, or one for a listener (kbs_tcp_hooks.c). */
 err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
 		       u16_t opt1len, u8_t *opt2, struct pbuf *p);
+
+/* A segment for a listener: ERR_OK to let lwIP take it (kbs_tcp.c). */
+struct tcp_pcb_listen;
+err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags);
 
 /* Feed in again the SYN kbs_tcp_inpacket kept; after each frame's input. */
 void kbs_tcp_reinput(struct netif *netif);

@@ -95,6 +95,36 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 	return NULL;
 }
 
+/* A segment for listener lpcb, before lwIP sees it: a SYN whose connection
+ * would find no room is dropped unanswered, as Linux drops a SYN when the
+ * accept queue is full; the client sends it again (after 1 s, 3 s, ...)
+ * and gets in once the application accepts or closes. A RST would end its
+ * connect. Room: the queue (accepted, not yet taken) below the listen
+ * backlog + 1 as Linux counts it, and with lwIP's half-open connections
+ * (SYN_RCVD, accepts_pending) within the queue's and the free slots'
+ * size, so the connection finds both when its handshake completes. */
+err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
+{
+	struct kbs_sock *l = lpcb->callback_arg;
+	uint32_t queued, pending = lpcb->accepts_pending, limit;
+
+	if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN || !l || l->ctx->broken)
+		return ERR_OK; /* a broken context's SYN is reset at accept */
+	queued = l->aq_tail - kbq_ld(&kbs_qs(l)->aq_head); /* once; > tail: full */
+	limit = (uint32_t)lpcb->backlog + 1;
+	if (limit > KBQ_ACCEPTQ)
+		limit = KBQ_ACCEPTQ;
+	if (queued >= limit || queued + pending >= KBQ_ACCEPTQ) {
+		KBS_STAT_ADD(tcp_syn_drop_queue, 1);
+		return ERR_ABRT;
+	}
+	if (l->ctx->nsocks + pending >= KBQ_NSOCKS) {
+		KBS_STAT_ADD(tcp_syn_drop_slots, 1);
+		return ERR_ABRT;
+	}
+	return ERR_OK;
+}
+
 err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct kbs_sock *l = arg, *s;
@@ -112,7 +142,9 @@ err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	}
 	if (l->ctx->broken || l->aq_tail - head == KBQ_ACCEPTQ ||
 	    !(s = kbs_slot_claim(l->ctx))) {
-		tcp_abort(pcb); /* backlog full or no slot: RST, like a full queue */
+		/* Rare: kbs_tcp_listen_input saw room (the application took
+		 * a slot since). lwIP cannot keep the connection waiting. */
+		tcp_abort(pcb);
 		KBS_STAT_ADD(tcp_accept_reset, 1);
 		return ERR_ABRT;
 	}

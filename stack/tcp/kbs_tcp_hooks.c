@@ -1,6 +1,7 @@
 /*
  * kbs_tcp_hooks.c — lwIP TCP hooks: LWIP_HOOK_TCP_INPACKET_PCB (below) and
- * LWIP_HOOK_TCP_EVENT (recovery counters for kbstat, at the end).
+ * LWIP_HOOK_TCP_EVENT (recovery counters for kbstat, at the end). For a
+ * listener, the hook asks kbs_tcp_listen_input whether a SYN finds room.
  *
  * A new SYN for a 4-tuple lwIP still holds in TIME_WAIT: lwIP answers it
  * with an ACK and the client's connect hangs until TIME_WAIT ends. Servers
@@ -36,6 +37,8 @@ err_t kbs_tcp_inpacket(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
 {
 	(void)opt1len;
 	(void)opt2;
+	if (pcb->state == LISTEN) /* whether a SYN finds room: kbs_tcp.c */
+		return kbs_tcp_listen_input((struct tcp_pcb_listen *)pcb, TCPH_FLAGS(hdr));
 	if (pcb->state != TIME_WAIT || kbs_tw_syn)
 		return ERR_OK;
 	/* tcp_input has turned the header's ports, numbers and window into

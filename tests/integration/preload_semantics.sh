@@ -50,20 +50,22 @@ stack_up
 # become checks named "MODE SCENARIO: ...".
 run() {
 	local mode=$1 sc=$2 port=$3 accel=${4:-listen:$3} d=$work/$1-$2 rc line nfail=0 npass=0
-	local host=198.18.0.1 opts
+	local host=198.18.0.1 opts lim=20
+	# accept_overflow waits for clients' SYNs sent again (1 s, 3 s, 7 s, ...)
+	[ "$sc" = accept_overflow ] && lim=60
 	mkdir -p "$d" && mkfifo "$d/cmd" "$d/ack"
 	# shellcheck disable=SC2206 # KBTEST_ARGS: options split on spaces
 	opts=(--ctl "$d" --port "$port" --target 198.18.0.2 --closed-port 9 --peer-port 9100
 	      ${KBTEST_ARGS:-})
 	[ "$mode" = kernel ] && host=198.18.0.2
-	ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 25 \
+	ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 $((lim + 5)) \
 		"$prog" peer --ctl "$d" --host "$host" --port "$port" >"$d/peer" 2>&1 &
 	peer=$!
 	if [ "$mode" = kb ]; then
 		ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL="$accel" LD_PRELOAD="$lib" \
-			taskset -c 0 timeout -k 1 20 "$prog" "$sc" "${opts[@]}" >"$d/out" 2>"$d/err"
+			taskset -c 0 timeout -k 1 $lim "$prog" "$sc" "${opts[@]}" >"$d/out" 2>"$d/err"
 	else
-		ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 20 \
+		ip netns exec "$KB_TB_CNS" taskset -c 0 timeout -k 1 $lim \
 			"$prog" "$sc" "${opts[@]}" >"$d/out" 2>"$d/err"
 	fi
 	rc=$?
@@ -117,6 +119,18 @@ for mode in ${KBTEST_MODES:-kernel kb}; do
 	for sc in "${scenarios[@]}"; do
 		if [ "$mode" = kb ] && [ "$sc" = nonblock_connect ]; then
 			run kb "$sc" $((8080 + i)) connect:198.18.0.2/32
+		elif [ "$mode" = kb ] && [ "$sc" = accept_overflow ]; then
+			# the SYNs kb had no room for were dropped, none answered by RST
+			q0=$(kbstat_of "$stack" tcp_syn_drop_queue)
+			s0=$(kbstat_of "$stack" tcp_syn_drop_slots)
+			r0=$(kbstat_of "$stack" tcp_accept_reset)
+			run kb "$sc" $((8080 + i))
+			check "kb $sc: SYNs dropped for a full accept queue ($(($(kbstat_of "$stack" tcp_syn_drop_queue) - q0)))" \
+				test "$(kbstat_of "$stack" tcp_syn_drop_queue)" -gt "$q0"
+			check "kb $sc: SYNs dropped for want of a slot ($(($(kbstat_of "$stack" tcp_syn_drop_slots) - s0)))" \
+				test "$(kbstat_of "$stack" tcp_syn_drop_slots)" -gt "$s0"
+			check_eq "kb $sc: no connection reset at accept" \
+				"$(($(kbstat_of "$stack" tcp_accept_reset) - r0))" 0
 		else
 			run "$mode" "$sc" $((8080 + i))
 		fi

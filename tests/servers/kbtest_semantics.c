@@ -19,7 +19,8 @@
  * Scenarios: rcvtimeo eintr epoll_two_sets epoll_ctl_from_thread oneshot_et
  * rdhup_hup epoll_fork nonblock_connect fionread_peek dup_close select_mixed;
  * in kbtest_lifecycle.c (what kbtest_semantics.h lends it): late_close_reused
- * late_close_reused_busy late_close_expired late_close_exhausted.
+ * late_close_reused_busy late_close_expired late_close_exhausted; in
+ * kbtest_overflow.c: accept_overflow.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -1072,10 +1073,13 @@ static int peer_main(void)
 		if (k < 1)
 			continue;
 		snprintf(reply, sizeof(reply), "ok");
-		if (k >= 2 && (x < 0 || x >= NCONN)) {
+		if (peer_burst_cmd(line, host, reply, sizeof(reply))) {
+			; /* kbtest_overflow.c */
+		} else if (k >= 2 && (x < 0 || x >= NCONN)) {
 			snprintf(reply, sizeof(reply), "err bad connection index");
 		} else if (!strcmp(op, "quit")) {
 			break;
+
 		} else if (!strcmp(op, "connect")) {
 			struct sockaddr_in me;
 			socklen_t ml = sizeof(me);
@@ -1172,6 +1176,7 @@ static const struct {
 	{ "late_close_reused_busy", sc_late_close_reused_busy },
 	{ "late_close_expired", sc_late_close_expired },
 	{ "late_close_exhausted", sc_late_close_exhausted },
+	{ "accept_overflow", sc_accept_overflow },
 };
 
 static void usage(void)

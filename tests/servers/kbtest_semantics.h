@@ -44,4 +44,10 @@ void sc_late_close_reused_busy(void);
 void sc_late_close_expired(void);
 void sc_late_close_exhausted(void);
 
+/* ---- kbtest_overflow.c ---- */
+void sc_accept_overflow(void);
+/* The peer's burst commands ("burst N", "burstcheck MS", "burstclose"):
+ * false when line is none of them. */
+bool peer_burst_cmd(const char *line, const char *host, char *reply, size_t len);
+
 #endif /* KBTEST_SEMANTICS_H */

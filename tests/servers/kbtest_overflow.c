@@ -1,0 +1,241 @@
+/*
+ * kbtest_overflow.c — more connections at once than a listener's accept
+ * queue, and than kb's socket slots, hold (scenario accept_overflow of
+ * kbtest_semantics). Linux drops a SYN it has no room for and the client
+ * sends it again; no connection is refused or reset. Under kb the same
+ * must hold when the accept queue is full and when every slot of the
+ * application's context is taken (kbstat: tcp_syn_drop_queue,
+ * tcp_syn_drop_slots; tcp_accept_reset stays 0). Test code only.
+ *
+ * The side under test listens (backlog 511) and accepts nothing for 1 s
+ * while the peer starts BURST non-blocking connects; then it accepts and
+ * holds HOLD connections, accepts nothing for 1.5 s more (kb's slots are
+ * all taken: 1024 per context), closes half of what it holds and accepts
+ * the rest. Each peer connection sends a byte once connected; each accepted
+ * connection is sent one; the peer checks that every one of its
+ * connections received it — a connection reset or refused anywhere fails.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kbtest_semantics.h"
+
+#define BURST 1100 /* beyond kb's 1024 slots per context */
+#define HOLD  1000
+
+/* Room for BURST sockets and more in the fd table (both sides). */
+static void fd_room(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < 4096) {
+		r.rlim_cur = r.rlim_max < 4096 ? r.rlim_max : 4096;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
+}
+
+/* ---- the peer's side: "burst N", "burstcheck MS", "burstclose" */
+
+static int burst_fd[BURST];
+static int burst_n;
+static pthread_t burst_thread;
+static volatile int burst_stop;
+static bool burst_running;
+
+/* Each connection sends one byte once connected, as a client's request
+ * would: a connection Linux completed with a SYN cookie while its accept
+ * queue was full exists for the server only when data comes (a bare ACK
+ * was dropped), so a client that never sends would wait forever. */
+static void *burst_sender(void *arg)
+{
+	static bool sent[BURST];
+	int i, left = burst_n;
+
+	(void)arg;
+	memset(sent, 0, sizeof(sent));
+	while (left > 0 && !burst_stop) {
+		for (i = 0; i < burst_n; i++) {
+			struct pollfd p = { burst_fd[i], POLLOUT, 0 };
+
+			if (sent[i] || poll(&p, 1, 0) != 1)
+				continue;
+			sent[i] = true;
+			left--;
+			if (!(p.revents & (POLLERR | POLLHUP)))
+				(void)send(burst_fd[i], "x", 1, MSG_NOSIGNAL);
+		}
+		sleep_ms(10);
+	}
+	return NULL;
+}
+
+static void burst_join(void)
+{
+	if (!burst_running)
+		return;
+	burst_stop = 1;
+	pthread_join(burst_thread, NULL);
+	burst_running = false;
+}
+
+static void burst_close(void)
+{
+	int i;
+
+	burst_join();
+	for (i = 0; i < burst_n; i++)
+		if (burst_fd[i] >= 0)
+			close(burst_fd[i]);
+	burst_n = 0;
+}
+
+static void burst_start(int n, const char *host, int p, char *reply, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+	int i;
+
+	fd_room();
+	burst_close();
+	inet_pton(AF_INET, host, &a.sin_addr);
+	for (i = 0; i < n && i < BURST; i++) {
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+		if (s < 0 || (connect(s, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS)) {
+			snprintf(reply, len, "err connect %d: %s", i, err_name(errno));
+			if (s >= 0)
+				close(s);
+			return;
+		}
+		burst_fd[burst_n++] = s;
+	}
+	burst_stop = 0;
+	if (pthread_create(&burst_thread, NULL, burst_sender, NULL)) {
+		snprintf(reply, len, "err pthread_create");
+		return;
+	}
+	burst_running = true;
+	snprintf(reply, len, "ok %d", burst_n);
+}
+
+/* Every connection connected and received its byte within ms: "ok GOT
+ * FAILED FIRST_ERROR" (GOT: connections that did). */
+static void burst_check(int ms, char *reply, size_t len)
+{
+	long end = now_ms() + ms;
+	int i, got = 0, failed = 0, first = 0;
+
+	burst_join();
+	for (i = 0; i < burst_n; i++) {
+		struct pollfd p = { burst_fd[i], POLLIN, 0 };
+		long left = end - now_ms();
+		char b;
+		ssize_t r;
+
+		if (poll(&p, 1, left > 0 ? (int)left : 0) != 1) {
+			failed++;
+			first = first ? first : ETIMEDOUT;
+			continue;
+		}
+		r = recv(burst_fd[i], &b, 1, 0);
+		if (r == 1 && b == 'k') {
+			got++;
+		} else {
+			failed++;
+			first = first ? first : (r < 0 ? errno : EPROTO);
+		}
+	}
+	snprintf(reply, len, "ok %d %d %s", got, failed, first ? err_name(first) : "-");
+}
+
+bool peer_burst_cmd(const char *line, const char *host, char *reply, size_t len)
+{
+	int n;
+
+	if (sscanf(line, "burst %d", &n) == 1)
+		burst_start(n, host, port, reply, len);
+	else if (sscanf(line, "burstcheck %d", &n) == 1)
+		burst_check(n, reply, len);
+	else if (!strncmp(line, "burstclose", 10))
+		burst_close();
+	else
+		return false;
+	return true;
+}
+
+/* ---- the side under test ---------------------------------------------- */
+
+static int held[BURST];
+static int nheld, first_held, accepted;
+
+/* Accept until `until` connections were accepted in all, or ms pass without
+ * one; each is sent its byte and held. */
+static void accept_until(int l, int until, int ms)
+{
+	while (accepted < until) {
+		struct pollfd p = { l, POLLIN, 0 };
+		int c;
+
+		if (poll(&p, 1, ms) != 1)
+			return;
+		c = accept(l, NULL, NULL);
+		if (c < 0) {
+			fail("accept after %d connections: %s", accepted, strerror(errno));
+			return;
+		}
+		accepted++;
+		if (send(c, "k", 1, MSG_NOSIGNAL) != 1)
+			fail("send on accepted connection %d: %s", accepted, strerror(errno));
+		held[nheld++] = c;
+	}
+}
+
+void sc_accept_overflow(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char reply[512];
+	int l, one = 1, got = -1, failed = -1, i;
+	char first[64] = "?";
+
+	fd_room();
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 511)) {
+		fail("listen on port %d: %s", port, strerror(errno));
+		return;
+	}
+	peer_callf(reply, sizeof(reply), "burst %d", BURST);
+	if (!check(strncmp(reply, "ok", 2) == 0, "the peer starts %d connects at once (%s)",
+		   BURST, reply))
+		return;
+	sleep_ms(1000); /* nothing accepted: the accept queue overflows */
+	accept_until(l, HOLD, 20000);
+	check(accepted == HOLD, "%d connections accepted and held (%d)", HOLD, accepted);
+	sleep_ms(1500); /* nothing accepted: under kb, no free slot */
+	for (i = 0; i < HOLD / 2; i++)
+		close(held[first_held++]);
+	accept_until(l, BURST, 20000);
+	check(accepted == BURST, "after closing %d, the other %d accepted (%d in all)", HOLD / 2,
+	      BURST - HOLD, accepted);
+	peer_callf(reply, sizeof(reply), "burstcheck 5000");
+	sscanf(reply, "ok %d %d %63s", &got, &failed, first);
+	check(got == BURST && failed == 0,
+	      "every connection of the peer connected and got its byte: none refused or reset "
+	      "(%d of %d, %d failed, first error %s)", got, BURST, failed, first);
+	peer_ok("burstclose");
+	for (i = first_held; i < nheld; i++)
+		close(held[i]);
+	close(l);
+}
