@@ -53,6 +53,7 @@ void kbi_decide(const struct kbi_spec *s, struct kbi_rng *r, uint32_t len,
 {
 	int lost = chance(r, s->loss), dup = chance(r, s->dup);
 
+	memset(v, 0, sizeof(*v)); /* padding too: verdicts compare whole */
 	decide_copy(s, r, len, &v->copy[0]);
 	decide_copy(s, r, len, &v->copy[1]);
 	v->ncopies = lost ? 0 : dup ? 2 : 1;
