@@ -266,7 +266,7 @@ struct kbp_ep;
  * then the table is empty, every fd is libc's and no KB_ACCEL rule
  * matches (kbp_ready).
  */
-#define KBP_FD_MAX 65536
+#define KBP_FD_MAX (1 << 20) /* 8 MiB of address space; pages touched as fds are used */
 extern void **const kbp_fds;
 extern int kbp_nfds;
 
@@ -334,6 +334,8 @@ static inline struct kbp_sock *kbp_sock_hold(int fd)
 void kbp_fd_set(int fd, void *obj);
 void *kbp_fd_take(int fd);           /* clear and return the entry */
 int kbp_fd_max(void);
+/* Every fd at or above this has never had an object (scans stop here). */
+int kbp_fd_end(void);
 
 /* ---- sockets (kbp_tcp.c) ---- */
 

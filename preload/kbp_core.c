@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -559,10 +558,26 @@ void kbp_stack_gone(uint32_t att)
 
 /* ---- fd table ---------------------------------------------------------- */
 
+/* One above the highest fd ever given an object: scans over the table
+ * (fork, close_range) stop there, not at a limit of a million. */
+static int kbp_fd_top;
+
 void kbp_fd_set(int fd, void *obj)
 {
-	if (fd >= 0 && fd < kbp_nfds)
-		kbq_st_rel(&kbp_fds[fd], obj);
+	int top;
+
+	if (fd < 0 || fd >= kbp_nfds)
+		return;
+	top = kbq_ld(&kbp_fd_top);
+	while (fd >= top && !__atomic_compare_exchange_n(&kbp_fd_top, &top, fd + 1, true,
+							 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+	kbq_st_rel(&kbp_fds[fd], obj);
+}
+
+int kbp_fd_end(void)
+{
+	return kbq_ld_acq(&kbp_fd_top);
 }
 
 void *kbp_fd_take(int fd)
@@ -756,19 +771,11 @@ static void config_say(int level, const char *line)
 
 __attribute__((constructor)) static void kbp_init(void)
 {
-	struct rlimit rl;
-	int nfds = KBP_FD_MAX;
-
 	kbp_libc_resolve();
 	if (kbp_config_read(&kbp_cfg, config_say) && kbp_cfg.strict)
 		_exit(2);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
-	    rl.rlim_max < (rlim_t)nfds)
-		nfds = (int)rl.rlim_max;
-	if (nfds < 1024)
-		nfds = 1024;
 	pthread_atfork(kbp_on_fork_prepare, kbp_on_fork_parent, kbp_on_fork_child);
 	/* Last: threads already running (started by constructors before this
 	 * one) see the settings complete once they see the table (kbp_ready). */
-	kbq_st_rel(&kbp_nfds, nfds);
+	kbq_st_rel(&kbp_nfds, KBP_FD_MAX); /* whatever RLIMIT_NOFILE becomes later */
 }

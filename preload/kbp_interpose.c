@@ -342,7 +342,7 @@ KBP_EXPORT int close_range(unsigned a, unsigned b, int f)
 	unsigned fd;
 
 	if (!(f & CLOSE_RANGE_CLOEXEC))
-		for (fd = a; fd <= b && fd < (unsigned)kbp_fd_max(); fd++)
+		for (fd = a; fd <= b && fd < (unsigned)kbp_fd_end(); fd++)
 			fd_release((int)fd);
 	return libc_close_range(a, b, f);
 }

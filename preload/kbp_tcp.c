@@ -1160,7 +1160,7 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 void kbp_fork_child(bool has_row)
 {
 	uint64_t refd[KBQ_HELD_WORDS] = { 0 };
-	int fd, max = kbp_fd_max();
+	int fd, max = kbp_fd_end();
 	static unsigned gen;
 	uint32_t w;
 

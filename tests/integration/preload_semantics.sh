@@ -131,6 +131,11 @@ for mode in ${KBTEST_MODES:-kernel kb}; do
 				test "$(kbstat_of "$stack" tcp_syn_drop_slots)" -gt "$s0"
 			check_eq "kb $sc: no connection reset at accept" \
 				"$(($(kbstat_of "$stack" tcp_accept_reset) - r0))" 0
+		elif [ "$mode" = kb ] && [ "$sc" = high_fd ]; then
+			a0=$(kbstat_of "$stack" tcp_accepted)
+			run kb "$sc" $((8080 + i))
+			check "kb $sc: the connection on the high fd's listener went through kbstackd" \
+				test "$(kbstat_of "$stack" tcp_accepted)" -gt "$a0"
 		else
 			run "$mode" "$sc" $((8080 + i))
 		fi

@@ -14,6 +14,7 @@
  * the rest. Each peer connection sends a byte once connected; each accepted
  * connection is sent one; the peer checks that every one of its
  * connections received it — a connection reset or refused anywhere fails.
+ * Scenario high_fd: a listener and a connection on the highest fds allowed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -237,5 +238,51 @@ void sc_accept_overflow(void)
 	peer_ok("burstclose");
 	for (i = first_held; i < nheld; i++)
 		close(held[i]);
+	close(l);
+}
+
+/* A listener and its connection on the highest fds RLIMIT_NOFILE allows
+ * (up to 300000; above 65535 where the hard limit lets root go there), as
+ * a server that raised its limit after it started (nginx's
+ * worker_rlimit_nofile) has them. Under kb they are accelerated (the
+ * script checks kbstat). */
+void sc_high_fd(void)
+{
+	struct rlimit r;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int s, l, c, one = 1, hi;
+	char buf[8];
+
+	r.rlim_cur = r.rlim_max = 300000; /* needs CAP_SYS_RESOURCE above the hard limit */
+	if (setrlimit(RLIMIT_NOFILE, &r) && !getrlimit(RLIMIT_NOFILE, &r)) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
+	getrlimit(RLIMIT_NOFILE, &r);
+	hi = r.rlim_cur > 300000 ? 300000 : (int)r.rlim_cur;
+	if (!check(hi > 1024 + 20, "RLIMIT_NOFILE raised to %d", hi))
+		return;
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	l = dup2(s, hi - 10);
+	check(l == hi - 10, "the socket moved to fd %d (dup2: %d)", hi - 10, l);
+	close(s);
+	if (l != hi - 10 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 16)) {
+		fail("listen on fd %d: %s", hi - 10, strerror(errno));
+		return;
+	}
+	c = accept_peer_from(l, 0, 0, NULL);
+	if (c < 0)
+		return;
+	c = dup2(c, hi - 5) == hi - 5 ? (close(c), hi - 5) : c;
+	check(c == hi - 5, "the connection moved to fd %d", hi - 5);
+	peer_ok("sendstr 0 hello");
+	check(read_n(c, buf, 5, 2000) == 5 && !memcmp(buf, "hello", 5),
+	      "read the peer's 'hello' on fd %d", c);
+	check(send(c, "world", 5, MSG_NOSIGNAL) == 5, "send 'world' on fd %d", c);
+	check(peer_recv(0, 5, 2000, buf, sizeof(buf), NULL) == 5 && !memcmp(buf, "world", 5),
+	      "the peer receives 'world'");
+	close(c);
+	peer_ok("close 0");
 	close(l);
 }

@@ -20,7 +20,7 @@
  * rdhup_hup epoll_fork nonblock_connect fionread_peek dup_close select_mixed;
  * in kbtest_lifecycle.c (what kbtest_semantics.h lends it): late_close_reused
  * late_close_reused_busy late_close_expired late_close_exhausted; in
- * kbtest_overflow.c: accept_overflow.
+ * kbtest_overflow.c: accept_overflow high_fd.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -1177,6 +1177,7 @@ static const struct {
 	{ "late_close_expired", sc_late_close_expired },
 	{ "late_close_exhausted", sc_late_close_exhausted },
 	{ "accept_overflow", sc_accept_overflow },
+	{ "high_fd", sc_high_fd },
 };
 
 static void usage(void)

@@ -1,6 +1,6 @@
 /*
  * test_fdtable.c — unit tests for libkbpreload.so's fd table (kbp_core.c):
- * kbp_fd_get/kbp_fd_set/kbp_fd_take/kbp_sock_get/kbp_fd_max, which decide
+ * kbp_fd_get/kbp_fd_set/kbp_fd_take/kbp_sock_get/kbp_fd_max/kbp_fd_end, which decide
  * whether an fd is accelerated. The table is sized by kbp_core.c's
  * constructor (linked in with kbpreload_logic) before main runs.
  *
@@ -48,7 +48,27 @@ static int check_empty(void **state)
 static void test_max(void **state)
 {
 	assert_true(kbp_fd_max() >= 1024);
-	assert_true(kbp_fd_max() <= 65536);
+	assert_true(kbp_fd_max() <= KBP_FD_MAX);
+	assert_true(KBP_FD_MAX >= 1 << 20); /* RLIMIT_NOFILE up to a million */
+}
+
+/* fds up to a million (RLIMIT_NOFILE's ceiling, fs.nr_open's default),
+ * whatever the limit was when the constructor ran; scans stop at the
+ * highest fd ever used. */
+static void test_million(void **state)
+{
+	int fd = (1 << 20) - 1;
+
+	(void)state;
+	assert_true(kbp_fd_max() > fd);
+	kbp_fd_set(fd, &sock_a);
+	assert_ptr_equal(kbp_sock_get(fd), &sock_a);
+	assert_true(kbp_fd_end() == fd + 1);
+	kbp_fd_set(70000, &sock_b);
+	assert_true(kbp_fd_end() == fd + 1); /* the mark only rises */
+	assert_ptr_equal(kbp_fd_take(70000), &sock_b);
+	assert_ptr_equal(kbp_fd_take(fd), &sock_a);
+	assert_null(kbp_fd_get(fd));
 }
 
 static void test_unknown_fds(void **state)
@@ -239,6 +259,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_max),
 		cmocka_unit_test_setup_teardown(test_unknown_fds, check_empty, check_empty),
+		cmocka_unit_test_setup_teardown(test_million, check_empty, check_empty),
 		cmocka_unit_test_setup_teardown(test_set_out_of_range, check_empty, check_empty),
 		cmocka_unit_test_setup_teardown(test_round_trip, check_empty, check_empty),
 		cmocka_unit_test_setup_teardown(test_overwrite_and_clear, check_empty, check_empty),
