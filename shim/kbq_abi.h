@@ -76,15 +76,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KBQ_ABI_VERSION 3u
+#define KBQ_ABI_VERSION 4u
 #define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
 
-#define KBQ_NSOCKS   1024u         /* socket slots per context */
+#ifndef KBQ_NSOCKS /* a build may set fewer (the fuzz targets: their checks walk every slot) */
+#define KBQ_NSOCKS   16384u        /* socket slots per context (rings: pages touched as used) */
+#endif
 #define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
 #define KBQ_ACCEPTQ  256u          /* pending connections per listener */
 #define KBQ_NWAITERS 256           /* sleepers with a wake socket of their own */
 #define KBQ_NPROCS   256u          /* processes of one context at once */
 #define KBQ_CACHELINE 64
+/* Doorbell words per summary bit: bit g of bell_summary covers bell words
+ * g * KBQ_BELL_GROUP .. g * KBQ_BELL_GROUP + KBQ_BELL_GROUP - 1. */
+#ifndef KBQ_BELL_GROUP
+#define KBQ_BELL_GROUP (KBQ_NSOCKS / 64 / 64 ? KBQ_NSOCKS / 64 / 64 : 1u)
+#endif
 
 /* kbq_sock.state — written by kbstackd, except FREE → OPEN by the app (CAS) */
 enum {
@@ -188,7 +195,8 @@ struct kbq_region {
 	uint32_t sleepers;   /* app: sum of waiter[].sleeping (seq_cst): 0 = skip the scan */
 	uint8_t  pad2[KBQ_CACHELINE - 4];
 
-	uint64_t bell_summary; /* app: bit w set when bell[w] gained a bit; stack swaps 0 */
+	uint64_t bell_summary; /* app: bit w / KBQ_BELL_GROUP set when bell[w] gained a bit;
+				* stack swaps 0 */
 	uint8_t  pad3[KBQ_CACHELINE - 8];
 	uint64_t bell[KBQ_NSOCKS / 64]; /* app: bit s%64 of word s/64 = "look at slot s" */
 
@@ -254,7 +262,7 @@ _Static_assert((KBQ_ACCEPTQ & (KBQ_ACCEPTQ - 1)) == 0, "accept queue: a power of
 _Static_assert(KBQ_NSOCKS % 64 == 0, "doorbell words");
 _Static_assert(KBQ_NWAITERS % 64 == 0, "waiter mask words");
 _Static_assert(offsetof(struct kbq_sock, wmask) == 88, "kbq_sock: waiter mask");
-_Static_assert(KBQ_NSOCKS / 64 <= 64, "one summary bit per doorbell word");
+_Static_assert(KBQ_NSOCKS / 64 <= 64 * KBQ_BELL_GROUP, "one summary bit per doorbell group");
 _Static_assert(offsetof(struct kbq_sock, aq_tail) == 128, "kbq_sock: control lines");
 _Static_assert(offsetof(struct kbq_sock, aq_head) == 192, "kbq_sock: accept head");
 _Static_assert(offsetof(struct kbq_sock, rx_tail) == 256 + 4 * KBQ_ACCEPTQ, "kbq_sock");

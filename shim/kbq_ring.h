@@ -65,11 +65,11 @@ static inline void kbq_bell(struct kbq_region *r, uint32_t s)
 	/* Release: the request or index written before the bell is visible to
 	 * kbstackd once it sees the bit (it swaps with acquire). */
 	kbq_or_rel(&r->bell[s / 64], 1ull << (s % 64));
-	kbq_or_rel(&r->bell_summary, 1ull << ((s / 64) % 64));
+	kbq_or_rel(&r->bell_summary, 1ull << (s / 64 / KBQ_BELL_GROUP));
 }
 
 /*
- * kbstackd's side: swap the summary, then each word it names, and call
+ * kbstackd's side: swap the summary, then each word of the groups it names, and call
  * fn(arg, slot) for every slot rung since the last sweep. A summary bit may
  * name an empty word (its bits were taken by the previous sweep): harmless.
  * Returns the number of slots served.
@@ -82,19 +82,20 @@ static inline unsigned kbq_bell_sweep(struct kbq_region *r, void (*fn)(void *arg
 	unsigned served = 0;
 
 	while (sum) {
-		unsigned w = (unsigned)__builtin_ctzll(sum);
-		uint64_t bits;
+		unsigned g = (unsigned)__builtin_ctzll(sum), w;
 
 		sum &= sum - 1;
-		if (w >= KBQ_NSOCKS / 64)
-			continue;
-		bits = kbq_xchg_acq(&r->bell[w], 0);
-		while (bits) {
-			unsigned b = (unsigned)__builtin_ctzll(bits);
+		for (w = g * KBQ_BELL_GROUP; w < (g + 1) * KBQ_BELL_GROUP && w < KBQ_NSOCKS / 64;
+		     w++) {
+			uint64_t bits = kbq_ld(&r->bell[w]) ? kbq_xchg_acq(&r->bell[w], 0) : 0;
 
-			bits &= bits - 1;
-			fn(arg, w * 64 + b);
-			served++;
+			while (bits) {
+				unsigned b = (unsigned)__builtin_ctzll(bits);
+
+				bits &= bits - 1;
+				fn(arg, w * 64 + b);
+				served++;
+			}
 		}
 	}
 	return served;

@@ -69,7 +69,7 @@ struct kbs_sock {
 	bool close_called;     /* tcp_close done */
 	bool shut_wr;          /* SHUT_WR requested */
 	bool fin_done;         /* ended by both FINs before the app's close */
-	bool in_evq;           /* listed in ctx->evq this loop iteration */
+	uint32_t evq_gen;      /* == ctx->evq_gen: listed in ctx->evq this loop iteration */
 	bool lost;             /* lwIP dropped the PCB; kbs_life_settle decides */
 	int8_t lost_err;      /* err_t that came with it (ERR_OK: freed silently) */
 	uint32_t inherit;      /* listener: KBQ_OPT_F_* its connections start with */
@@ -110,6 +110,9 @@ struct kbs_ctx {
 	uint8_t broken;       /* enum kbs_viol: cut off, its sockets reset */
 	bool reset_done;       /* ... and that reset has been done */
 	uint32_t nev;          /* sockets with an event this iteration (evq) */
+	uint32_t evq_gen;      /* bumped when evq is forgotten (never 0) */
+	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it) */
+	uint64_t free_bits[KBQ_NSOCKS / 64];
 	uint32_t evq[KBS_EVQ]; /* their slots; beyond KBS_EVQ, wake every sleeper */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];

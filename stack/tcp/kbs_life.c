@@ -68,10 +68,13 @@ void kbs_life_set(struct kbs_sock *s, enum kbs_life to)
 		return;
 	LWIP_ASSERT("kbs_life_set: transition not in the table",
 		    kbs_life_next[from] & (1u << to));
-	if (from == KBS_L_FREE)
+	if (from == KBS_L_FREE) {
 		s->ctx->nsocks++;
-	else if (to == KBS_L_FREE)
+		s->ctx->free_bits[s->slot / 64] &= ~(1ull << (s->slot % 64));
+	} else if (to == KBS_L_FREE) {
 		s->ctx->nsocks--;
+		s->ctx->free_bits[s->slot / 64] |= 1ull << (s->slot % 64);
+	}
 	s->life = (uint8_t)to;
 	/* Release: what the state announces (indices, addresses, ev) was
 	 * written first. Pairs with the application's acquire load. */
@@ -123,6 +126,9 @@ void kbs_life_ctx_init(struct kbs_ctx *c)
 		c->s[i].ctx = c;
 		c->s[i].slot = i;
 	}
+	for (i = 0; i < KBQ_NSOCKS / 64; i++)
+		c->free_bits[i] = ~0ull;
+	c->evq_gen = 1;
 }
 
 static err_t kbs_on_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);

@@ -79,18 +79,28 @@ void kbs_tcp_flow_attach(struct kbs_sock *s, struct tcp_pcb *pcb)
 }
 
 /* Claim a slot for an incoming connection: free in kbstackd's view and
- * not claimed by the application (the shared word is where both race). */
+ * not claimed by the application (the shared word is where both race).
+ * The lowest such slot, so the ring pages already touched are used again:
+ * a context's memory follows its peak of connections, not their number. */
 static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 {
-	uint32_t i;
+	uint32_t w;
 
-	for (i = 0; i < KBQ_NSOCKS; i++) {
-		struct kbq_sock *q = kbq_sock_at(c->r, i);
-		uint32_t want = KBQ_S_FREE;
+	for (w = 0; w < KBQ_NSOCKS / 64; w++) {
+		uint64_t bits = c->free_bits[w];
 
-		if (c->s[i].life == KBS_L_FREE && kbq_ld(&q->state) == KBQ_S_FREE &&
-		    kbq_cas(&q->state, &want, KBQ_S_STACK))
-			return &c->s[i];
+		while (bits) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			struct kbq_sock *q = kbq_sock_at(c->r, i);
+			uint32_t want = KBQ_S_FREE;
+
+			bits &= bits - 1;
+			if (kbq_ld(&q->state) == KBQ_S_FREE &&
+			    kbq_cas(&q->state, &want, KBQ_S_STACK))
+				return &c->s[i];
+			/* the application claimed it: kbstackd hears of it
+			 * with its first request */
+		}
 	}
 	return NULL;
 }

@@ -27,8 +27,8 @@ void kbs_wake_event(struct kbs_sock *s)
 	struct kbs_ctx *c = s->ctx;
 
 	c->event = true;
-	if (!s->in_evq) {
-		s->in_evq = true;
+	if (s->evq_gen != c->evq_gen) {
+		s->evq_gen = c->evq_gen;
 		if (c->nev < KBS_EVQ)
 			c->evq[c->nev] = s->slot;
 		c->nev++;
@@ -50,14 +50,12 @@ static void kbs_evq_take(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64], bool 
 	for (i = 0; i < c->nev && i < KBS_EVQ; i++) {
 		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
 
-		c->s[c->evq[i]].in_evq = false;
 		for (k = 0; want && !all && k < KBQ_NWAITERS / 64; k++)
 			m[k] |= kbq_ld_sc(&q->wmask[k]);
 	}
-	if (all) /* the flags of the slots not listed */
-		for (i = 0; i < KBQ_NSOCKS; i++)
-			c->s[i].in_evq = false;
 	c->nev = 0;
+	if (++c->evq_gen == 0) /* every slot unlisted at once; 0 is no generation */
+		c->evq_gen = 1;
 }
 
 /* One byte on the waiter's wake socket. MSG_DONTWAIT per call: whatever

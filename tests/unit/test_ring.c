@@ -458,7 +458,8 @@ static void test_bell_bits(void **state)
 	for (w = 3; w < KBQ_NSOCKS / 64 - 1; w++)
 		assert_int_equal(r->bell[w], 0);
 	assert_int_equal(r->bell_summary,
-			 1ull | 1ull << 1 | 1ull << 2 | 1ull << (KBQ_NSOCKS / 64 - 1));
+			 1ull | 1ull << (1 / KBQ_BELL_GROUP) | 1ull << (2 / KBQ_BELL_GROUP) |
+			 1ull << ((KBQ_NSOCKS / 64 - 1) / KBQ_BELL_GROUP));
 	/* the neighbours of the bells are untouched */
 	assert_int_equal(r->sleepers, 0);
 	assert_int_equal(r->event_seq, 0);
