@@ -101,9 +101,12 @@ static int slot_claim(struct kbp_at at)
 {
 	static uint32_t hint;
 	uint32_t i, start = __atomic_fetch_add(&hint, 1, __ATOMIC_RELAXED);
+	uint32_t n = kbq_ld(&at.r->slots); /* KB_SLOTS: kbstackd's, written once */
 
-	for (i = 0; i < KBQ_NSOCKS; i++) {
-		uint32_t slot = (start + i) % KBQ_NSOCKS, want = KBQ_S_FREE;
+	if (n == 0 || n > KBQ_NSOCKS)
+		n = KBQ_NSOCKS;
+	for (i = 0; i < n; i++) {
+		uint32_t slot = (start + i) % n, want = KBQ_S_FREE;
 		struct kbq_sock *q = kbq_sock_at(at.r, slot);
 
 		if (kbq_ld_acq(&q->state) != KBQ_S_FREE ||

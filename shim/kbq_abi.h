@@ -188,7 +188,9 @@ struct kbq_region {
 	uint32_t ctx;        /* stack, once: context id (for JOIN after fork) */
 	uint64_t size;       /* stack, once: bytes in the region */
 	uint32_t stack_ip;   /* stack, once: kbstackd's IPv4, network order */
-	uint32_t pad0[9];
+	uint32_t slots;      /* stack, once: slots the application may claim (the
+			      * first ones; 1 to KBQ_NSOCKS: KB_SLOTS) */
+	uint32_t pad0[8];
 
 	uint32_t event_seq;  /* stack: bumped (release) after any socket event */
 	uint8_t  pad1[KBQ_CACHELINE - 4];

@@ -83,6 +83,7 @@ enum {
 	X(tcp_rx_dup,      "data segments received again (all already acknowledged)") \
 	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
 	X(ctx_reset_accept,"contexts cut off: an accept-queue head beyond its tail") \
+	X(ctx_reset_slot,  "contexts cut off: a slot claimed beyond KB_SLOTS") \
 	X(wake_dropped,    "wake-ups not delivered: the waiter's socket was full or gone") \
 	X(ctx_refused_limit, "attaches refused: the user holds KB_UID_CONTEXTS contexts") \
 	X(ctl_refused_uid, "joins refused: the context belongs to another user") \
@@ -111,9 +112,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 56 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 57 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 56 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 57 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -7,6 +7,7 @@
  * gateway inside the subnet) run after everything is read.
  */
 #include "kbs_config.h"
+#include "kbq_abi.h"
 #include "kbq_stats.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,7 @@ static int parse_eal(struct kbs_config *c, const char *v);
 static int parse_stack(struct kbs_config *c, const char *v);
 static int parse_group(struct kbs_config *c, const char *v);
 static int parse_uid_contexts(struct kbs_config *c, const char *v);
+static int parse_slots(struct kbs_config *c, const char *v);
 
 static const struct kbs_setting kbs_settings[] = {
 	{ "KB_DEV", "dev",
@@ -75,6 +77,10 @@ static const struct kbs_setting kbs_settings[] = {
 	  "application contexts one user may hold at once (default "
 	  KBS_STR(KBS_UID_CONTEXTS_DEFAULT) "); more are refused and counted",
 	  parse_uid_contexts },
+	{ "KB_SLOTS", "slots", "an integer from 64 to 16384",
+	  "socket slots per application context: its kb sockets at once (default "
+	  "16384, the most the shared-memory layout has); beyond, new sockets use "
+	  "the kernel and a kb listener's SYNs wait", parse_slots },
 };
 
 #define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
@@ -286,6 +292,16 @@ static int parse_uid_contexts(struct kbs_config *c, const char *v)
 	return 0;
 }
 
+static int parse_slots(struct kbs_config *c, const char *v)
+{
+	unsigned long n;
+
+	if (parse_uint(v, 64, KBQ_NSOCKS, &n))
+		return -EINVAL;
+	c->slots = (unsigned)n;
+	return 0;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -312,6 +328,7 @@ static void set_defaults(struct kbs_config *c)
 	c->mbufs = KBS_MBUFS_DEFAULT;
 	c->poll = KBS_POLL_ADAPTIVE;
 	c->uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
+	c->slots = KBQ_NSOCKS;
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }
 

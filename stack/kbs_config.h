@@ -51,6 +51,7 @@ struct kbs_config {
 	gid_t group;          /* KB_GROUP: who may attach, with has_group */
 	bool has_group;
 	unsigned uid_contexts; /* KB_UID_CONTEXTS */
+	unsigned slots;       /* KB_SLOTS: socket slots per application context */
 };
 
 /* kbs_config_parse() results besides 0 */

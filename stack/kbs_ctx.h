@@ -57,6 +57,7 @@ enum kbs_viol {
 	KBS_V_NONE = 0,
 	KBS_V_RING,      /* an rx_head or tx_tail outside what the stack published */
 	KBS_V_ACCEPT,    /* an aq_head beyond the accept queue's tail */
+	KBS_V_SLOT,      /* a slot claimed beyond the context's nslots */
 };
 
 /* One socket slot, kbstackd's side. */
@@ -105,6 +106,7 @@ struct kbs_ctx {
 	unsigned nprocs;
 	uint64_t procs[KBQ_NPROCS / 64]; /* process indices in use (→ r->procs) */
 	unsigned nsocks;       /* slots whose life is not FREE */
+	uint32_t nslots;       /* slots it may use, the first ones (r->slots) */
 	bool orphan;           /* no process left: sending what they queued */
 	bool event;            /* a socket event happened this loop iteration */
 	uint8_t broken;       /* enum kbs_viol: cut off, its sockets reset */
@@ -130,7 +132,8 @@ static inline struct kbq_sock *kbs_qs(const struct kbs_sock *s)
 /* Once, after lwIP is up: register the PCB-freed callback. */
 void kbs_life_init(void);
 
-/* Give every slot of a new context its identity (all FREE). */
+/* Give every slot of a new context its identity (all FREE); the first
+ * nslots (all when 0) may be used. */
 void kbs_life_ctx_init(struct kbs_ctx *c);
 
 /* Change s's lifecycle state and publish it. */

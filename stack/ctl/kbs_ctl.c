@@ -50,6 +50,7 @@ static uint32_t ctl_stack_ip;
 static uint32_t ctl_next_ctx = 1;
 static unsigned ctl_orphans; /* contexts with no process, still sending */
 static unsigned ctl_uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
+static unsigned ctl_slots = KBQ_NSOCKS;
 
 int kbs_ctl_open(const struct kbs_config *cfg)
 {
@@ -64,6 +65,7 @@ int kbs_ctl_open(const struct kbs_config *cfg)
 	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
 	ctl_stack_ip = stack_ip;
 	ctl_uid_contexts = cfg->uid_contexts;
+	ctl_slots = cfg->slots;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -195,6 +197,7 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 	r->ctx = ctl_next_ctx++;
 	r->size = KBQ_REGION_SIZE;
 	r->stack_ip = ctl_stack_ip;
+	r->slots = ctl_slots;
 	__atomic_store_n(&r->magic, KBQ_REGION_MAGIC, __ATOMIC_RELEASE);
 	c->id = r->ctx;
 	c->uid = p->uid;
@@ -204,6 +207,7 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 	for (int i = 0; i < KBQ_NWAITERS; i++)
 		c->wfd[i] = -1;
 	c->wfd[0] = wfd;
+	c->nslots = ctl_slots;
 	kbs_life_ctx_init(c);
 	p->idx = (uint32_t)proc_index_take(c); /* 0 */
 	c->next = kbs_ctxs;

@@ -22,6 +22,8 @@
  */
 #include <errno.h>
 
+#include <string.h>
+
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
@@ -126,8 +128,11 @@ void kbs_life_ctx_init(struct kbs_ctx *c)
 		c->s[i].ctx = c;
 		c->s[i].slot = i;
 	}
-	for (i = 0; i < KBQ_NSOCKS / 64; i++)
-		c->free_bits[i] = ~0ull;
+	if (!c->nslots || c->nslots > KBQ_NSOCKS)
+		c->nslots = KBQ_NSOCKS;
+	memset(c->free_bits, 0, sizeof(c->free_bits));
+	for (i = 0; i < c->nslots; i++)
+		c->free_bits[i / 64] |= 1ull << (i % 64);
 	c->evq_gen = 1;
 }
 
@@ -297,6 +302,7 @@ void kbs_life_violation(struct kbs_ctx *c, enum kbs_viol why)
 	switch (why) {
 	case KBS_V_RING:    KBS_STAT_ADD(ctx_reset_ring, 1); break;
 	case KBS_V_ACCEPT:  KBS_STAT_ADD(ctx_reset_accept, 1); break;
+	case KBS_V_SLOT:    KBS_STAT_ADD(ctx_reset_slot, 1); break;
 	default: break;
 	}
 }

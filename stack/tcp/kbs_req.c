@@ -280,6 +280,10 @@ static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 		 * anything but FREE there now is that claim. */
 		if (kbq_ld_acq(&kbs_qs(s)->state) == KBQ_S_FREE)
 			return;
+		if (slot >= c->nslots) { /* KB_SLOTS: not the application's to claim */
+			kbs_life_violation(c, KBS_V_SLOT);
+			return;
+		}
 		kbs_sock_open(s);
 	}
 	kbs_sock_request(s);

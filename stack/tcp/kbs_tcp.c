@@ -128,7 +128,7 @@ err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 		KBS_STAT_ADD(tcp_syn_drop_queue, 1);
 		return ERR_ABRT;
 	}
-	if (l->ctx->nsocks + pending >= KBQ_NSOCKS) {
+	if (l->ctx->nsocks + pending >= l->ctx->nslots) {
 		KBS_STAT_ADD(tcp_syn_drop_slots, 1);
 		return ERR_ABRT;
 	}

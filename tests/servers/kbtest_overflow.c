@@ -10,7 +10,8 @@
  * The side under test listens (backlog 511) and accepts nothing for 1 s
  * while the peer starts BURST non-blocking connects; then it accepts and
  * holds HOLD connections, accepts nothing for 1.5 s more (kb's slots are
- * all taken: 1024 per context), closes half of what it holds and accepts
+ * all taken: the test runs kbstackd with KB_SLOTS=1024), closes half of
+ * what it holds and accepts
  * the rest. Each peer connection sends a byte once connected; each accepted
  * connection is sent one; the peer checks that every one of its
  * connections received it — a connection reset or refused anywhere fails.
@@ -34,7 +35,7 @@
 
 #include "kbtest_semantics.h"
 
-#define BURST 1100 /* beyond kb's 1024 slots per context */
+#define BURST 1100 /* beyond the test's KB_SLOTS=1024 */
 #define HOLD  1000
 
 /* Room for BURST sockets and more in the fd table (both sides). */
