@@ -32,6 +32,10 @@
 #else
 #define MEMP_NUM_TCP_PCB          8192  /* "thousands of PCBs" */
 #endif
+/* Buckets of the 4-tuple hash tcp_input finds active and TIME_WAIT PCBs in
+ * (lwip-patches/0015): a power of two, twice the 8192 PCBs, so a chain holds
+ * about one PCB when all are in use. 128 KiB of pointers. */
+#define TCP_PCB_HASH_SIZE         16384
 #define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
 #define MEMP_NUM_TCP_SEG          32768 /* unacked + unsent segments, all connections (u16) */
 #define MEMP_NUM_PBUF             32768 /* PBUF_REF/ROM headers: zero-copy tx (u16) */

@@ -32,6 +32,7 @@ args_of() {
 	kbtest_threads)   args=() ;;                     # usage, status 2
 	kbstackd|kbstackd_shortmsl) args=(--help) ;;
 	kbpeer_httpd)     args=(--help) ;;
+	lwip_demux)       args=(64) ;;                   # a few ms with 64 PCBs
 	kbstat)           args=(-s "$dir/none.sock") ;;  # no kbstackd: status 1
 	kbrun)            args=(--help) ;;
 	*)                return 1 ;;
