@@ -66,6 +66,7 @@ enum {
 	X(tcp_accepted,    "connections queued for an application's accept")  \
 	X(tcp_accept_reset,"connections reset at once: no slot after all (rare: see tcp_syn_drop_*)") \
 	X(tcp_syn_drop_queue, "SYNs dropped: the listener's accept queue was full (the client retries)") \
+	X(tcp_tw_recycled, "TIME_WAIT connections ended early: over half the PCBs were in TIME_WAIT") \
 	X(tcp_syn_drop_slots, "SYNs dropped: no free socket slot in the context (the client retries)") \
 	X(tcp_connected,   "connections an application opened (connect)")     \
 	X(tcp_connect_failed, "connects refused or timed out")                \
@@ -112,9 +113,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 57 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 58 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 57 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 58 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

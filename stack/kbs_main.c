@@ -31,6 +31,7 @@
 
 #include "kbs_config.h"
 #include "kbs_ctx.h"
+#include "kbs_hooks.h"
 #include "kbs_netif.h"
 #include "kbs_port.h"
 #include "kbs_stats.h"
@@ -105,7 +106,7 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t spin = hz * KBS_SPIN_US / 1000000;
 	uint64_t prev = rte_rdtsc(), last_work = prev, now;
-	uint32_t last_ms = sys_now();
+	uint32_t last_ms = sys_now(), tw_period = 0;
 	unsigned step = KBS_SLEEP_MIN_US;
 
 	kbs_stats->start_tsc = prev;
@@ -118,6 +119,10 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 		if (ms != last_ms) {
 			last_ms = ms;
 			sys_check_timeouts();
+			if (ms / 64 != tw_period) { /* TIME_WAIT bounded */
+				tw_period = ms / 64;
+				kbs_tcp_tw_trim();
+			}
 			kbs_life_settle();
 			kbs_ctl_poll();
 			kbs_publish(ni->port, ms, prev);

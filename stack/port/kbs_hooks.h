@@ -27,6 +27,10 @@ err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags);
 /* Feed in again the SYN kbs_tcp_inpacket kept; after each frame's input. */
 void kbs_tcp_reinput(struct netif *netif);
 
+/* Free the oldest TIME_WAIT PCBs when more than half the pool is in
+ * TIME_WAIT (kbs_tcp_hooks.c); the loop calls it every 64 ms. */
+void kbs_tcp_tw_trim(void);
+
 /* A recovery event (enum lwip_tcp_event, patch 0007): counted for kbstat. */
 void kbs_tcp_event(struct tcp_pcb *pcb, int ev);
 

@@ -85,3 +85,39 @@ void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
 	case LWIP_TCP_EV_RX_DUP:        KBS_STAT_ADD(tcp_rx_dup, 1); break;
 	}
 }
+
+/*
+ * TIME_WAIT bounded, as Linux bounds it (tcp_max_tw_buckets): a server that
+ * closes first leaves one TIME_WAIT PCB per connection for 60 s, and past
+ * 136 connections a second they would fill the PCB pool. lwIP then frees
+ * the oldest one for each new connection (tcp_kill_timewait), walking the
+ * whole TIME_WAIT list twice per connection: the connection rate falls as
+ * the list grows. Instead, when more than half the pool is in TIME_WAIT,
+ * the oldest ones (the list's tail: lwIP puts a PCB at its head when it
+ * enters TIME_WAIT) are freed in one walk, down to a quarter of the pool.
+ * A slot still holding such a PCB learns of it by the destroy callback
+ * (kbs_life.c), as for any TIME_WAIT that ends.
+ */
+#define KBS_TW_HIGH (MEMP_NUM_TCP_PCB / 2)
+#define KBS_TW_LOW  (MEMP_NUM_TCP_PCB / 4)
+
+void kbs_tcp_tw_trim(void)
+{
+	struct tcp_pcb *pcb = tcp_tw_pcbs, *cut = NULL, *next;
+	unsigned n = 0;
+
+	for (; pcb; pcb = pcb->next)
+		if (++n == KBS_TW_LOW)
+			cut = pcb;
+	if (n <= KBS_TW_HIGH || !cut)
+		return;
+	pcb = cut->next;
+	cut->next = NULL;
+	for (; pcb; pcb = next) {
+		next = pcb->next;
+		TCP_PCB_HASH_RMV(pcb);
+		tcp_pcb_purge(pcb);
+		tcp_free(pcb);
+		KBS_STAT_ADD(tcp_tw_recycled, 1);
+	}
+}
