@@ -30,12 +30,15 @@
 #ifdef KB_TCP_PCBS /* test builds only: run out of PCBs in a few dozen connections */
 #define MEMP_NUM_TCP_PCB          KB_TCP_PCBS
 #else
-#define MEMP_NUM_TCP_PCB          8192  /* "thousands of PCBs" */
+/* Every slot of a context (KB_SLOTS, 16384) connected, and as many in
+ * TIME_WAIT (kbstackd keeps TIME_WAIT to half the pool). lwIP counts a
+ * pool in 16 bits. About 8 MiB. */
+#define MEMP_NUM_TCP_PCB          32768
 #endif
 /* Buckets of the 4-tuple hash tcp_input finds active and TIME_WAIT PCBs in
- * (lwip-patches/0015): a power of two, twice the 8192 PCBs, so a chain holds
- * about one PCB when all are in use. 128 KiB of pointers. */
-#define TCP_PCB_HASH_SIZE         16384
+ * (lwip-patches/0015): a power of two, twice the PCBs, so a chain holds
+ * about one PCB when all are in use. 512 KiB of pointers. */
+#define TCP_PCB_HASH_SIZE         65536
 #define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
 #define MEMP_NUM_TCP_SEG          32768 /* unacked + unsent segments, all connections (u16) */
 #define MEMP_NUM_PBUF             32768 /* PBUF_REF/ROM headers: zero-copy tx (u16) */
