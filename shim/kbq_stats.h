@@ -59,6 +59,9 @@ enum {
 	X(procs,           "application processes attached, all contexts")    \
 	X(sockets,         "socket slots in use, all contexts")                \
 	X(waiters,         "waiter entries in use (epoll sets, threads in poll/select/accept)") \
+	X(tcp_pcbs,        "lwIP TCP PCBs in use (connections, TIME_WAIT included)") \
+	X(tcp_timewait,    "of them in TIME_WAIT (counted every 64 ms)")     \
+	X(tcp_segs,        "lwIP TCP segments in use (data unsent or unacknowledged)") \
 	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
 	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
 	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
@@ -113,9 +116,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 58 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 61 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 58 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 61 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

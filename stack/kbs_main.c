@@ -75,6 +75,8 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 	KBS_STAT_SET(lwip_drop_tcp, lwip_stats.tcp.drop);
 	KBS_STAT_SET(lwip_drop_icmp, lwip_stats.icmp.drop);
 	KBS_STAT_SET(lwip_drop_arp, lwip_stats.etharp.drop);
+	KBS_STAT_SET(tcp_pcbs, lwip_stats.memp[MEMP_TCP_PCB]->used);
+	KBS_STAT_SET(tcp_segs, lwip_stats.memp[MEMP_TCP_SEG]->used);
 	if (ms / 128 != period) {
 		period = ms / 128;
 		struct kbs_ctxs_counts n;

@@ -109,6 +109,7 @@ void kbs_tcp_tw_trim(void)
 	for (; pcb; pcb = pcb->next)
 		if (++n == KBS_TW_LOW)
 			cut = pcb;
+	KBS_STAT_SET(tcp_timewait, n <= KBS_TW_HIGH || !cut ? n : KBS_TW_LOW);
 	if (n <= KBS_TW_HIGH || !cut)
 		return;
 	pcb = cut->next;
