@@ -486,6 +486,8 @@ void kbp_unlock_wake(uint32_t *l)
 
 /* ---- epoll ------------------------------------------------------------- */
 
+uint32_t kbp_local_seq;
+
 struct kbp_ep_item {
 	struct kbp_sock *s;
 	int fd;
@@ -493,6 +495,7 @@ struct kbp_ep_item {
 	epoll_data_t data;
 	uint64_t sig;          /* edge-triggered: state signature last reported */
 	bool off;              /* EPOLLONESHOT fired; off until EPOLL_CTL_MOD */
+	bool in_cand;          /* listed in the instance's candidates */
 };
 
 struct kbp_ep {
@@ -505,6 +508,27 @@ struct kbp_ep {
 	int n, cap;
 	unsigned next;         /* round-robin start of the next scan */
 	unsigned kcheck;       /* calls since the kernel epoll was last asked */
+	/*
+	 * O(ready): the items a scan looks at are the candidates — the ones
+	 * added or changed, the ones whose slot came through the waiter's
+	 * ready ring (kbq_abi.h), and the level-triggered ones it reported
+	 * last time — not every item. It looks at all of them when it cannot
+	 * trust the ring: once when the ring lost an entry, the waiter entry
+	 * changed, kbstackd died or this process changed a socket's readiness
+	 * itself (shutdown); always (full_only) when two items share a slot
+	 * or a region, or the waiter is shared with another process (fork).
+	 */
+	int *cand, ncand, candcap;  /* item indices */
+	int *fdix, fdcap;      /* fd → item index + 1 (0: none) */
+	int *slotix;           /* slot → item index + 1, KBQ_NSOCKS entries */
+	bool full_only;
+	bool ring_ok;          /* ring state below is this waiter entry's */
+	int ring_idx;          /* waiter entry the ring belongs to */
+	uint32_t ring_att;
+	uint32_t ring_lost;    /* readyq lost when last looked at */
+	uint32_t ring_dead;    /* kbp.dead ... */
+	uint32_t ring_local;   /* kbp_local_seq ... */
+	uint32_t ring_head;    /* entries taken (→ readyq head) */
 	int refs;              /* the fd's, plus calls in progress (atomic); 0: free */
 	struct kbp_ep *link;   /* kbp_eps, or the free list */
 };
@@ -573,8 +597,13 @@ static void ep_put(struct kbp_ep *ep)
 		}
 	waiter_free(&ep->w);
 	free(ep->it);
+	free(ep->cand);
+	free(ep->fdix);
+	free(ep->slotix);
 	ep->it = NULL;
-	ep->n = ep->cap = 0;
+	ep->cand = ep->fdix = ep->slotix = NULL;
+	ep->n = ep->cap = ep->ncand = ep->candcap = ep->fdcap = 0;
+	ep->full_only = ep->ring_ok = false;
 	ep->link = kbp_eps_free;
 	kbp_eps_free = ep;
 	pthread_mutex_unlock(&kbp_eps_lock);
@@ -627,6 +656,7 @@ static void ep_fresh(struct kbp_ep *ep)
 			libc_epoll_ctl(ep->epfd, EPOLL_CTL_DEL, ep->w.efd, NULL);
 		ep_waiter_new(ep, ep->epfd);
 		ep->pid = self_pid();
+		ep->full_only = true; /* its items' slots are of two regions now */
 		for (i = 0; i < ep->n; i++)
 			interest(ep->it[i].s, &ep->w, true);
 		if (ep->w.kick >= 0)
@@ -701,22 +731,145 @@ static void ep_uninterest(const struct kbp_ep *ep, struct kbp_sock *s)
 		interest(s, &ep->w, false);
 }
 
-static bool ep_holds(const struct kbp_ep *ep, const struct kbp_sock *s)
+/* An item of ep on socket s, or -1: by its slot while every item has a
+ * slot of its own, else by a walk. */
+static int ep_sock_item(const struct kbp_ep *ep, const struct kbp_sock *s)
 {
+	if (!ep->full_only && ep->slotix) {
+		int i = s->att == ep->w.att && s->slot < KBQ_NSOCKS ? ep->slotix[s->slot] - 1 : -1;
+
+		return i >= 0 && ep->it[i].s == s ? i : -1;
+	}
 	for (int i = 0; i < ep->n; i++)
 		if (ep->it[i].s == s)
-			return true;
-	return false;
+			return i;
+	return -1;
+}
+
+static bool ep_holds(const struct kbp_ep *ep, const struct kbp_sock *s)
+{
+	return ep_sock_item(ep, s) >= 0;
 }
 
 static int ep_find(struct kbp_ep *ep, int fd)
 {
-	int i;
+	return fd >= 0 && fd < ep->fdcap ? ep->fdix[fd] - 1 : -1;
+}
 
-	for (i = 0; i < ep->n; i++)
-		if (ep->it[i].fd == fd)
-			return i;
+/* ---- items, their maps and the candidates (ep->lock held) ---- */
+
+static bool grow(int **a, int *cap, int want)
+{
+	int c = *cap ? *cap : 64, *b;
+
+	while (c < want)
+		c *= 2;
+	if (c == *cap)
+		return true;
+	if (!(b = realloc(*a, (size_t)c * sizeof(int))))
+		return false;
+	memset(b + *cap, 0, (size_t)(c - *cap) * sizeof(int));
+	*a = b;
+	*cap = c;
+	return true;
+}
+
+/* Item i becomes a candidate; without memory for the list, the instance
+ * looks at every item from now on. */
+static void cand_add(struct kbp_ep *ep, int i)
+{
+	if (ep->it[i].in_cand || ep->full_only)
+		return;
+	if (ep->ncand == ep->candcap && !grow(&ep->cand, &ep->candcap, ep->ncand + 1)) {
+		ep->full_only = true;
+		return;
+	}
+	ep->cand[ep->ncand++] = i;
+	ep->it[i].in_cand = true;
+}
+
+static int cand_find(const struct kbp_ep *ep, int i)
+{
+	for (int k = 0; k < ep->ncand; k++)
+		if (ep->cand[k] == i)
+			return k;
 	return -1;
+}
+
+/* The slot of item i in its waiter's region, or -1: a socket of another
+ * region (the ring cannot name it). */
+static int item_slot(const struct kbp_ep *ep, int i)
+{
+	const struct kbp_sock *s = ep->it[i].s;
+
+	return s->att == ep->w.att && s->slot < KBQ_NSOCKS ? (int)s->slot : -1;
+}
+
+static void item_map(struct kbp_ep *ep, int i, bool on)
+{
+	int fd = ep->it[i].fd, slot = item_slot(ep, i);
+
+	ep->fdix[fd] = on ? i + 1 : 0;
+	if (!ep->slotix)
+		return;
+	if (slot < 0) {
+		ep->full_only |= on;
+	} else if (on) {
+		if (ep->slotix[slot]) /* two fds of one socket (dup): the ring names one */
+			ep->full_only = true;
+		ep->slotix[slot] = i + 1;
+	} else if (ep->slotix[slot] == i + 1) {
+		ep->slotix[slot] = 0;
+	}
+}
+
+/* Append item `x` (its fd's map entry exists: ep_add_room). */
+static void item_add(struct kbp_ep *ep, const struct kbp_ep_item *x)
+{
+	int i = ep->n;
+
+	ep->it[i] = *x;
+	ep->it[i].in_cand = false;
+	item_map(ep, i, true);
+	cand_add(ep, i);
+	kbq_st_rel(&ep->n, i + 1); /* read outside the lock by epoll_wait (acquire) */
+}
+
+/* Room for one more item on fd: -ENOMEM when there is none. */
+static int ep_add_room(struct kbp_ep *ep, int fd)
+{
+	if (ep->n == ep->cap) {
+		int cap = ep->cap ? ep->cap * 2 : 16;
+		struct kbp_ep_item *it = realloc(ep->it, (size_t)cap * sizeof(*it));
+
+		if (!it)
+			return -ENOMEM;
+		ep->it = it;
+		ep->cap = cap;
+	}
+	if (fd >= ep->fdcap && !grow(&ep->fdix, &ep->fdcap, fd + 1))
+		return -ENOMEM;
+	if (!ep->slotix && !ep->full_only && !(ep->slotix = calloc(KBQ_NSOCKS, sizeof(int))))
+		ep->full_only = true;
+	return 0;
+}
+
+/* Item i leaves; the last one takes its place. */
+static void item_del(struct kbp_ep *ep, int i)
+{
+	int last = ep->n - 1, k;
+
+	if (ep->it[i].in_cand && (k = cand_find(ep, i)) >= 0)
+		ep->cand[k] = ep->cand[--ep->ncand];
+	item_map(ep, i, false);
+	if (i != last) {
+		if (ep->it[last].in_cand && (k = cand_find(ep, last)) >= 0)
+			ep->cand[k] = i;
+		item_map(ep, last, false);
+		ep->it[i] = ep->it[last];
+		item_map(ep, i, true);
+	}
+	kbq_st_rel(&ep->n, last);
 }
 
 /* kbp_epoll_ctl for fd, which names s (held by the caller). */
@@ -740,20 +893,12 @@ static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_eve
 			rc = -EEXIST;
 			break;
 		}
-		if (ep->n == ep->cap) {
-			int cap = ep->cap ? ep->cap * 2 : 16;
-			struct kbp_ep_item *it = realloc(ep->it, (size_t)cap * sizeof(*it));
-
-			if (!it) {
-				rc = -ENOMEM;
-				break;
-			}
-			ep->it = it;
-			ep->cap = cap;
-		}
-		ep->it[ep->n] = (struct kbp_ep_item){ s, fd, ev->events, ev->data, ~0ull, false };
+		if ((rc = ep_add_room(ep, fd)))
+			break;
+		/* Interest first (seq_cst), then a candidate: kbs_ready_fill's
+		 * fence pairs with it (kbq_abi.h, ready rings). */
 		interest(s, &ep->w, true);
-		kbq_st_rel(&ep->n, ep->n + 1);
+		item_add(ep, &(struct kbp_ep_item){ s, fd, ev->events, ev->data, ~0ull, false, false });
 		break;
 	case EPOLL_CTL_MOD:
 		if (i < 0) {
@@ -764,14 +909,14 @@ static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_eve
 		ep->it[i].data = ev->data;
 		ep->it[i].sig = ~0ull;
 		ep->it[i].off = false;
+		cand_add(ep, i);
 		break;
 	case EPOLL_CTL_DEL:
 		if (i < 0) {
 			rc = -ENOENT;
 			break;
 		}
-		ep->it[i] = ep->it[ep->n - 1];
-		kbq_st_rel(&ep->n, ep->n - 1);
+		item_del(ep, i);
 		if (!ep_holds(ep, s)) /* no dup of it left in the set */
 			ep_uninterest(ep, s);
 		break;
@@ -823,12 +968,107 @@ static uint64_t sock_sig(struct kbp_sock *s)
 	return (a << 32 | b) ^ (c * 0x9e3779b97f4a7c15ull) ^ (d << 8 | e) << 40;
 }
 
+/*
+ * Whether the candidates are all a scan needs to look at: the ring is this
+ * instance's own and was taken in (its slots made candidates); after a
+ * change it cannot see (an entry lost, kbstackd's death, a shutdown in
+ * this process, a new waiter entry), every item is made a candidate once.
+ * false: look at every item (full_only, a forked instance, no waiter).
+ */
+static bool ep_ring_take(struct kbp_ep *ep)
+{
+	struct kbq_readyq *rq;
+	uint32_t lost, dead, local, tail, h;
+	bool all;
+	int i;
+
+	if (ep->full_only || !ep->slotix || ep->w.idx < 0 || ep->pid != self_pid())
+		return false;
+	rq = &ep->w.r->readyq[ep->w.idx];
+	lost = kbq_ld_acq(&rq->lost);
+	dead = kbq_ld_acq(&kbp.dead);
+	local = kbq_ld_acq(&kbp_local_seq);
+	tail = kbq_ld_acq(&rq->tail);
+	all = !ep->ring_ok || ep->ring_idx != ep->w.idx || ep->ring_att != ep->w.att ||
+	      lost != ep->ring_lost || dead != ep->ring_dead || local != ep->ring_local ||
+	      tail - ep->ring_head > KBQ_READYQ;
+	if (all) {
+		for (i = 0; i < ep->n; i++)
+			cand_add(ep, i);
+	} else {
+		for (h = ep->ring_head; h != tail; h++) {
+			uint32_t slot = kbq_ld(&rq->slot[h % KBQ_READYQ]);
+
+			if (slot < KBQ_NSOCKS && ep->slotix[slot])
+				cand_add(ep, ep->slotix[slot] - 1);
+		}
+	}
+	ep->ring_ok = !ep->full_only;
+	ep->ring_idx = ep->w.idx;
+	ep->ring_att = ep->w.att;
+	ep->ring_lost = lost;
+	ep->ring_dead = dead;
+	ep->ring_local = local;
+	ep->ring_head = tail;
+	kbq_st_rel(&rq->head, tail); /* kbstackd may write over them now */
+	return ep->ring_ok;
+}
+
+/* ep_scan over the candidates, from a rotating start: a level-triggered
+ * item reported stays one (Linux puts it back on its ready list). */
+static int ep_scan_cand(struct kbp_ep *ep, struct epoll_event *out, int max)
+{
+	int v, k, j, n = 0, cnt = ep->ncand;
+	unsigned start = cnt ? ep->next % (unsigned)cnt : 0;
+
+	for (v = 0; v < cnt && n < max; v++) {
+		struct kbp_ep_item *it;
+		bool keep = false;
+		uint32_t e;
+
+		k = (int)((start + (unsigned)v) % (unsigned)cnt);
+		it = &ep->it[ep->cand[k]];
+		e = it->off ? 0 : kbp_sock_events(it->s) & (it->events | EPOLLERR | EPOLLHUP);
+		if (e && (it->events & EPOLLET)) {
+			uint64_t sig = sock_sig(it->s);
+
+			if (sig == it->sig)
+				e = 0;
+			it->sig = sig;
+		}
+		if (e) {
+			if (it->events & EPOLLONESHOT)
+				it->off = true;
+			else
+				keep = !(it->events & EPOLLET);
+			out[n].events = e;
+			out[n].data = it->data;
+			n++;
+		}
+		if (!keep) {
+			it->in_cand = false;
+			ep->cand[k] = -1;
+		}
+	}
+	for (k = j = 0; k < cnt; k++)
+		if (ep->cand[k] >= 0)
+			ep->cand[j++] = ep->cand[k];
+	ep->ncand = j;
+	ep->next = start + 1;
+	return n;
+}
+
 static int ep_scan(struct kbp_ep *ep, struct epoll_event *out, int max)
 {
 	int i, n = 0, cnt;
 	unsigned start;
 
 	pthread_mutex_lock(&ep->lock);
+	if (ep_ring_take(ep)) {
+		n = ep_scan_cand(ep, out, max);
+		pthread_mutex_unlock(&ep->lock);
+		return n;
+	}
 	cnt = ep->n;
 	start = cnt ? ep->next % (unsigned)cnt : 0;
 	for (i = 0; i < cnt && n < max; i++) {
@@ -979,15 +1219,9 @@ void kbp_epoll_forget(struct kbp_sock *s)
 		bool held = false;
 
 		pthread_mutex_lock(&ep->lock);
-		for (i = 0; i < ep->n;) {
-			if (ep->it[i].s == s) {
-				ep->it[i] = ep->it[ep->n - 1];
-				/* read outside the lock by epoll_wait (acquire) */
-				kbq_st_rel(&ep->n, ep->n - 1);
-				held = true;
-			} else {
-				i++;
-			}
+		while ((i = ep_sock_item(ep, s)) >= 0) {
+			item_del(ep, i);
+			held = true;
 		}
 		if (held)
 			ep_uninterest(ep, s);

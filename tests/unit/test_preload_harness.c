@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -3023,6 +3024,57 @@ static void test_cost_uncontended(void **state)
 	rm_sock(s);
 }
 
+/* What the interposed epoll_wait() does on an instance of kb's: one call,
+ * for callgrind --toggle-collect=cost_epoll. */
+__attribute__((noinline)) static int cost_epoll(int epfd, struct epoll_event *ev, int max)
+{
+	return kbp_epoll_wait(epfd, ev, max, 0, NULL);
+}
+
+/* KB_COST_K (default 64) connections in one epoll set (level-triggered),
+ * KB_COST_N (default 1000) rounds: 64 bytes arrive on one of them (in
+ * turn), epoll_wait reports that one alone, the bytes are read. What a
+ * call costs must not grow with K (tests/unit/preload_epoll_cost.sh). */
+static void test_cost_epoll(void **state)
+{
+	const char *e = getenv("KB_COST_N"), *ek = getenv("KB_COST_K");
+	unsigned n = e ? (unsigned)strtoul(e, NULL, 10) : 1000, i;
+	unsigned k = ek ? (unsigned)strtoul(ek, NULL, 10) : 64;
+	struct kbp_sock **s = calloc(k, sizeof(*s));
+	struct epoll_event ev[8], want = { .events = EPOLLIN };
+	struct rlimit rl;
+	uint8_t b[64];
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+	(void)state;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	assert_true(epfd >= 0 && s && k >= 1 && 100 + k <= KBQ_NSOCKS);
+	for (i = 0; i < k; i++) {
+		s[i] = mk_conn(100 + i);
+		want.data.u32 = i;
+		assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, s[i]->kfd, &want), 0);
+	}
+	assert_int_equal(cost_epoll(epfd, ev, 8), 0);
+	pat_fill(b, 0, sizeof(b));
+	for (i = 0; i < n; i++) {
+		unsigned j = (i * 7919u) % k;
+
+		fs_rx(100 + j, b, sizeof(b));
+		assert_int_equal(cost_epoll(epfd, ev, 8), 1);
+		assert_int_equal(ev[0].data.u32, j);
+		assert_int_equal(recv1(s[j], b, sizeof(b), 0), sizeof(b));
+	}
+	assert_int_equal(cost_epoll(epfd, ev, 8), 0);
+	kbp_epoll_close(epfd);
+	close(epfd);
+	for (i = 0; i < k; i++)
+		rm_sock(s[i]);
+	free(s);
+}
+
 /* test_preload_harness [PATTERN]: only the tests whose names match (cmocka's
  * filter: * and ? as in a shell). */
 /* ======================================================================== */
@@ -3270,6 +3322,7 @@ int main(int argc, char **argv)
 		T(test_threads_close_in_epoll),
 		T(test_threads_close_race),
 		T(test_cost_uncontended),
+		T(test_cost_epoll),
 #undef T
 	};
 
