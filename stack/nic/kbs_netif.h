@@ -33,7 +33,8 @@ struct kbs_netif {
 int kbs_netif_init(struct kbs_netif *ni, struct kbs_port *port,
 		   uint32_t ip, uint32_t netmask, uint32_t gw);
 
-/* Receive one burst and feed it to lwIP. Returns the frames received. */
+/* Receive what the port holds, in bursts (at most 8), and feed it to lwIP.
+ * Returns the frames received. */
 unsigned kbs_netif_rx(struct kbs_netif *ni);
 
 /* Send what linkoutput queued. Returns the frames the port took. */

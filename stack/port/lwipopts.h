@@ -23,10 +23,21 @@
 #define LWIP_RAND()               kbs_rand()
 
 /* ---- memory: sized for thousands of connections ---------------------- */
-/* Heap for PBUF_RAM (tcp_write copies, ICMP replies). 32 MiB: room for
- * about 128 connections with a full 256 KiB send buffer each when data is
- * copied; zero-copy sends from shared rings use MEMP_PBUF instead. */
-#define MEM_SIZE                  (32 * 1024 * 1024)
+/* lwIP's heap (PBUF_RAM: the header pbuf of every segment tcp_write
+ * queues, ACKs and RSTs, FIN/SYN segments, ICMP replies, ARP-queued
+ * copies) is the C library's malloc, not lwIP's own mem.c heap. mem.c's
+ * first fit walks every block from the lowest free one: with 64 bulk
+ * connections, ~11000 segment headers live in it, interleaved, and each
+ * allocation walked thousands of them — 60 % of kbstackd's cycles
+ * (perf, wrk -c64 of 1 MiB responses), a loop iteration took 1.7 ms, the
+ * port's rx ring (1024) overflowed at the veth, and the ACKs and requests
+ * lost there cost retransmission timeouts: requests waited 1-2 s. glibc's
+ * allocator serves these small blocks in constant time. What lives in the
+ * heap stays bounded by the pools: a header per queued segment
+ * (MEMP_NUM_TCP_SEG), a copy per ARP-queued packet (MEMP_NUM_ARP_QUEUE);
+ * the rest is freed within the loop iteration that allocated it. */
+#define MEM_LIBC_MALLOC           1
+#define MEM_SIZE                  (32 * 1024 * 1024) /* unused with MEM_LIBC_MALLOC */
 #ifdef KB_TCP_PCBS /* test builds only: run out of PCBs in a few dozen connections */
 #define MEMP_NUM_TCP_PCB          KB_TCP_PCBS
 #else
@@ -51,12 +62,12 @@
 #define MEMP_NUM_UDP_PCB          4
 #define MEMP_NUM_RAW_PCB          4
 /* KB_LWIP_LIBC_MALLOC: test builds under AddressSanitizer only. Every lwIP
- * object (PCBs, segments, pbufs) comes from malloc and goes back to free, so
+ * object (PCBs, segments, pbufs), not only the heap's, comes from malloc
+ * and goes back to free, so
  * a PCB used after lwIP freed it is reported; from lwIP's own pools it would
  * not be. The MEMP_NUM_* counts above then limit nothing. */
 #ifdef KB_LWIP_LIBC_MALLOC
-#define MEM_LIBC_MALLOC           1
-#define MEMP_MEM_MALLOC           1
+#define MEMP_MEM_MALLOC           1 /* MEM_LIBC_MALLOC is set above for all builds */
 #endif
 
 /* ---- link and IP ----------------------------------------------------- */
