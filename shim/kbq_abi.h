@@ -86,6 +86,7 @@
 #define KBQ_ACCEPTQ  256u          /* pending connections per listener */
 #define KBQ_NWAITERS 256           /* sleepers with a wake socket of their own */
 #define KBQ_NPROCS   256u          /* processes of one context at once */
+#define KBQ_READYQ   1024u         /* entries of a waiter's ready ring */
 #define KBQ_CACHELINE 64
 /* Doorbell words per summary bit: bit g of bell_summary covers bell words
  * g * KBQ_BELL_GROUP .. g * KBQ_BELL_GROUP + KBQ_BELL_GROUP - 1. */
@@ -226,6 +227,22 @@ struct kbq_region {
 	 * is gone. */
 	uint64_t held[KBQ_NPROCS][KBQ_NSOCKS / 64];
 	uint64_t wheld[KBQ_NPROCS][KBQ_NWAITERS / 64];
+
+	/* --- ready rings, one per waiter: the slots that had an event, so an
+	 * epoll set looks at those, not at every socket it holds. kbstackd
+	 * appends a socket's slot to the ring of every waiter whose bit is in
+	 * its wmask, in the loop iteration of the event, before it bumps
+	 * event_seq; a ring it finds full (tail - head >= KBQ_READYQ, head
+	 * read once, whatever its value) gets no entry and lost moves on: the
+	 * waiter must look at every socket. --- */
+	struct kbq_readyq {
+		uint32_t tail;   /* stack: entries written, release after slot[] */
+		uint32_t lost;   /* stack: bumped (release) for each entry not written */
+		uint8_t  pad0[KBQ_CACHELINE - 8];
+		uint32_t head;   /* app: entries taken */
+		uint8_t  pad1[KBQ_CACHELINE - 4];
+		uint32_t slot[KBQ_READYQ]; /* stack */
+	} readyq[KBQ_NWAITERS];
 };
 
 enum {
@@ -279,9 +296,14 @@ _Static_assert(KBQ_NPROCS % 64 == 0 && KBQ_NPROCS / 64 <= 8, "process index word
 _Static_assert(offsetof(struct kbq_region, procs) ==
 	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS, "kbq_region: procs");
 _Static_assert(offsetof(struct kbq_region, held) % KBQ_CACHELINE == 0, "kbq_region: held");
+_Static_assert((KBQ_READYQ & (KBQ_READYQ - 1)) == 0, "ready ring: a power of two");
+_Static_assert(offsetof(struct kbq_region, readyq) ==
+	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS + 64 +
+	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64), "kbq_region: ready rings");
 _Static_assert(sizeof(struct kbq_region) ==
 	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS + 64 +
-	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64), "kbq_region size");
+	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64) +
+	       KBQ_NWAITERS * (128 + 4 * KBQ_READYQ), "kbq_region size");
 
 /* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */
 

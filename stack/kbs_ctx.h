@@ -113,6 +113,8 @@ struct kbs_ctx {
 	bool reset_done;       /* ... and that reset has been done */
 	uint32_t nev;          /* sockets with an event this iteration (evq) */
 	uint32_t evq_gen;      /* bumped when evq is forgotten (never 0) */
+	uint32_t rq_tail[KBQ_NWAITERS]; /* → r->readyq[i].tail */
+	uint32_t rq_lost[KBQ_NWAITERS]; /* → r->readyq[i].lost */
 	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it) */
 	uint64_t free_bits[KBQ_NSOCKS / 64];
 	uint32_t evq[KBS_EVQ]; /* their slots; beyond KBS_EVQ, wake every sleeper */

@@ -71,6 +71,49 @@ static void kbs_waiter_wake(struct kbs_ctx *c, unsigned i)
 		KBS_STAT_ADD(wake_dropped, 1);
 }
 
+/* Slot s had an event: into the ready ring of waiter i. */
+static void kbs_ready_put(struct kbs_ctx *c, unsigned i, uint32_t s)
+{
+	struct kbq_readyq *rq = &c->r->readyq[i];
+	uint32_t t = c->rq_tail[i];
+
+	if (t - kbq_ld(&rq->head) >= KBQ_READYQ) { /* full, or a head out of range */
+		kbq_st_rel(&rq->lost, ++c->rq_lost[i]);
+		return;
+	}
+	kbq_st(&rq->slot[t % KBQ_READYQ], s);
+	c->rq_tail[i] = t + 1;
+	kbq_st_rel(&rq->tail, t + 1);
+}
+
+/* Each socket with an event into the rings of the waiters that want it;
+ * every ring's lost moved on when the event list overflowed. The fence
+ * pairs with the waiter's seq_cst wmask write before it looks at the
+ * socket (epoll_ctl): either we see its bit, or it sees what we published. */
+static void kbs_ready_fill(struct kbs_ctx *c)
+{
+	uint32_t i, k;
+
+	if (c->nev > KBS_EVQ) {
+		for (i = 0; i < KBQ_NWAITERS; i++)
+			kbq_st_rel(&c->r->readyq[i].lost, ++c->rq_lost[i]);
+		return;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (i = 0; i < c->nev; i++) {
+		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
+
+		for (k = 0; k < KBQ_NWAITERS / 64; k++) {
+			uint64_t m = kbq_ld(&q->wmask[k]);
+
+			while (m) {
+				kbs_ready_put(c, k * 64 + (unsigned)__builtin_ctzll(m), c->evq[i]);
+				m &= m - 1;
+			}
+		}
+	}
+}
+
 void kbs_ctxs_wake(void)
 {
 	struct kbs_ctx *c;
@@ -83,6 +126,7 @@ void kbs_ctxs_wake(void)
 		if (!c->event)
 			continue;
 		c->event = false;
+		kbs_ready_fill(c); /* before event_seq moves: see kbq_abi.h */
 		/* seq_cst: a waiter sets its wmask bits, raises sleeping and
 		 * sleepers, then rereads event_seq; we bump event_seq, then read
 		 * them. One of us sees the other. pending: one write per sleep. */
