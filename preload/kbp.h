@@ -334,9 +334,9 @@ static inline struct kbp_sock *kbp_sock_hold(int fd)
 void kbp_fd_set(int fd, void *obj);
 void *kbp_fd_take(int fd);           /* clear and return the entry */
 int kbp_fd_max(void);
-/* Bumped when this process changes a socket's readiness itself (shutdown):
- * epoll instances then look at every socket once (kbp_wait.c). */
-extern uint32_t kbp_local_seq;
+/* This process changed s's readiness itself (shutdown): the epoll
+ * instances holding it look at it (kbp_wait.c). */
+void kbp_epoll_touch(struct kbp_sock *s);
 /* Every fd at or above this has never had an object (scans stop here). */
 int kbp_fd_end(void);
 

@@ -1036,8 +1036,8 @@ int kbp_shutdown(struct kbp_sock *s, int how)
 	/* As on Linux, a thread blocked in recv (send) on it returns 0 (EPIPE):
 	 * its recheck after counting itself in waiters sees the flag, or this
 	 * wake-up finds it counted (seq_cst both). */
-	__atomic_add_fetch(&kbp_local_seq, 1, __ATOMIC_SEQ_CST);
 	kbp_sock_wake(s);
+	kbp_epoll_touch(s);
 	return 0;
 }
 

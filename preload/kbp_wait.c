@@ -486,8 +486,6 @@ void kbp_unlock_wake(uint32_t *l)
 
 /* ---- epoll ------------------------------------------------------------- */
 
-uint32_t kbp_local_seq;
-
 struct kbp_ep_item {
 	struct kbp_sock *s;
 	int fd;
@@ -514,8 +512,7 @@ struct kbp_ep {
 	 * ready ring (kbq_abi.h), and the level-triggered ones it reported
 	 * last time — not every item. It looks at all of them when it cannot
 	 * trust the ring: once when the ring lost an entry, the waiter entry
-	 * changed, kbstackd died or this process changed a socket's readiness
-	 * itself (shutdown); always (full_only) when two items share a slot
+	 * changed or kbstackd died; always (full_only) when two items share a slot
 	 * or a region, or the waiter is shared with another process (fork).
 	 */
 	int *cand, ncand, candcap;  /* item indices */
@@ -527,7 +524,6 @@ struct kbp_ep {
 	uint32_t ring_att;
 	uint32_t ring_lost;    /* readyq lost when last looked at */
 	uint32_t ring_dead;    /* kbp.dead ... */
-	uint32_t ring_local;   /* kbp_local_seq ... */
 	uint32_t ring_head;    /* entries taken (→ readyq head) */
 	int refs;              /* the fd's, plus calls in progress (atomic); 0: free */
 	struct kbp_ep *link;   /* kbp_eps, or the free list */
@@ -971,14 +967,15 @@ static uint64_t sock_sig(struct kbp_sock *s)
 /*
  * Whether the candidates are all a scan needs to look at: the ring is this
  * instance's own and was taken in (its slots made candidates); after a
- * change it cannot see (an entry lost, kbstackd's death, a shutdown in
- * this process, a new waiter entry), every item is made a candidate once.
+ * change it cannot see (an entry lost, kbstackd's death, a new waiter
+ * entry), every item is made a candidate once. What this process changes
+ * itself (shutdown) makes candidates through kbp_epoll_touch.
  * false: look at every item (full_only, a forked instance, no waiter).
  */
 static bool ep_ring_take(struct kbp_ep *ep)
 {
 	struct kbq_readyq *rq;
-	uint32_t lost, dead, local, tail, h;
+	uint32_t lost, dead, tail, h;
 	bool all;
 	int i;
 
@@ -987,10 +984,9 @@ static bool ep_ring_take(struct kbp_ep *ep)
 	rq = &ep->w.r->readyq[ep->w.idx];
 	lost = kbq_ld_acq(&rq->lost);
 	dead = kbq_ld_acq(&kbp.dead);
-	local = kbq_ld_acq(&kbp_local_seq);
 	tail = kbq_ld_acq(&rq->tail);
 	all = !ep->ring_ok || ep->ring_idx != ep->w.idx || ep->ring_att != ep->w.att ||
-	      lost != ep->ring_lost || dead != ep->ring_dead || local != ep->ring_local ||
+	      lost != ep->ring_lost || dead != ep->ring_dead ||
 	      tail - ep->ring_head > KBQ_READYQ;
 	if (all) {
 		for (i = 0; i < ep->n; i++)
@@ -1008,25 +1004,35 @@ static bool ep_ring_take(struct kbp_ep *ep)
 	ep->ring_att = ep->w.att;
 	ep->ring_lost = lost;
 	ep->ring_dead = dead;
-	ep->ring_local = local;
-	ep->ring_head = tail;
-	kbq_st_rel(&rq->head, tail); /* kbstackd may write over them now */
+	if (ep->ring_head != tail) {
+		ep->ring_head = tail;
+		kbq_st_rel(&rq->head, tail); /* kbstackd may write over them now */
+	}
 	return ep->ring_ok;
 }
 
-/* ep_scan over the candidates, from a rotating start: a level-triggered
- * item reported stays one (Linux puts it back on its ready list). */
+static void ints_reverse(int *a, int n)
+{
+	for (int i = 0, t; i < n / 2; i++) {
+		t = a[i];
+		a[i] = a[n - 1 - i];
+		a[n - 1 - i] = t;
+	}
+}
+
+/* ep_scan over the candidates in order: a level-triggered item reported
+ * stays one, at the back (Linux puts it back at the end of its ready
+ * list), so ready items take turns when more are ready than max. */
 static int ep_scan_cand(struct kbp_ep *ep, struct epoll_event *out, int max)
 {
 	int v, k, j, n = 0, cnt = ep->ncand;
-	unsigned start = cnt ? ep->next % (unsigned)cnt : 0;
 
 	for (v = 0; v < cnt && n < max; v++) {
 		struct kbp_ep_item *it;
 		bool keep = false;
 		uint32_t e;
 
-		k = (int)((start + (unsigned)v) % (unsigned)cnt);
+		k = v;
 		it = &ep->it[ep->cand[k]];
 		e = it->off ? 0 : kbp_sock_events(it->s) & (it->events | EPOLLERR | EPOLLHUP);
 		if (e && (it->events & EPOLLET)) {
@@ -1050,11 +1056,16 @@ static int ep_scan_cand(struct kbp_ep *ep, struct epoll_event *out, int max)
 			ep->cand[k] = -1;
 		}
 	}
-	for (k = j = 0; k < cnt; k++)
+	/* Of the v visited, the kept go behind the ones not visited:
+	 * [kept][not visited] rotated to [not visited][kept]. */
+	for (k = j = 0; k < v; k++)
 		if (ep->cand[k] >= 0)
 			ep->cand[j++] = ep->cand[k];
-	ep->ncand = j;
-	ep->next = start + 1;
+	memmove(ep->cand + j, ep->cand + v, (size_t)(cnt - v) * sizeof(int));
+	ep->ncand = j + cnt - v;
+	ints_reverse(ep->cand, j);
+	ints_reverse(ep->cand + j, cnt - v);
+	ints_reverse(ep->cand, ep->ncand);
 	return n;
 }
 
@@ -1225,6 +1236,31 @@ void kbp_epoll_forget(struct kbp_sock *s)
 		}
 		if (held)
 			ep_uninterest(ep, s);
+		pthread_mutex_unlock(&ep->lock);
+	}
+	pthread_mutex_unlock(&kbp_eps_lock);
+}
+
+/* This process changed s's readiness itself (shutdown): s is a candidate of
+ * every instance holding it, and a thread asleep in one of them looks (as
+ * Linux wakes an epoll waiter on shutdown). */
+void kbp_epoll_touch(struct kbp_sock *s)
+{
+	static const char one = 1;
+	struct kbp_ep *ep;
+	int i;
+
+	pthread_mutex_lock(&kbp_eps_lock);
+	for (ep = kbp_eps; ep; ep = ep->link) {
+		bool kick;
+
+		pthread_mutex_lock(&ep->lock);
+		if ((i = ep_sock_item(ep, s)) >= 0)
+			cand_add(ep, i);
+		kick = i >= 0 && ep->w.idx >= 0 && ep->w.kick >= 0 &&
+		       kbq_ld_sc(&ep->w.r->waiter[ep->w.idx].sleeping);
+		if (kick)
+			(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 		pthread_mutex_unlock(&ep->lock);
 	}
 	pthread_mutex_unlock(&kbp_eps_lock);

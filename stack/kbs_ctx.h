@@ -27,7 +27,7 @@ struct tcp_pcb;
 struct kbs_ctx;
 
 /* Sockets with events remembered per loop iteration for targeted wake-ups. */
-#define KBS_EVQ 256
+#define KBS_EVQ KBQ_NSOCKS /* every slot: the list never overflows (64 KiB) */
 
 /*
  * A slot's lifecycle, kept by kbstackd alone (kbs_life_set is the only

@@ -77,7 +77,7 @@ static void kbs_ready_put(struct kbs_ctx *c, unsigned i, uint32_t s)
 	struct kbq_readyq *rq = &c->r->readyq[i];
 	uint32_t t = c->rq_tail[i];
 
-	if (t - kbq_ld(&rq->head) >= KBQ_READYQ) { /* full, or a head out of range */
+	if (t - kbq_ld_acq(&rq->head) >= KBQ_READYQ) { /* full, or a head out of range */
 		kbq_st_rel(&rq->lost, ++c->rq_lost[i]);
 		return;
 	}
@@ -107,7 +107,12 @@ static void kbs_ready_fill(struct kbs_ctx *c)
 			uint64_t m = kbq_ld(&q->wmask[k]);
 
 			while (m) {
-				kbs_ready_put(c, k * 64 + (unsigned)__builtin_ctzll(m), c->evq[i]);
+				unsigned w = k * 64 + (unsigned)__builtin_ctzll(m);
+
+				/* only entries with a wake socket registered: the
+				 * application's bits alone cost kbstackd nothing */
+				if (c->wfd[w] >= 0)
+					kbs_ready_put(c, w, c->evq[i]);
 				m &= m - 1;
 			}
 		}
