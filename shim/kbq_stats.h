@@ -41,6 +41,7 @@ enum {
 	X(rx_drop_nopbuf,  "dropped: no pbuf could wrap the mbuf")            \
 	X(rx_drop_input,   "dropped: lwIP refused the frame at input")        \
 	X(rx_drop_port,    "dropped by the port: no rx descriptor or mbuf")   \
+	X(rx_drop_ring,    "dropped by the kernel before the port's queue (af_xdp: rx ring full, fill ring empty)") \
 	X(tx_drop_nombuf,  "dropped: no mbuf free for a frame to send")       \
 	X(tx_drop_toobig,  "dropped: frame longer than the MTU")              \
 	X(tx_drop_full,    "dropped: tx queue full after retries")            \
@@ -116,9 +117,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 61 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 62 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 61 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 62 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

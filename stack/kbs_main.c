@@ -92,6 +92,7 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 		KBS_STAT_SET(fd_pass_refused, n.fallback[KBQ_FB_PASS_REFUSED]);
 		if (rte_eth_stats_get(port->id, &es) == 0)
 			KBS_STAT_SET(rx_drop_port, es.imissed + es.rx_nombuf);
+		KBS_STAT_SET(rx_drop_ring, kbs_port_ring_drops(port));
 	}
 	__atomic_store_n(&kbs_stats->now_tsc, now, __ATOMIC_RELAXED);
 }

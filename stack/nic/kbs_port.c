@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/if_xdp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,12 @@
 #include <rte_tcp.h>
 
 #include "lwip/pbuf.h"
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+static void kbs_port_find_xsk(struct kbs_port *p);
 
 #define KBS_RX_DESC  1024
 #define KBS_TX_DESC  1024
@@ -226,8 +234,43 @@ int kbs_port_open(const struct kbs_config *c, struct kbs_port *p)
 		fprintf(stderr, "kbstackd: KB_DEV=%s: port set-up failed: %s\n", c->dev,
 			rte_strerror(-rc));
 		kbs_port_close(p);
+		return rc;
 	}
-	return rc;
+	kbs_port_find_xsk(p);
+	return 0;
+}
+
+/* The af_xdp driver does not say which sockets are its own: they are the
+ * fds of this process that answer XDP_STATISTICS, made during start-up. */
+static void kbs_port_find_xsk(struct kbs_port *p)
+{
+	unsigned n = 0;
+	int fd;
+
+	for (n = 0; n < sizeof(p->xsk) / sizeof(p->xsk[0]); n++)
+		p->xsk[n] = -1;
+	n = 0;
+	for (fd = 0; fd < 4096 && n < sizeof(p->xsk) / sizeof(p->xsk[0]); fd++) {
+		struct xdp_statistics st;
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len) == 0)
+			p->xsk[n++] = fd;
+	}
+}
+
+uint64_t kbs_port_ring_drops(const struct kbs_port *p)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < sizeof(p->xsk) / sizeof(p->xsk[0]) && p->xsk[i] >= 0; i++) {
+		struct xdp_statistics st;
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(p->xsk[i], SOL_XDP, XDP_STATISTICS, &st, &len) == 0)
+			n += st.rx_ring_full + st.rx_fill_ring_empty_descs;
+	}
+	return n;
 }
 
 void kbs_port_close(struct kbs_port *p)

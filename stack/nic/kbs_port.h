@@ -22,6 +22,7 @@ struct kbs_port {
 	bool rx_cksum;   /* port verifies IPv4 + TCP checksums on receive */
 	bool tx_cksum;   /* port computes IPv4 + TCP checksums on send */
 	bool started;
+	int xsk[4];      /* af_xdp: the port's XDP sockets (-1 none), for their drops */
 };
 
 /*
@@ -53,6 +54,13 @@ int kbs_port_start(struct kbs_port *p, const uint8_t *mac_override);
  * the TCP one seeded with the pseudo-header sum.
  */
 void kbs_port_tx_cksum_prepare(struct rte_mbuf *m);
+
+/*
+ * Frames the kernel dropped before the port's queue (af_xdp: its rx ring
+ * full, or no free buffer in its fill ring) — the port's own counters
+ * (imissed) leave these out. 0 for other ports.
+ */
+uint64_t kbs_port_ring_drops(const struct kbs_port *p);
 
 /* Stop and close the port (for af_xdp this detaches the XDP program). */
 void kbs_port_close(struct kbs_port *p);

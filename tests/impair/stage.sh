@@ -81,9 +81,10 @@ print("%.2f %.2f %.2f %.2f" % (100.0 * fast / len(d), slow[0], slow[len(slow) * 
 read -r fastpct dmin dp99 dmean <<<"$delays"
 check "delay+reorder: $fastpct % skipped the delay, want 25 ± 1.5" within "$fastpct" 25 1.5
 # The sender stamps a datagram before the kernel sends it: on a busy
-# machine a few arrive late, hence the 99th percentile.
-check "delay+reorder: delays from $dmin ms (want ≥ 15), 99th percentile $dp99 ms (want ≤ 27)" \
-	python3 -c "import sys; sys.exit(not ($dmin >= 15 and $dp99 <= 27))"
+# machine a few arrive late (the relay shares its core; a CI run on 2
+# shared cores saw 29.5 ms), hence the 99th percentile and 10 ms of room.
+check "delay+reorder: delays from $dmin ms (want ≥ 15), 99th percentile $dp99 ms (want ≤ 35)" \
+	python3 -c "import sys; sys.exit(not ($dmin >= 15 and $dp99 <= 35))"
 check "delay+reorder: mean delay $dmean ms, want 20 ± 1" within "$dmean" 20 1
 check "delay+reorder: datagrams arrived out of order ($(json late))" test "$(json late)" -gt $((N / 10))
 check_eq "delay+reorder: every datagram arrived once" "$(json distinct)/$(json dups)" $N/0
