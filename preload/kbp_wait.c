@@ -549,6 +549,7 @@ static int fd_is_epoll(int fd)
 }
 
 static void ep_put(struct kbp_ep *ep);
+static void ep_uninterest(const struct kbp_ep *ep, struct kbp_sock *s);
 
 /*
  * The instance behind epfd, held for the caller's call (ep_put), or NULL:
@@ -591,6 +592,10 @@ static void ep_put(struct kbp_ep *ep)
 			*pp = ep->link;
 			break;
 		}
+	/* its entry goes back: the sockets it still holds stop naming it
+	 * (unless another process shares it: ep_uninterest) */
+	for (int i = 0; i < ep->n; i++)
+		ep_uninterest(ep, ep->it[i].s);
 	waiter_free(&ep->w);
 	free(ep->it);
 	free(ep->cand);

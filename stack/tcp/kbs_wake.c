@@ -71,6 +71,8 @@ static void kbs_waiter_wake(struct kbs_ctx *c, unsigned i)
 		KBS_STAT_ADD(wake_dropped, 1);
 }
 
+static uint32_t kbs_fence_word;
+
 /* Slot s had an event: into the ready ring of waiter i. */
 static void kbs_ready_put(struct kbs_ctx *c, unsigned i, uint32_t s)
 {
@@ -99,7 +101,7 @@ static void kbs_ready_fill(struct kbs_ctx *c)
 			kbq_st_rel(&c->r->readyq[i].lost, ++c->rq_lost[i]);
 		return;
 	}
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	kbq_add_sc(&kbs_fence_word, 0); /* a full barrier (a locked RMW); also under TSan */
 	for (i = 0; i < c->nev; i++) {
 		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
 

@@ -1546,6 +1546,29 @@ static void test_epoll_ring_lost(void **state)
 	rm_sock(b);
 }
 
+/* An epoll instance closed with sockets still in it: its waiter entry goes
+ * back, and the sockets stop naming it (no ring entries, no wake-ups for
+ * whoever takes the entry next). */
+static void test_epoll_close_uninterest(void **state)
+{
+	struct kbp_sock *a = mk_conn(76);
+	struct epoll_event e = { .events = EPOLLIN };
+	int epfd = epoll_create1(EPOLL_CLOEXEC), k;
+	uint64_t any = 0;
+
+	(void)state;
+	assert_int_equal(kbp_epoll_ctl(epfd, EPOLL_CTL_ADD, a->kfd, &e), 0);
+	for (k = 0; k < KBQ_NWAITERS / 64; k++)
+		any |= kbq_ld_sc(&Q(76)->wmask[k]);
+	assert_true(any != 0);
+	kbp_epoll_close(epfd);
+	close(epfd);
+	for (k = 0, any = 0; k < KBQ_NWAITERS / 64; k++)
+		any |= kbq_ld_sc(&Q(76)->wmask[k]);
+	assert_true(any == 0);
+	rm_sock(a);
+}
+
 /* shutdown(SHUT_RD) by the application makes the socket readable with no
  * event from kbstackd: epoll reports it, and wakes a thread asleep in it. */
 static void *epoll_wait_1s(void *arg)
@@ -3387,6 +3410,7 @@ int main(int argc, char **argv)
 		T(test_epoll_lt_turns),
 		T(test_epoll_ring_lost),
 		T(test_epoll_shutdown_rd),
+		T(test_epoll_close_uninterest),
 		T(test_poll_mix),
 		T(test_poll_sleep),
 		T(test_close_last_ref),
