@@ -334,9 +334,6 @@ static inline struct kbp_sock *kbp_sock_hold(int fd)
 void kbp_fd_set(int fd, void *obj);
 void *kbp_fd_take(int fd);           /* clear and return the entry */
 int kbp_fd_max(void);
-/* This process changed s's readiness itself (shutdown): the epoll
- * instances holding it look at it (kbp_wait.c). */
-void kbp_epoll_touch(struct kbp_sock *s);
 /* Every fd at or above this has never had an object (scans stop here). */
 int kbp_fd_end(void);
 
@@ -421,6 +418,7 @@ int kbp_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
 		   const sigset_t *mask);
 bool kbp_epoll_is(int epfd);
 void kbp_epoll_forget(struct kbp_sock *s);   /* the socket is closed */
+void kbp_epoll_touch(struct kbp_sock *s);    /* shutdown changed its readiness */
 void kbp_epoll_close(int epfd);
 /* In a forked child, before kbp_fork_child: its epoll instances' waiters
  * are kept, every other waiter bit its row got from its parent dropped

@@ -873,6 +873,16 @@ static void item_del(struct kbp_ep *ep, int i)
 	kbq_st_rel(&ep->n, last);
 }
 
+/* A byte on the instance's own wake socket if a thread sleeps in it: it
+ * looks again (what changed was this process's doing, not kbstackd's). */
+static void ep_kick(const struct kbp_ep *ep)
+{
+	static const char one = 1;
+
+	if (ep->w.idx >= 0 && ep->w.kick >= 0 && kbq_ld_sc(&ep->w.r->waiter[ep->w.idx].sleeping))
+		(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* kbp_epoll_ctl for fd, which names s (held by the caller). */
 static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_event *ev)
 {
@@ -927,13 +937,8 @@ static int ep_ctl(int epfd, int op, int fd, struct kbp_sock *s, struct epoll_eve
 	pthread_mutex_unlock(&ep->lock);
 	/* A thread asleep in epoll_wait on this instance must see an fd added
 	 * (or re-armed) ready, as in Linux: ring the instance's own wake socket. */
-	if (rc == 0 && op != EPOLL_CTL_DEL && ep->w.idx >= 0 &&
-	    kbq_ld_sc(&ep->w.r->waiter[ep->w.idx].sleeping) &&
-	    (kbp_sock_events(s) & (ev->events | EPOLLERR | EPOLLHUP))) {
-		static const char one = 1;
-
-		(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-	}
+	if (rc == 0 && op != EPOLL_CTL_DEL && (kbp_sock_events(s) & (ev->events | EPOLLERR | EPOLLHUP)))
+		ep_kick(ep);
 	ep_put(ep);
 	/* A listener's kernel socket also takes connections: the kernel epoll
 	 * watches it, with the application's own data. */
@@ -1016,6 +1021,25 @@ static bool ep_ring_take(struct kbp_ep *ep)
 	return ep->ring_ok;
 }
 
+/* What item `it` reports now (0: nothing): its events, an edge-triggered
+ * one only when its state changed since it was last reported, a oneshot
+ * one switched off. */
+static uint32_t item_check(struct kbp_ep_item *it)
+{
+	uint32_t e = it->off ? 0 : kbp_sock_events(it->s) & (it->events | EPOLLERR | EPOLLHUP);
+
+	if (e && (it->events & EPOLLET)) {
+		uint64_t sig = sock_sig(it->s);
+
+		if (sig == it->sig)
+			return 0;
+		it->sig = sig;
+	}
+	if (e && (it->events & EPOLLONESHOT))
+		it->off = true;
+	return e;
+}
+
 static void ints_reverse(int *a, int n)
 {
 	for (int i = 0, t; i < n / 2; i++) {
@@ -1033,32 +1057,18 @@ static int ep_scan_cand(struct kbp_ep *ep, struct epoll_event *out, int max)
 	int v, k, j, n = 0, cnt = ep->ncand;
 
 	for (v = 0; v < cnt && n < max; v++) {
-		struct kbp_ep_item *it;
-		bool keep = false;
-		uint32_t e;
+		struct kbp_ep_item *it = &ep->it[ep->cand[v]];
+		uint32_t e = item_check(it);
 
-		k = v;
-		it = &ep->it[ep->cand[k]];
-		e = it->off ? 0 : kbp_sock_events(it->s) & (it->events | EPOLLERR | EPOLLHUP);
-		if (e && (it->events & EPOLLET)) {
-			uint64_t sig = sock_sig(it->s);
-
-			if (sig == it->sig)
-				e = 0;
-			it->sig = sig;
-		}
 		if (e) {
-			if (it->events & EPOLLONESHOT)
-				it->off = true;
-			else
-				keep = !(it->events & EPOLLET);
 			out[n].events = e;
 			out[n].data = it->data;
 			n++;
 		}
-		if (!keep) {
+		/* level-triggered and reported: still a candidate */
+		if (!e || (it->events & (EPOLLET | EPOLLONESHOT))) {
 			it->in_cand = false;
-			ep->cand[k] = -1;
+			ep->cand[v] = -1;
 		}
 	}
 	/* Of the v visited, the kept go behind the ones not visited:
@@ -1089,22 +1099,10 @@ static int ep_scan(struct kbp_ep *ep, struct epoll_event *out, int max)
 	start = cnt ? ep->next % (unsigned)cnt : 0;
 	for (i = 0; i < cnt && n < max; i++) {
 		struct kbp_ep_item *it = &ep->it[(start + (unsigned)i) % (unsigned)cnt];
-		uint32_t e;
+		uint32_t e = item_check(it);
 
-		if (it->off)
-			continue;
-		e = kbp_sock_events(it->s) & (it->events | EPOLLERR | EPOLLHUP);
 		if (!e)
 			continue;
-		if (it->events & EPOLLET) {
-			uint64_t sig = sock_sig(it->s);
-
-			if (sig == it->sig)
-				continue;
-			it->sig = sig;
-		}
-		if (it->events & EPOLLONESHOT)
-			it->off = true;
 		out[n].events = e;
 		out[n].data = it->data;
 		n++;
@@ -1251,21 +1249,16 @@ void kbp_epoll_forget(struct kbp_sock *s)
  * Linux wakes an epoll waiter on shutdown). */
 void kbp_epoll_touch(struct kbp_sock *s)
 {
-	static const char one = 1;
 	struct kbp_ep *ep;
 	int i;
 
 	pthread_mutex_lock(&kbp_eps_lock);
 	for (ep = kbp_eps; ep; ep = ep->link) {
-		bool kick;
-
 		pthread_mutex_lock(&ep->lock);
-		if ((i = ep_sock_item(ep, s)) >= 0)
+		if ((i = ep_sock_item(ep, s)) >= 0) {
 			cand_add(ep, i);
-		kick = i >= 0 && ep->w.idx >= 0 && ep->w.kick >= 0 &&
-		       kbq_ld_sc(&ep->w.r->waiter[ep->w.idx].sleeping);
-		if (kick)
-			(void)!libc_send(ep->w.kick, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+			ep_kick(ep);
+		}
 		pthread_mutex_unlock(&ep->lock);
 	}
 	pthread_mutex_unlock(&kbp_eps_lock);

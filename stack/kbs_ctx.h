@@ -27,7 +27,7 @@ struct tcp_pcb;
 struct kbs_ctx;
 
 /* Sockets with events remembered per loop iteration for targeted wake-ups. */
-#define KBS_EVQ KBQ_NSOCKS /* every slot: the list never overflows (64 KiB) */
+#define KBS_EVQ KBQ_NSOCKS /* every slot once: the list never overflows (64 KiB) */
 
 /*
  * A slot's lifecycle, kept by kbstackd alone (kbs_life_set is the only
@@ -117,7 +117,7 @@ struct kbs_ctx {
 	uint32_t rq_lost[KBQ_NWAITERS]; /* → r->readyq[i].lost */
 	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it) */
 	uint64_t free_bits[KBQ_NSOCKS / 64];
-	uint32_t evq[KBS_EVQ]; /* their slots; beyond KBS_EVQ, wake every sleeper */
+	uint32_t evq[KBS_EVQ]; /* their slots, each once (evq_gen) */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];
 };

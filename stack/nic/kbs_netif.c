@@ -115,8 +115,8 @@ unsigned kbs_netif_rx(struct kbs_netif *ni)
 	/* Bursts until the queue is drained, up to a quarter of its ring: one
 	 * burst an iteration capped rx at 32 frames per loop, and a loop that
 	 * sends much (bulk to many peers: ~200 frames, ~1 ms on veth) let the
-	 * ring overflow; the ACKs and requests lost there, uncounted by the
-	 * port's imissed on af_xdp, cost retransmission timeouts of 1-2 s. */
+	 * ring overflow; the ACKs and requests lost there (kbstat rx_drop_ring)
+	 * cost retransmission timeouts of 1-2 s. */
 	do {
 		k = kbs_netif_rx_burst(ni);
 		n += k;

@@ -244,19 +244,18 @@ int kbs_port_open(const struct kbs_config *c, struct kbs_port *p)
  * fds of this process that answer XDP_STATISTICS, made during start-up. */
 static void kbs_port_find_xsk(struct kbs_port *p)
 {
+	const unsigned max = sizeof(p->xsk) / sizeof(p->xsk[0]);
 	unsigned n = 0;
-	int fd;
 
-	for (n = 0; n < sizeof(p->xsk) / sizeof(p->xsk[0]); n++)
-		p->xsk[n] = -1;
-	n = 0;
-	for (fd = 0; fd < 4096 && n < sizeof(p->xsk) / sizeof(p->xsk[0]); fd++) {
+	for (int fd = 0; fd < 4096 && n < max; fd++) {
 		struct xdp_statistics st;
 		socklen_t len = sizeof(st);
 
 		if (getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len) == 0)
 			p->xsk[n++] = fd;
 	}
+	while (n < max)
+		p->xsk[n++] = -1;
 }
 
 uint64_t kbs_port_ring_drops(const struct kbs_port *p)

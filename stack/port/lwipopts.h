@@ -37,7 +37,6 @@
  * (MEMP_NUM_TCP_SEG), a copy per ARP-queued packet (MEMP_NUM_ARP_QUEUE);
  * the rest is freed within the loop iteration that allocated it. */
 #define MEM_LIBC_MALLOC           1
-#define MEM_SIZE                  (32 * 1024 * 1024) /* unused with MEM_LIBC_MALLOC */
 #ifdef KB_TCP_PCBS /* test builds only: run out of PCBs in a few dozen connections */
 #define MEMP_NUM_TCP_PCB          KB_TCP_PCBS
 #else

@@ -109,8 +109,8 @@ void kbs_tcp_tw_trim(void)
 	for (; pcb; pcb = pcb->next)
 		if (++n == KBS_TW_LOW)
 			cut = pcb;
-	KBS_STAT_SET(tcp_timewait, n <= KBS_TW_HIGH || !cut ? n : KBS_TW_LOW);
-	if (n <= KBS_TW_HIGH || !cut)
+	KBS_STAT_SET(tcp_timewait, n <= KBS_TW_HIGH ? n : KBS_TW_LOW);
+	if (n <= KBS_TW_HIGH) /* (above it, cut is the KBS_TW_LOW-th) */
 		return;
 	pcb = cut->next;
 	cut->next = NULL;

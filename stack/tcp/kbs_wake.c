@@ -27,11 +27,9 @@ void kbs_wake_event(struct kbs_sock *s)
 	struct kbs_ctx *c = s->ctx;
 
 	c->event = true;
-	if (s->evq_gen != c->evq_gen) {
+	if (s->evq_gen != c->evq_gen) { /* once a slot an iteration: evq never overflows */
 		s->evq_gen = c->evq_gen;
-		if (c->nev < KBS_EVQ)
-			c->evq[c->nev] = s->slot;
-		c->nev++;
+		c->evq[c->nev++] = s->slot;
 	}
 	kbq_add_sc(&q->wake_seq, 1);
 	if (kbq_ld_sc(&q->waiters))
@@ -42,15 +40,14 @@ void kbs_wake_event(struct kbs_sock *s)
  * their waiter masks (read after event_seq was bumped). */
 static void kbs_evq_take(struct kbs_ctx *c, uint64_t m[KBQ_NWAITERS / 64], bool want)
 {
-	bool all = c->nev > KBS_EVQ;
 	uint32_t i, k;
 
 	for (k = 0; k < KBQ_NWAITERS / 64; k++)
-		m[k] = all ? ~0ull : 0;
-	for (i = 0; i < c->nev && i < KBS_EVQ; i++) {
+		m[k] = 0;
+	for (i = 0; want && i < c->nev; i++) {
 		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
 
-		for (k = 0; want && !all && k < KBQ_NWAITERS / 64; k++)
+		for (k = 0; k < KBQ_NWAITERS / 64; k++)
 			m[k] |= kbq_ld_sc(&q->wmask[k]);
 	}
 	c->nev = 0;
@@ -88,19 +85,15 @@ static void kbs_ready_put(struct kbs_ctx *c, unsigned i, uint32_t s)
 	kbq_st_rel(&rq->tail, t + 1);
 }
 
-/* Each socket with an event into the rings of the waiters that want it;
- * every ring's lost moved on when the event list overflowed. The fence
- * pairs with the waiter's seq_cst wmask write before it looks at the
- * socket (epoll_ctl): either we see its bit, or it sees what we published. */
+/* Each socket with an event into the rings of the waiters that want it.
+ * The barrier pairs with the waiter's seq_cst wmask write before it looks
+ * at the socket (epoll_ctl): either we see its bit, or it sees what we
+ * published. (The waiter masks are read again for waking, after event_seq
+ * moves: that is the sleep protocol's order, this one the ring's.) */
 static void kbs_ready_fill(struct kbs_ctx *c)
 {
 	uint32_t i, k;
 
-	if (c->nev > KBS_EVQ) {
-		for (i = 0; i < KBQ_NWAITERS; i++)
-			kbq_st_rel(&c->r->readyq[i].lost, ++c->rq_lost[i]);
-		return;
-	}
 	kbq_add_sc(&kbs_fence_word, 0); /* a full barrier (a locked RMW); also under TSan */
 	for (i = 0; i < c->nev; i++) {
 		struct kbq_sock *q = kbq_sock_at(c->r, c->evq[i]);
