@@ -17,11 +17,13 @@
 #include "kbs_port.h"
 
 #define KBS_BURST 32
+#define KBS_TX_BEFORE_RX 256 /* see kbs_netif_rx_due */
 
 struct kbs_netif {
 	struct netif netif;
 	struct kbs_port *port;
 	uint16_t tx_n;
+	uint32_t tx_since_rx;  /* frames queued to send since the port was last read dry */
 	struct rte_mbuf *tx[KBS_BURST];
 };
 
@@ -33,9 +35,14 @@ struct kbs_netif {
 int kbs_netif_init(struct kbs_netif *ni, struct kbs_port *port,
 		   uint32_t ip, uint32_t netmask, uint32_t gw);
 
-/* Receive what the port holds, in bursts (at most 8), and feed it to lwIP.
- * Returns the frames received. */
+/* Receive what the port holds, in bursts (at most KBS_RX_BURSTS), and
+ * feed it to lwIP. Returns the frames received. */
 unsigned kbs_netif_rx(struct kbs_netif *ni);
+
+/* Between two sockets of the sweep (outside lwIP): if lwIP's netif sent
+ * KBS_TX_BEFORE_RX frames since the port was last read, send what is
+ * queued and read the port. Returns the frames received. */
+unsigned kbs_netif_rx_due(void);
 
 /* Send what linkoutput queued. Returns the frames the port took. */
 unsigned kbs_netif_tx_flush(struct kbs_netif *ni);

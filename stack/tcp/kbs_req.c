@@ -18,6 +18,7 @@
 #include "kbq_hold.h"
 #include "kbq_ring.h"
 #include "kbs_ctx.h"
+#include "kbs_netif.h"
 #include "kbs_stats.h"
 
 struct kbs_ctx *kbs_ctxs;
@@ -297,6 +298,8 @@ static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 static void kbs_sock_rung(void *ctx, uint32_t slot)
 {
 	kbs_sock_service(ctx, slot);
+	if (kbs_netif_rx_due()) /* what arrived while this socket sent */
+		kbs_life_settle();
 }
 
 unsigned kbs_ctxs_service(void)

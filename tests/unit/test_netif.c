@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,7 +35,10 @@
 #undef IP_MF
 #undef IP_OFFMASK
 #include "lwip/init.h"
+#include "lwip/pbuf.h"
 #include "lwip/stats.h"
+
+u16_t lwip_standard_chksum(const void *dataptr, int len); /* lwIP's own (inet_chksum.c) */
 
 void kbs_sys_init(void);
 
@@ -340,6 +344,61 @@ static void test_tx_batching(void **state)
 	assert_int_equal(pool_in_use(), before);
 }
 
+/* Between two sockets of the sweep the port is read only once the netif
+ * has sent KBS_TX_BEFORE_RX frames since it was last read dry. */
+static void test_rx_due(void **state)
+{
+	struct rte_mbuf *out[64];
+	unsigned i, n, before = pool_in_use();
+
+	(void)state;
+	assert_int_equal(kbs_netif_rx(&ni), 0); /* dry */
+	assert_int_equal(rte_ring_enqueue(rx_ring, icmp_echo(1, 32)), 0);
+	assert_int_equal(rte_ring_enqueue(rx_ring, icmp_echo(2, 32)), 0);
+	assert_int_equal(kbs_netif_rx_due(), 0); /* nothing sent since */
+	assert_int_equal(rte_ring_count(rx_ring), 2);
+	for (i = 0; i < KBS_TX_BEFORE_RX; i++) {
+		struct pbuf *p = pbuf_alloc(PBUF_RAW, 60, PBUF_RAM);
+
+		assert_non_null(p);
+		memset(p->payload, 0, 60);
+		assert_int_equal(ni.netif.linkoutput(&ni.netif, p), ERR_OK);
+		pbuf_free(p);
+		if (i + 2 == KBS_TX_BEFORE_RX)
+			assert_int_equal(kbs_netif_rx_due(), 0); /* one short */
+		while ((n = drain(out, RTE_DIM(out))))
+			free_all(out, n);
+	}
+	assert_int_equal(kbs_netif_rx_due(), 2); /* due: both echoes read */
+	assert_int_equal(rte_ring_count(rx_ring), 0);
+	assert_int_equal(kbs_netif_rx_due(), 0); /* read dry: not due again */
+	kbs_netif_tx_flush(&ni);
+	n = drain(out, RTE_DIM(out));
+	assert_int_equal(n, 2); /* the two replies */
+	free_all(out, n);
+	assert_int_equal(pool_in_use(), before);
+}
+
+/* kbs_chksum (LWIP_CHKSUM, DPDK's sum) agrees with lwIP's own on every
+ * start alignment and length a frame can have, on random bytes and on
+ * all-ones (every addition carries). */
+static void test_chksum_matches_lwip(void **state)
+{
+	static uint8_t buf[1600];
+	unsigned fill, off, len;
+
+	(void)state;
+	for (fill = 0; fill < 2; fill++) {
+		srand(7);
+		for (off = 0; off < sizeof(buf); off++)
+			buf[off] = fill ? 0xff : (uint8_t)rand();
+		for (off = 0; off < 8; off++)
+			for (len = 0; len + off <= 1514; len++)
+				assert_int_equal(kbs_chksum(buf + off, (int)len),
+						 lwip_standard_chksum(buf + off, (int)len));
+	}
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -357,6 +416,8 @@ int main(void)
 		cmocka_unit_test(test_bad_checksum_dropped),
 		cmocka_unit_test(test_multiseg_dropped),
 		cmocka_unit_test(test_tx_batching),
+		cmocka_unit_test(test_rx_due),
+		cmocka_unit_test(test_chksum_matches_lwip),
 	};
 
 	return cmocka_run_group_tests_name("netif", tests, setup, teardown);
