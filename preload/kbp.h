@@ -344,6 +344,16 @@ static inline struct kbq_sock *kbp_q(const struct kbp_sock *s)
 	return kbq_sock_at(s->r, s->slot);
 }
 
+/* A listener's accept queue, by the index kbstackd stored in its slot
+ * before LISTEN; NULL if that index is out of range (a broken contract:
+ * no connection to take, and nothing outside the region read). */
+static inline struct kbq_acceptq *kbp_aq(const struct kbp_sock *l)
+{
+	uint32_t i = kbq_ld(&kbp_q(l)->lq);
+
+	return i < KBQ_NLISTEN ? kbq_acceptq_at(l->r, i) : NULL;
+}
+
 int kbp_listen(int fd, int backlog);
 int kbp_accept(int fd, struct kbp_sock *l, struct sockaddr *a, socklen_t *len, int flags);
 int kbp_connect(int fd, const struct sockaddr *a, socklen_t len);

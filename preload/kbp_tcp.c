@@ -453,7 +453,10 @@ int kbp_listen(int fd, int backlog)
 	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
 	libc_fcntl(fd, F_SETFL, (fl < 0 ? 0 : fl) | O_NONBLOCK);
 	s->inherit = listen_inherit(fd);
-	rc = req_call(s, KBQ_OP_LISTEN, port, (uint32_t)(backlog > 0 ? backlog : 1), s->inherit);
+	/* The backlog as Linux reads it (unsigned: a negative one is the most
+	 * there is); kbstackd bounds it, and says no (all its accept queues
+	 * taken, say) with an error: the listener stays the kernel's. */
+	rc = req_call(s, KBQ_OP_LISTEN, port, (uint32_t)backlog, s->inherit);
 	if (rc) {
 		uint32_t gen;
 
@@ -472,24 +475,27 @@ int kbp_listen(int fd, int backlog)
 
 static bool aq_ready(struct kbp_sock *l)
 {
-	struct kbq_sock *q = kbp_q(l);
+	struct kbq_acceptq *aq = kbp_aq(l);
 
-	return kbq_ld_acq(&q->aq_tail) != kbq_ld_acq(&q->aq_head);
+	return aq && kbq_ld_acq(&aq->tail) != kbq_ld_acq(&aq->head);
 }
 
 /* Take one connection from the listener's queue; slot or -EAGAIN. */
 static int aq_take(struct kbp_sock *l)
 {
-	struct kbq_sock *q = kbp_q(l);
-	uint32_t head = kbq_ld_acq(&q->aq_head);
+	struct kbq_acceptq *aq = kbp_aq(l);
+	uint32_t head;
 
+	if (!aq)
+		return -EAGAIN;
+	head = kbq_ld_acq(&aq->head);
 	for (;;) {
-		uint32_t tail = kbq_ld_acq(&q->aq_tail), slot;
+		uint32_t tail = kbq_ld_acq(&aq->tail), slot;
 
 		if (head == tail || tail - head > KBQ_ACCEPTQ)
 			return -EAGAIN;
-		slot = q->aq[head % KBQ_ACCEPTQ];
-		if (kbq_cas_acq(&q->aq_head, &head, head + 1))
+		slot = kbq_ld(&aq->slot[head % KBQ_ACCEPTQ]);
+		if (kbq_cas_acq(&aq->head, &head, head + 1))
 			return slot < KBQ_NSOCKS ? (int)slot : -EAGAIN;
 	}
 }

@@ -963,9 +963,10 @@ int kbp_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 static uint64_t sock_sig(struct kbp_sock *s)
 {
 	struct kbq_sock *q = kbp_q(s);
+	struct kbq_acceptq *aq = s->listener ? kbp_aq(s) : NULL;
 	uint64_t a = kbq_ld_acq(&q->rx_tail);
 	uint64_t b = kbq_ld_acq(&q->tx_head);
-	uint64_t c = kbq_ld_acq(&q->aq_tail);
+	uint64_t c = aq ? kbq_ld_acq(&aq->tail) : 0;
 	uint64_t d = kbq_ld_acq(&q->ev);
 	uint64_t e = kbq_ld_acq(&q->state);
 

@@ -6,8 +6,9 @@
  * created by kbstackd as a memfd and passed over the control socket:
  *
  *   struct kbq_region              header: doorbells, wake-up words
+ *   struct kbq_acceptq[KBQ_NLISTEN] accept queues, one per listener
  *   struct kbq_sock[KBQ_NSOCKS]    one slot per socket: state, control
- *                                  mailbox, accept queue, ring indices
+ *                                  mailbox, ring indices
  *   rx data[KBQ_NSOCKS][KBQ_RING]  bytes received, stack → app
  *   tx data[KBQ_NSOCKS][KBQ_RING]  bytes to send, app → stack
  *
@@ -41,6 +42,16 @@
  *     re-arms it. No two waiters share a wake socket, so none can swallow
  *     another's wake-up; a waiter is never woken for sockets it does not
  *     wait on (a listener thread while workers read).
+ * Accept queues: listeners are few, so their queues are not in every
+ * slot but in a table of KBQ_NLISTEN. kbstackd gives a listener the lowest
+ * free queue when it serves LISTEN (none free: the LISTEN fails, and the
+ * application's listener stays on the kernel), sets its tail and head to
+ * 0, stores the index in the slot's lq, then publishes the state LISTEN
+ * (release); the queue goes back when the listener's slot is freed. An
+ * acceptor reads lq (after LISTEN or the listen's done_seq, acquire),
+ * checks it is below KBQ_NLISTEN, and takes entries by CAS on head.
+ * kbstackd reads head once per use and checks it against its own tail: a
+ * head beyond the tail cuts the context off.
  * Holding (fork): every process of a context has an index p (NEW: 0, each
  * JOIN: the lowest free one, in the welcome) and two rows of bits in the
  * region: held[p] (bit s: p has an fd for slot s) and wheld[p] (bit i: p
@@ -76,14 +87,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KBQ_ABI_VERSION 4u
+#define KBQ_ABI_VERSION 5u
 #define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
 
 #ifndef KBQ_NSOCKS /* a build may set fewer (the fuzz targets: their checks walk every slot) */
 #define KBQ_NSOCKS   16384u        /* socket slots per context (rings: pages touched as used) */
 #endif
 #define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
-#define KBQ_ACCEPTQ  256u          /* pending connections per listener */
+#define KBQ_ACCEPTQ  4096u         /* pending connections per listener: Linux's somaxconn */
+#define KBQ_NLISTEN  256u          /* listeners (accept queues) per context */
 #define KBQ_NWAITERS 256           /* sleepers with a wake socket of their own */
 #define KBQ_NPROCS   256u          /* processes of one context at once */
 #define KBQ_READYQ   1024u         /* entries of a waiter's ready ring */
@@ -163,24 +175,29 @@ struct kbq_sock {
 	 * holding it, a thread in poll/select/accept on it); seq_cst, set
 	 * before the waiter reads event_seq. kbstackd wakes only these. */
 	uint64_t wmask[KBQ_NWAITERS / 64];
-	uint8_t  pad0[2 * KBQ_CACHELINE - 120];
-
-	/* --- accept queue (listeners): slot numbers of new connections --- */
-	uint32_t aq_tail;    /* stack: next entry to fill, release after aq[] */
-	uint8_t  pad1[KBQ_CACHELINE - 4];
-	uint32_t aq_head;    /* app: next entry to take (CAS, several acceptors) */
-	uint8_t  pad2[KBQ_CACHELINE - 4];
-	uint32_t aq[KBQ_ACCEPTQ]; /* stack */
+	uint32_t lq;         /* stack: a listener's accept queue (kbq_acceptq_at),
+			      * stored before the state LISTEN (release) */
+	uint8_t  pad0[2 * KBQ_CACHELINE - 124];
 
 	/* --- rings: free-running byte indices --- */
 	uint32_t rx_tail;    /* stack: bytes received, release after data */
-	uint8_t  pad3[KBQ_CACHELINE - 4];
+	uint8_t  pad1[KBQ_CACHELINE - 4];
 	uint32_t rx_head;    /* app: bytes consumed, release after copying out */
-	uint8_t  pad4[KBQ_CACHELINE - 4];
+	uint8_t  pad2[KBQ_CACHELINE - 4];
 	uint32_t tx_tail;    /* app: bytes queued, release after data */
-	uint8_t  pad5[KBQ_CACHELINE - 4];
+	uint8_t  pad3[KBQ_CACHELINE - 4];
 	uint32_t tx_head;    /* stack: bytes acknowledged by the peer (space freed) */
-	uint8_t  pad6[KBQ_CACHELINE - 4];
+	uint8_t  pad4[KBQ_CACHELINE - 4];
+};
+
+/* A listener's accept queue: slot numbers of new connections, in the
+ * order their handshakes completed (see Accept queues above). */
+struct kbq_acceptq {
+	uint32_t tail;       /* stack: entries written, release after slot[] */
+	uint8_t  pad0[KBQ_CACHELINE - 4];
+	uint32_t head;       /* app: next entry to take (CAS, several acceptors) */
+	uint8_t  pad1[KBQ_CACHELINE - 4];
+	uint32_t slot[KBQ_ACCEPTQ]; /* stack: entry i at slot[i % KBQ_ACCEPTQ] */
 };
 
 struct kbq_region {
@@ -255,11 +272,19 @@ enum {
 	KBQ_FB_NSTAT = 8,
 };
 
-#define KBQ_SOCKS_OFF  ((sizeof(struct kbq_region) + 4095) & ~(size_t)4095)
+#define KBQ_ACCEPTQ_OFF ((sizeof(struct kbq_region) + 4095) & ~(size_t)4095)
+#define KBQ_SOCKS_OFF  (((KBQ_ACCEPTQ_OFF + KBQ_NLISTEN * sizeof(struct kbq_acceptq)) + 4095) & \
+			~(size_t)4095)
 #define KBQ_RX_OFF     (((KBQ_SOCKS_OFF + KBQ_NSOCKS * sizeof(struct kbq_sock)) + 4095) & \
 			~(size_t)4095)
 #define KBQ_TX_OFF     (KBQ_RX_OFF + (size_t)KBQ_NSOCKS * KBQ_RING)
 #define KBQ_REGION_SIZE (KBQ_TX_OFF + (size_t)KBQ_NSOCKS * KBQ_RING)
+
+/* Accept queue i (below KBQ_NLISTEN: the caller checks an index it read). */
+static inline struct kbq_acceptq *kbq_acceptq_at(void *region, uint32_t i)
+{
+	return (struct kbq_acceptq *)((char *)region + KBQ_ACCEPTQ_OFF) + i;
+}
 
 static inline struct kbq_sock *kbq_sock_at(void *region, uint32_t slot)
 {
@@ -282,11 +307,16 @@ _Static_assert(KBQ_NSOCKS % 64 == 0, "doorbell words");
 _Static_assert(KBQ_NWAITERS % 64 == 0, "waiter mask words");
 _Static_assert(offsetof(struct kbq_sock, wmask) == 88, "kbq_sock: waiter mask");
 _Static_assert(KBQ_NSOCKS / 64 <= 64 * KBQ_BELL_GROUP, "one summary bit per doorbell group");
-_Static_assert(offsetof(struct kbq_sock, aq_tail) == 128, "kbq_sock: control lines");
-_Static_assert(offsetof(struct kbq_sock, aq_head) == 192, "kbq_sock: accept head");
-_Static_assert(offsetof(struct kbq_sock, rx_tail) == 256 + 4 * KBQ_ACCEPTQ, "kbq_sock");
-_Static_assert(sizeof(struct kbq_sock) == 256 + 4 * KBQ_ACCEPTQ + 4 * 64, "kbq_sock size");
+_Static_assert(offsetof(struct kbq_sock, lq) == 120, "kbq_sock: accept queue index");
+_Static_assert(offsetof(struct kbq_sock, rx_tail) == 128, "kbq_sock: two control lines");
+_Static_assert(sizeof(struct kbq_sock) == 128 + 4 * 64, "kbq_sock size");
 _Static_assert(sizeof(struct kbq_sock) % KBQ_CACHELINE == 0, "kbq_sock: whole lines");
+_Static_assert(offsetof(struct kbq_acceptq, head) == KBQ_CACHELINE, "kbq_acceptq: head line");
+_Static_assert(offsetof(struct kbq_acceptq, slot) == 2 * KBQ_CACHELINE, "kbq_acceptq: entries");
+_Static_assert(sizeof(struct kbq_acceptq) == 2 * KBQ_CACHELINE + 4 * KBQ_ACCEPTQ,
+	       "kbq_acceptq size");
+_Static_assert(KBQ_NLISTEN % 64 == 0, "accept queue bitmap words");
+_Static_assert(KBQ_ACCEPTQ_OFF % 4096 == 0 && KBQ_SOCKS_OFF % 4096 == 0, "page-aligned areas");
 _Static_assert(offsetof(struct kbq_region, event_seq) == 64, "kbq_region: event line");
 _Static_assert(offsetof(struct kbq_region, sleepers) == 128, "kbq_region: sleepers line");
 _Static_assert(offsetof(struct kbq_region, bell_summary) == 192, "kbq_region: bells");

@@ -56,9 +56,11 @@ enum kbs_life {
 enum kbs_viol {
 	KBS_V_NONE = 0,
 	KBS_V_RING,      /* an rx_head or tx_tail outside what the stack published */
-	KBS_V_ACCEPT,    /* an aq_head beyond the accept queue's tail */
+	KBS_V_ACCEPT,    /* an accept queue's head beyond its tail */
 	KBS_V_SLOT,      /* a slot claimed beyond the context's nslots */
 };
+
+#define KBS_LQ_NONE UINT32_MAX /* kbs_sock.lq of a slot that holds no accept queue */
 
 /* One socket slot, kbstackd's side. */
 struct kbs_sock {
@@ -83,7 +85,11 @@ struct kbs_sock {
 	uint32_t rx_seen;      /* rx_head last credited to lwIP's window */
 	uint32_t tx_sent;      /* tx bytes handed to tcp_write */
 	uint32_t tx_acked;     /* tx bytes the peer acknowledged (→ tx_head) */
-	uint32_t aq_tail;      /* listener: connections queued (→ aq_tail) */
+	uint32_t lq;           /* listener: its accept queue (→ kbq_sock.lq), held
+				* until the slot is freed; KBS_LQ_NONE: none */
+	uint32_t aq_tail;      /* listener: connections queued (→ its queue's tail) */
+	uint32_t aq_limit;     /* listener: connections its queue may hold, the
+				* backlog + 1 as Linux counts (1 to KBQ_ACCEPTQ) */
 	uint32_t listener;     /* accepted: its listener's slot */
 	struct kbs_sock *settle_next; /* kbs_life_settle's list */
 };
@@ -117,6 +123,8 @@ struct kbs_ctx {
 	uint32_t rq_lost[KBQ_NWAITERS]; /* → r->readyq[i].lost */
 	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it) */
 	uint64_t free_bits[KBQ_NSOCKS / 64];
+	/* bit i: accept queue i is no listener's (kbs_life_lq_*) */
+	uint64_t lq_free[KBQ_NLISTEN / 64];
 	uint32_t evq[KBS_EVQ]; /* their slots, each once (evq_gen) */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];
@@ -127,6 +135,12 @@ extern struct kbs_ctx *kbs_ctxs;
 static inline struct kbq_sock *kbs_qs(const struct kbs_sock *s)
 {
 	return kbq_sock_at(s->ctx->r, s->slot);
+}
+
+/* A listener's accept queue (l->lq is kbstackd's own: in range). */
+static inline struct kbq_acceptq *kbs_aq(const struct kbs_sock *l)
+{
+	return kbq_acceptq_at(l->ctx->r, l->lq);
 }
 
 /* --- kbs_life.c --- */
@@ -151,8 +165,17 @@ void kbs_life_detach(struct kbs_sock *s);
  * had closed it, else CLOSED with err (0: none) for the app to see. */
 void kbs_life_abort(struct kbs_sock *s, int err);
 
-/* The slot goes back to the application: FREE, generation bumped. */
+/* The slot goes back to the application: FREE, generation bumped; a
+ * listener's accept queue goes back too. */
 void kbs_life_free(struct kbs_sock *s);
+
+/* Give listener-to-be s the lowest free accept queue of its context, both
+ * indices 0, its index stored in the slot (published by the state LISTEN
+ * that follows). 0, or -ENOBUFS when all KBQ_NLISTEN are taken. */
+int kbs_life_lq_take(struct kbs_sock *s);
+
+/* s's accept queue goes back (none held: nothing). */
+void kbs_life_lq_put(struct kbs_sock *s);
 
 /* Set events in ev (and so_error first when err) and publish them. */
 void kbs_life_ev(struct kbs_sock *s, uint32_t ev, int err);

@@ -114,7 +114,10 @@
 /* SO_REUSEADDR: a restarted server must listen again on its port while
  * connections of its previous run still use it (TIME_WAIT, FIN_WAIT). */
 #define SO_REUSE                  1
-#define TCP_DEFAULT_LISTEN_BACKLOG 255 /* lwIP's backlog is a u8_t */
+/* lwIP's backlog is a u8_t: kb keeps it at 255 as a bound on half-open
+ * (SYN_RCVD) connections only; the accept queue's limit, the application's
+ * backlog, is kb's own (kbs_op_listen, kbs_tcp_listen_input). */
+#define TCP_DEFAULT_LISTEN_BACKLOG 255
 #define LWIP_TCP_KEEPALIVE        1 /* SO_KEEPALIVE and its TCP_KEEP* knobs */
 #define LWIP_TCP_TIMESTAMPS       0
 #ifdef KB_TCP_MSL_MS /* test builds only: a TIME_WAIT (2 * TCP_MSL) tests can wait out */

@@ -133,6 +133,9 @@ void kbs_life_ctx_init(struct kbs_ctx *c)
 	memset(c->free_bits, 0, sizeof(c->free_bits));
 	for (i = 0; i < c->nslots; i++)
 		c->free_bits[i / 64] |= 1ull << (i % 64);
+	for (i = 0; i < KBQ_NSOCKS; i++)
+		c->s[i].lq = KBS_LQ_NONE;
+	memset(c->lq_free, 0xff, sizeof(c->lq_free));
 	c->evq_gen = 1;
 }
 
@@ -178,6 +181,7 @@ void kbs_life_free(struct kbs_sock *s)
 	struct kbq_sock *q = kbs_qs(s);
 
 	kbs_life_detach(s);
+	kbs_life_lq_put(s);
 	s->gen++;
 	kbq_st(&q->gen, s->gen);
 	/* The new generation is open to a close claim (kbq_abi.h, Holding);
@@ -220,6 +224,39 @@ void kbs_life_abort(struct kbs_sock *s, int err)
 	default: /* FREE, CLOSED: no flow left */
 		break;
 	}
+}
+
+/* ---- accept queues -------------------------------------------------- */
+
+/* The lowest free one, so a context touches the pages of as few queues as
+ * it has listeners at once. */
+int kbs_life_lq_take(struct kbs_sock *s)
+{
+	struct kbs_ctx *c = s->ctx;
+	struct kbq_acceptq *aq;
+	uint32_t w, i;
+
+	for (w = 0; w < KBQ_NLISTEN / 64 && !c->lq_free[w]; w++)
+		;
+	if (w == KBQ_NLISTEN / 64)
+		return -ENOBUFS;
+	i = w * 64 + (uint32_t)__builtin_ctzll(c->lq_free[w]);
+	c->lq_free[w] &= ~(1ull << (i % 64));
+	s->lq = i;
+	s->aq_tail = 0;
+	aq = kbs_aq(s);
+	kbq_st(&aq->tail, 0);
+	kbq_st(&aq->head, 0);
+	kbq_st(&kbs_qs(s)->lq, i); /* published by the state LISTEN (release) */
+	return 0;
+}
+
+void kbs_life_lq_put(struct kbs_sock *s)
+{
+	if (s->lq == KBS_LQ_NONE)
+		return;
+	s->ctx->lq_free[s->lq / 64] |= 1ull << (s->lq % 64);
+	s->lq = KBS_LQ_NONE;
 }
 
 /* ---- losses reported by lwIP ----------------------------------------- */

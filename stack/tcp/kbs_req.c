@@ -33,11 +33,22 @@ static void kbs_req_done(struct kbs_sock *s, uint32_t seq, int rc)
 	kbs_wake_event(s);
 }
 
+/*
+ * The backlog bounds the accept queue as Linux's does (backlog + 1
+ * connections, up to KBQ_ACCEPTQ: Linux's somaxconn), kept in aq_limit for
+ * kbs_tcp_listen_input. lwIP's own backlog, a u8_t, counts only half-open
+ * connections (SYN_RCVD): it stays at its maximum, 255.
+ *
+ * Any error makes the application keep its listener on the kernel
+ * (KBQ_FB_REFUSED): so does a context whose KBQ_NLISTEN accept queues are
+ * all taken.
+ */
 static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
 			 uint32_t inherit)
 {
 	struct tcp_pcb *pcb, *lpcb;
 	err_t err;
+	int rc;
 
 	if (s->life != KBS_L_OPEN || !port || port > 0xffff)
 		return -EINVAL;
@@ -47,29 +58,36 @@ static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
 		KBS_STAT_ADD(listen_refused_priv, 1);
 		return -EACCES;
 	}
+	rc = kbs_life_lq_take(s);
+	if (rc) {
+		KBS_STAT_ADD(listen_refused_queues, 1);
+		return rc;
+	}
 	pcb = tcp_new();
-	if (!pcb)
-		return -ENOBUFS;
+	if (!pcb) {
+		rc = -ENOBUFS;
+		goto err_lq;
+	}
 	ip_set_option(pcb, SOF_REUSEADDR);
 	err = tcp_bind(pcb, IP4_ADDR_ANY, (u16_t)port);
-	if (err != ERR_OK) {
-		tcp_close(pcb);
-		return -kbs_errno(err);
-	}
-	backlog = backlog == 0 ? 1 : (backlog > 255 ? 255 : backlog);
-	lpcb = tcp_listen_with_backlog_and_err(pcb, (u8_t)backlog, &err);
-	if (!lpcb) {
-		tcp_close(pcb);
-		return -kbs_errno(err);
-	}
+	if (err != ERR_OK)
+		goto err_pcb;
+	lpcb = tcp_listen_with_backlog_and_err(pcb, TCP_DEFAULT_LISTEN_BACKLOG, &err);
+	if (!lpcb)
+		goto err_pcb;
 	s->inherit = inherit & (KBQ_OPT_F_NODELAY | KBQ_OPT_F_KEEPALIVE);
-	s->aq_tail = 0;
-	kbq_st(&kbs_qs(s)->aq_tail, 0);
-	kbq_st(&kbs_qs(s)->aq_head, 0);
+	s->aq_limit = (backlog < KBQ_ACCEPTQ - 1 ? backlog : KBQ_ACCEPTQ - 1) + 1;
 	kbs_life_attach(s, lpcb);
 	kbs_tcp_addrs(s, lpcb);
-	kbs_life_set(s, KBS_L_LISTEN);
+	kbs_life_set(s, KBS_L_LISTEN); /* publishes the queue's index (release) */
 	return 0;
+
+err_pcb:
+	rc = -kbs_errno(err);
+	tcp_close(pcb);
+err_lq:
+	kbs_life_lq_put(s);
+	return rc;
 }
 
 /* 1 when the request completes later (connect in progress). */
@@ -112,13 +130,18 @@ static int kbs_op_connect(struct kbs_sock *s, uint32_t seq, uint32_t ip, uint32_
  * connection of this listener before it is touched. */
 static void kbs_listener_drop_queue(struct kbs_sock *l)
 {
-	struct kbq_sock *q = kbs_qs(l);
-	uint32_t head = kbq_ld_acq(&q->aq_head), i, n = l->aq_tail - head;
+	struct kbq_acceptq *aq;
+	uint32_t head, i, n;
 
+	if (l->lq == KBS_LQ_NONE)
+		return;
+	aq = kbs_aq(l);
+	head = kbq_ld_acq(&aq->head);
+	n = l->aq_tail - head;
 	if (n > KBQ_ACCEPTQ)
 		return;
 	for (i = 0; i < n; i++) {
-		uint32_t slot = kbq_ld(&q->aq[(head + i) % KBQ_ACCEPTQ]);
+		uint32_t slot = kbq_ld(&aq->slot[(head + i) % KBQ_ACCEPTQ]);
 		struct kbs_sock *s;
 
 		if (slot >= KBQ_NSOCKS)
@@ -140,6 +163,7 @@ void kbs_req_close(struct kbs_sock *s)
 		return;
 	case KBS_L_OPEN:
 	case KBS_L_CLOSED:
+		kbs_listener_drop_queue(s); /* a listener whose PCB lwIP dropped */
 		if (!s->pcb) {
 			/* A shutdown's FIN may finish the connection (LAST_ACK
 			 * acknowledged) before the close: closed by FIN all the same. */

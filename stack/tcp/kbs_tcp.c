@@ -110,21 +110,20 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
  * accept queue is full; the client sends it again (after 1 s, 3 s, ...)
  * and gets in once the application accepts or closes. A RST would end its
  * connect. Room: the queue (accepted, not yet taken) below the listen
- * backlog + 1 as Linux counts it, and with lwIP's half-open connections
- * (SYN_RCVD, accepts_pending) within the queue's and the free slots'
- * size, so the connection finds both when its handshake completes. */
+ * backlog + 1 as Linux counts it (aq_limit), and with lwIP's half-open
+ * connections (SYN_RCVD, accepts_pending: at most 255, lwIP's backlog)
+ * within the queue's and the free slots' size, so the connection finds
+ * both when its handshake completes. */
 err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 {
 	struct kbs_sock *l = lpcb->callback_arg;
-	uint32_t queued, pending = lpcb->accepts_pending, limit;
+	uint32_t queued, pending = lpcb->accepts_pending;
 
-	if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN || !l || l->ctx->broken)
+	if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN || !l || l->ctx->broken ||
+	    l->lq == KBS_LQ_NONE)
 		return ERR_OK; /* a broken context's SYN is reset at accept */
-	queued = l->aq_tail - kbq_ld(&kbs_qs(l)->aq_head); /* once; > tail: full */
-	limit = (uint32_t)lpcb->backlog + 1;
-	if (limit > KBQ_ACCEPTQ)
-		limit = KBQ_ACCEPTQ;
-	if (queued >= limit || queued + pending >= KBQ_ACCEPTQ) {
+	queued = l->aq_tail - kbq_ld(&kbs_aq(l)->head); /* once; > tail: full */
+	if (queued >= l->aq_limit || queued + pending >= KBQ_ACCEPTQ) {
 		KBS_STAT_ADD(tcp_syn_drop_queue, 1);
 		return ERR_ABRT;
 	}
@@ -138,13 +137,14 @@ err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct kbs_sock *l = arg, *s;
-	struct kbq_sock *lq, *q;
+	struct kbq_acceptq *aq;
+	struct kbq_sock *q;
 	uint32_t head;
 
-	if (!l || err != ERR_OK || !pcb)
-		return ERR_VAL;
-	lq = kbs_qs(l);
-	head = kbq_ld_acq(&lq->aq_head); /* once; pairs with the acceptor's CAS */
+	if (!l || l->lq == KBS_LQ_NONE || err != ERR_OK || !pcb)
+		return ERR_VAL; /* (no queue: no listener of ours; lwIP aborts it) */
+	aq = kbs_aq(l);
+	head = kbq_ld_acq(&aq->head); /* once; pairs with the acceptor's CAS */
 	if (l->aq_tail - head > KBQ_ACCEPTQ) {
 		kbs_life_violation(l->ctx, KBS_V_ACCEPT);
 		tcp_abort(pcb);
@@ -174,9 +174,9 @@ err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	if (l->inherit & KBQ_OPT_F_KEEPALIVE)
 		ip_set_option(pcb, SOF_KEEPALIVE);
 	kbs_life_set(s, KBS_L_ESTABLISHED);
-	kbq_st(&lq->aq[l->aq_tail % KBQ_ACCEPTQ], s->slot);
+	kbq_st(&aq->slot[l->aq_tail % KBQ_ACCEPTQ], s->slot);
 	l->aq_tail++;
-	kbq_st_rel(&lq->aq_tail, l->aq_tail); /* pairs with the acceptor's acquire */
+	kbq_st_rel(&aq->tail, l->aq_tail); /* pairs with the acceptor's acquire */
 	KBS_STAT_ADD(tcp_accepted, 1);
 	kbs_wake_event(l);
 	return ERR_OK;

@@ -192,7 +192,8 @@ static const uint32_t fr_shared[KBS_L_NSTATES] = {
 static void fr_check_slots(const struct kbs_ctx *c, bool full)
 {
 	bool good = c == fz_app_ctx();
-	unsigned used = 0;
+	unsigned used = 0, queues = 0;
+	uint64_t lq_seen[KBQ_NLISTEN / 64] = { 0 };
 	uint32_t i;
 
 	for (i = 0; i < KBQ_NSOCKS && (full || used < c->nsocks || i < 64); i++) {
@@ -209,9 +210,21 @@ static void fr_check_slots(const struct kbs_ctx *c, bool full)
 			fr_fail("rx: more credited than received", c, i);
 		if (s->tx_sent - s->tx_acked > KBQ_RING)
 			fr_fail("tx: more acknowledged than sent, or a ring in flight", c, i);
+		if (s->lq != KBS_LQ_NONE) {
+			/* a listener's queue: in range, its own, taken in the bitmap */
+			if (s->lq >= KBQ_NLISTEN || (lq_seen[s->lq / 64] >> (s->lq % 64) & 1) ||
+			    (c->lq_free[s->lq / 64] >> (s->lq % 64) & 1))
+				fr_fail("an accept queue out of range, shared, or free", c, i);
+			lq_seen[s->lq / 64] |= 1ull << (s->lq % 64);
+			queues++;
+		} else if (s->life == KBS_L_LISTEN) {
+			fr_fail("a listener without an accept queue", c, i);
+		}
 		if (s->life == KBS_L_FREE) {
 			if (s->pcb)
 				fr_fail("a free slot holds a PCB", c, i);
+			if (s->lq != KBS_LQ_NONE)
+				fr_fail("a free slot holds an accept queue", c, i);
 			continue;
 		}
 		used++;
@@ -225,6 +238,12 @@ static void fr_check_slots(const struct kbs_ctx *c, bool full)
 	}
 	if (full && used != c->nsocks)
 		fr_fail("nsocks is not the number of slots in use", NULL, 0);
+	if (full) {
+		for (i = 0; i < KBQ_NLISTEN / 64; i++)
+			queues += (unsigned)__builtin_popcountll(c->lq_free[i]);
+		if (queues != KBQ_NLISTEN)
+			fr_fail("accept queues lost: neither free nor a listener's", NULL, 0);
+	}
 }
 
 static bool fr_in_region(const void *p)
@@ -335,12 +354,14 @@ static void fr_ffwd(struct kbs_sock *s, uint32_t back)
 	uint32_t to = 0u - back;
 
 	if (s->life == KBS_L_LISTEN && s->pcb) {
-		if (kbq_ld(&q->aq_head) != s->aq_tail)
+		struct kbq_acceptq *aq = kbs_aq(s);
+
+		if (kbq_ld(&aq->head) != s->aq_tail)
 			return;
 		to = 0u - (back % 8 + 1);
 		s->aq_tail = to;
-		kbq_st(&q->aq_head, to);
-		kbq_st_rel(&q->aq_tail, to);
+		kbq_st(&aq->head, to);
+		kbq_st_rel(&aq->tail, to);
 		return;
 	}
 	if (s->life != KBS_L_ESTABLISHED || !s->pcb || s->pcb->refused_data ||

@@ -217,21 +217,24 @@ static void fz_connect(void)
 
 static void fz_accept_all(void)
 {
-	struct kbq_sock *lq;
-	uint32_t head, tail;
+	struct kbq_acceptq *aq;
+	uint32_t head, tail, i;
 
 	if (fz_listener == FZ_NONE)
 		return;
-	lq = kbq_sock_at(fz_r, fz_listener);
-	head = lq->aq_head;
-	tail = LOAD(&lq->aq_tail);
+	i = kbq_sock_at(fz_r, fz_listener)->lq;
+	if (i >= KBQ_NLISTEN)
+		fz_fail("the listener's accept queue index", fz_listener);
+	aq = kbq_acceptq_at(fz_r, i);
+	head = aq->head;
+	tail = LOAD(&aq->tail);
 	if (tail - head > KBQ_ACCEPTQ)
 		fz_fail("accept queue indices", fz_listener);
 	for (; head != tail; head++) {
-		uint32_t slot = lq->aq[head % KBQ_ACCEPTQ];
+		uint32_t slot = aq->slot[head % KBQ_ACCEPTQ];
 		struct kbq_sock *q;
 
-		STORE(&lq->aq_head, head + 1);
+		STORE(&aq->head, head + 1);
 		fz_touch(slot);
 		q = kbq_sock_at(fz_r, slot);
 		if (LOAD(&q->state) != KBQ_S_ESTABLISHED && LOAD(&q->state) != KBQ_S_CLOSED)

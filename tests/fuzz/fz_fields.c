@@ -1,7 +1,8 @@
 /*
  * fz_fields.c — every word of a context's region that an application can
- * write, for fuzz_region: the fields of struct kbq_region and struct
- * kbq_sock by their names in shim/kbq_abi.h, in one table, and whatever
+ * write, for fuzz_region: the fields of struct kbq_region, struct kbq_sock
+ * and struct kbq_acceptq by their names in shim/kbq_abi.h, in one table
+ * (a queue's fields are those of the queue a slot's lq names), and whatever
  * the table does not name (padding, fields added later) as anonymous
  * words found at start-up. Nothing else in the fuzz targets needs to know
  * the layout beyond what fz_app.c does as an application.
@@ -46,8 +47,15 @@
 #define SA(f)  { "sock." #f, FZ_B_SOCK, FZ_SZ(struct kbq_sock, f[0]),        \
 		 offsetof(struct kbq_sock, f), FZ_N(struct kbq_sock, f),         \
 		 FZ_SZ(struct kbq_sock, f[0]), -1 },
+#define AF(f)  { "acceptq." #f, FZ_B_ACCEPTQ, FZ_SZ(struct kbq_acceptq, f),   \
+		 offsetof(struct kbq_acceptq, f), 1, 0, -1 },
+#define AA(f)  { "acceptq." #f, FZ_B_ACCEPTQ, FZ_SZ(struct kbq_acceptq, f[0]), \
+		 offsetof(struct kbq_acceptq, f), FZ_N(struct kbq_acceptq, f),   \
+		 FZ_SZ(struct kbq_acceptq, f[0]), -1 },
 
-/* The table: one macro per line (gen_region.py parses these lines). */
+/* The table: one macro per line (gen_region.py parses these lines). A new
+ * field goes at the end, so the fields of the inputs already in the corpus
+ * keep their numbers. */
 #define FZ_FIELD_TABLE \
 	SF(state)        \
 	SF(gen)          \
@@ -69,9 +77,9 @@
 	SF(waiters)      \
 	SF(taken_seq)    \
 	SA(wmask)        \
-	SF(aq_tail)      \
-	SF(aq_head)      \
-	SA(aq)           \
+	AF(tail)         \
+	AF(head)         \
+	AA(slot)         \
 	SF(rx_tail)      \
 	SF(rx_head)      \
 	SF(tx_tail)      \
@@ -92,7 +100,8 @@
 	RW(used)         \
 	RW(sleeping)     \
 	RW(pending)      \
-	RW(pad)
+	RW(pad)          \
+	SF(lq)
 
 static const struct fz_field fz_named[] = { FZ_FIELD_TABLE };
 
@@ -104,8 +113,8 @@ static const char *const fz_pairs[][2] = {
 	{ "sock.rx_tail", "sock.rx_head" },
 	{ "sock.tx_tail", "sock.tx_head" },
 	{ "sock.tx_head", "sock.tx_tail" },
-	{ "sock.aq_head", "sock.aq_tail" },
-	{ "sock.aq_tail", "sock.aq_head" },
+	{ "acceptq.head", "acceptq.tail" },
+	{ "acceptq.tail", "acceptq.head" },
 	{ "sock.req_seq", "sock.done_seq" },
 	{ "sock.done_seq", "sock.req_seq" },
 	{ "sock.taken_seq", "sock.req_seq" },
@@ -170,7 +179,8 @@ static void fz_fields_gaps(enum fz_base base, size_t size)
 		g.count = (uint32_t)((j - i) / g.size);
 		j = i + g.count * g.size;
 		snprintf(fz_anon_names[fz_nfields], sizeof(fz_anon_names[0]), "%s+%#zx",
-			 base == FZ_B_SOCK ? "sock" : "region", i);
+			 base == FZ_B_SOCK ? "sock" : base == FZ_B_ACCEPTQ ? "acceptq" : "region",
+			 i);
 		g.name = fz_anon_names[fz_nfields];
 		fz_fields_add(&g);
 	}
@@ -185,6 +195,7 @@ void fz_fields_init(void)
 	for (i = 0; i < sizeof(fz_named) / sizeof(fz_named[0]); i++)
 		fz_fields_add(&fz_named[i]);
 	fz_fields_gaps(FZ_B_SOCK, sizeof(struct kbq_sock));
+	fz_fields_gaps(FZ_B_ACCEPTQ, sizeof(struct kbq_acceptq));
 	fz_fields_gaps(FZ_B_REGION, sizeof(struct kbq_region));
 	for (i = 0; i < sizeof(fz_pairs) / sizeof(fz_pairs[0]); i++) {
 		a = fz_field_find(fz_pairs[i][0]);
@@ -221,8 +232,12 @@ int fz_field_find(const char *name)
 
 static void *fz_field_addr(const struct fz_field *f, void *region, uint32_t slot, uint32_t elem)
 {
-	char *base = f->base == FZ_B_SOCK ? (char *)kbq_sock_at(region, slot % KBQ_NSOCKS) :
-					    (char *)region;
+	struct kbq_sock *q = kbq_sock_at(region, slot % KBQ_NSOCKS);
+	char *base = f->base == FZ_B_SOCK ? (char *)q :
+		     f->base == FZ_B_ACCEPTQ ?
+			(char *)kbq_acceptq_at(region, __atomic_load_n(&q->lq, __ATOMIC_RELAXED) %
+							       KBQ_NLISTEN) :
+			(char *)region;
 
 	return base + f->off + (size_t)(elem % f->count) * f->stride;
 }

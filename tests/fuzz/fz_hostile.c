@@ -398,22 +398,23 @@ void fz_hostile_accept(void)
 	if (!fz_hcur)
 		return;
 	for (i = 0; i < KBQ_NSOCKS; i++) {
-		struct kbq_sock *lq = kbq_sock_at(fz_hcur->r, i);
-		uint32_t head, tail, n;
+		uint32_t lq = kbq_ld(&kbq_sock_at(fz_hcur->r, i)->lq), head, tail, n;
+		struct kbq_acceptq *aq;
 
-		if (fz_hcur->s[i].life != KBS_L_LISTEN)
+		if (fz_hcur->s[i].life != KBS_L_LISTEN || lq >= KBQ_NLISTEN)
 			continue;
-		head = kbq_ld(&lq->aq_head);
-		tail = kbq_ld_acq(&lq->aq_tail);
+		aq = kbq_acceptq_at(fz_hcur->r, lq);
+		head = kbq_ld(&aq->head);
+		tail = kbq_ld_acq(&aq->tail);
 		for (n = 0; head != tail && n < KBQ_ACCEPTQ; head++, n++) {
-			uint32_t slot = kbq_ld(&lq->aq[head % KBQ_ACCEPTQ]);
+			uint32_t slot = kbq_ld(&aq->slot[head % KBQ_ACCEPTQ]);
 
 			if (slot < KBQ_NSOCKS) {
 				kbq_st(&kbq_sock_at(fz_hcur->r, slot)->forked, 0);
 				fz_hhold(slot, true);
 			}
 		}
-		kbq_st_rel(&lq->aq_head, head);
+		kbq_st_rel(&aq->head, head);
 	}
 }
 
@@ -484,7 +485,7 @@ void fz_hostile_write(struct fz_in *in)
 	uint32_t slot = 0, elem = 0;
 	uint64_t v;
 
-	if (f->base == FZ_B_SOCK)
+	if (f->base == FZ_B_SOCK || f->base == FZ_B_ACCEPTQ)
 		slot = fz_hostile_slot(in);
 	if (f->count > 1)
 		elem = fz_in_index(in);

@@ -70,10 +70,13 @@ static inline uint32_t fz_in_index(struct fz_in *in)
 enum fz_base {
 	FZ_B_REGION,         /* in struct kbq_region */
 	FZ_B_SOCK,           /* in a slot's struct kbq_sock */
+	FZ_B_ACCEPTQ,        /* in the struct kbq_acceptq a slot's lq names (modulo
+			      * KBQ_NLISTEN): a listener's queue */
 };
 
 struct fz_field {
-	const char *name;    /* "sock.rx_head", "region.waiter.sleeping", "sock+0x78" */
+	const char *name;    /* "sock.rx_head", "region.waiter.sleeping", "sock+0x78",
+			      * "acceptq.head" */
 	uint8_t base;        /* enum fz_base */
 	uint8_t size;        /* bytes: 1, 2, 4 or 8 */
 	uint32_t off;        /* of element 0 */
@@ -88,6 +91,7 @@ unsigned fz_fields_count(void);
 const struct fz_field *fz_field_at(unsigned i); /* i modulo the count */
 int fz_field_find(const char *name);            /* -1: no such field (any more) */
 
+/* slot: for kbq_sock fields, and for accept queue fields the listener's */
 uint64_t fz_field_get(const struct fz_field *f, void *region, uint32_t slot, uint32_t elem);
 void fz_field_set(const struct fz_field *f, void *region, uint32_t slot, uint32_t elem,
 		  uint64_t v);

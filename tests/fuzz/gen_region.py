@@ -26,7 +26,7 @@ import gen_corpus as gc  # noqa: E402  (frames, addresses, fz_ms[])
 HPORT = 8000
 HPEER_PORT = 40000
 RING = 256 * 1024
-ACCEPTQ = 256
+ACCEPTQ = 4096
 NSOCKS = 1024
 
 # records (fuzz_region.c)
@@ -44,9 +44,10 @@ def field_table():
     src = open(os.path.join(HERE, "fz_fields.c")).read()
     body = src[src.index("#define FZ_FIELD_TABLE"):]
     body = body[:body.index("\n\n")]
-    prefix = {"SF": "sock.", "SA": "sock.", "RF": "region.", "RA": "region.",
-              "R2": "region.", "RW": "region.waiter."}
-    names = [prefix[m] + f for m, f in re.findall(r"\b(SF|SA|RF|RA|R2|RW)\((\w+)\)", body)]
+    prefix = {"SF": "sock.", "SA": "sock.", "AF": "acceptq.", "AA": "acceptq.",
+              "RF": "region.", "RA": "region.", "R2": "region.", "RW": "region.waiter."}
+    names = [prefix[m] + f
+             for m, f in re.findall(r"\b(SF|SA|AF|AA|RF|RA|R2|RW)\((\w+)\)", body)]
     return {n: i for i, n in enumerate(names)}
 
 
@@ -117,7 +118,7 @@ def write(name, value, s=None, live=None, elem=None):
               file=sys.stderr)
         return b""
     body = bytes([FIELDS[name]])
-    if name.startswith("sock."):
+    if name.startswith(("sock.", "acceptq.")):  # acceptq: the queue slot s names (lq)
         body += slot(s, live)
     if elem is not None:
         body += index(elem)
@@ -231,22 +232,30 @@ def seed_bad_tx_tail():
 
 
 def seed_aq_head_beyond_tail():
-    # Two connections queued, aq_head one beyond aq_tail, a third arrives:
-    # kbs_tcp_on_accept cuts the context off (ctx_reset_accept).
+    # Two connections queued, a third one's SYN answered, then the queue's
+    # head one beyond its tail: the third's handshake completes and
+    # kbs_tcp_on_accept cuts the context off (ctx_reset_accept). (A SYN
+    # after the write would only be dropped: kbs_tcp_listen_input sees no
+    # room.)
     r = [listen(0), turn()] + flow_in(peer=0, flow=0) + flow_in(peer=1, flow=1)
-    r += [write("sock.aq_head", val(B_PAIR, delta=1), s=0)]
-    r += flow_in(peer=2, flow=2)
+    r += [seg(new=(0, 2), flags=SYN), write("acceptq.head", val(B_PAIR, delta=1), s=0),
+          seg(flow=2, flags=ACK)]
     return r + [accept(), seg(flow=0, flags=ACK | PSH, n=5), close(s=0), turn(), time(1000)]
 
 
 def seed_aq_entries():
     # Accept-queue entries rewritten (slots out of range, the listener's own,
-    # another connection's), then the listener closes with them queued.
+    # another connection's), then the listener closes with them queued; its
+    # queue index rewritten too (the stack's word: never read back), a
+    # second listener takes the queue again.
     r = [listen(0), turn()] + flow_in(peer=0, flow=0) + flow_in(peer=1, flow=1)
-    r += [write("sock.aq", raw(5000), s=0, elem=0), write("sock.aq", raw(0), s=0, elem=1),
-          write("sock.aq", raw(2), s=0, elem=2),
-          write("sock.aq_tail", val(B_CUR, delta=3), s=0)]
-    return r + [close(s=0), turn(), accept(), time(500)]
+    r += [write("acceptq.slot", raw(5000), s=0, elem=0),
+          write("acceptq.slot", raw(0), s=0, elem=1),
+          write("acceptq.slot", raw(2), s=0, elem=2),
+          write("acceptq.tail", val(B_CUR, delta=3), s=0),
+          write("sock.lq", raw(0xFFFFFFFF), s=0)]
+    r += [close(s=0), turn(), accept(), time(500), listen(1), turn()]
+    return r + flow_in(port=1, peer=2, flow=2) + [accept(), time(500)]
 
 
 def seed_state_free_then_accept():
@@ -369,18 +378,18 @@ def seed_every_field():
     r = established()
     names = sorted(FIELDS, key=FIELDS.get)
     for n in names:
-        if n.startswith("sock."):
+        if n.startswith(("sock.", "acceptq.")):
             r += [write(n, val(B_CUR, delta=1), s=1, elem=0 if n in ARRAYS else None)]
         else:
             r += [write(n, val(B_CUR, delta=1), elem=0 if n in ARRAYS else None)]
     r += [bell(s=1), turn(), seg(flow=0, flags=ACK | PSH, n=10), turn()]
     for n in names:
-        if n.startswith("sock."):
+        if n.startswith(("sock.", "acceptq.")):
             r += [write(n, val(B_ONES), s=0, elem=3 if n in ARRAYS else None)]
     return r + [bell(s=0), turn(), seg(new=(0, 9), flags=SYN), turn()]
 
 
-ARRAYS = {"sock.req_arg", "sock.wmask", "sock.aq", "region.bell", "region.fallback",
+ARRAYS = {"sock.req_arg", "sock.wmask", "acceptq.slot", "region.bell", "region.fallback",
           "region.waiter.used", "region.waiter.sleeping", "region.waiter.pending",
           "region.waiter.pad"}
 

@@ -131,6 +131,16 @@ for mode in ${KBTEST_MODES:-kernel kb}; do
 				test "$(kbstat_of "$stack" tcp_syn_drop_slots)" -gt "$s0"
 			check_eq "kb $sc: no connection reset at accept" \
 				"$(($(kbstat_of "$stack" tcp_accept_reset) - r0))" 0
+		elif [ "$mode" = kb ] && [ "$sc" = many_listeners ]; then
+			# KBQ_NLISTEN listeners on kbstackd, the one beyond on the kernel
+			# (the scenario checks that its listen() succeeded all the same)
+			q0=$(kbstat_of "$stack" listen_refused_queues)
+			a0=$(kbstat_of "$stack" tcp_accepted)
+			run kb "$sc" $((8080 + i)) 'listen:*'
+			check_eq "kb $sc: one listen refused for want of an accept queue" \
+				"$(($(kbstat_of "$stack" listen_refused_queues) - q0))" 1
+			check_eq "kb $sc: both connections went through kbstackd" \
+				"$(($(kbstat_of "$stack" tcp_accepted) - a0))" 2
 		elif [ "$mode" = kb ] && [ "$sc" = high_fd ]; then
 			a0=$(kbstat_of "$stack" tcp_accepted)
 			run kb "$sc" $((8080 + i))

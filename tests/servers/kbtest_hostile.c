@@ -130,10 +130,14 @@ int main(int argc, char **argv)
 		case 3:
 			q->rx_head = wild(q->rx_head + rnd() % 70000);
 			break;
-		case 4:
-			q->aq_head = wild(q->aq_head + 1);
-			q->aq[rnd() % KBQ_ACCEPTQ] = wild(rnd() % KBQ_NSOCKS);
+		case 4: { /* any accept queue, and a slot's index of its queue */
+			struct kbq_acceptq *aq = kbq_acceptq_at(r, rnd() % KBQ_NLISTEN);
+
+			aq->head = wild(aq->head + 1);
+			aq->slot[rnd() % KBQ_ACCEPTQ] = wild(rnd() % KBQ_NSOCKS);
+			q->lq = wild(q->lq);
 			break;
+		}
 		case 5: /* who holds what: any row, the close claim, waiter entries */
 			r->held[rnd() % KBQ_NPROCS][rnd() % (KBQ_NSOCKS / 64)] =
 				rnd() | (uint64_t)rnd() << 32;

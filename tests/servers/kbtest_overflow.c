@@ -7,7 +7,9 @@
  * application's context is taken (kbstat: tcp_syn_drop_queue,
  * tcp_syn_drop_slots; tcp_accept_reset stays 0). Test code only.
  *
- * The side under test listens (backlog 511) and accepts nothing for 1 s
+ * The side under test listens (backlog 511: a queue of 512 connections on
+ * Linux and kb alike, below kb's 1024 slots, so the queue is what fills
+ * first) and accepts nothing for 1 s
  * while the peer starts BURST non-blocking connects; then it accepts and
  * holds HOLD connections, accepts nothing for 1.5 s more (kb's slots are
  * all taken: the test runs kbstackd with KB_SLOTS=1024), closes half of
@@ -16,6 +18,10 @@
  * connection is sent one; the peer checks that every one of its
  * connections received it — a connection reset or refused anywhere fails.
  * Scenario high_fd: a listener and a connection on the highest fds allowed.
+ * Scenario many_listeners: more listeners at once than kb has accept queues
+ * for (KBQ_NLISTEN, 256): every listen succeeds (under kb the one beyond
+ * stays on the kernel; the script checks kbstat), the last kb listener
+ * serves, and once they are closed a new one gets a queue again.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -33,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kbq_abi.h"
 #include "kbtest_semantics.h"
 
 #define BURST 1100 /* beyond the test's KB_SLOTS=1024 */
@@ -286,4 +293,42 @@ void sc_high_fd(void)
 	close(c);
 	peer_ok("close 0");
 	close(l);
+}
+
+/* One connection from the peer through listener l, a byte each way. */
+static void serve_one(int l, int idx, const char *what)
+{
+	int c = accept_peer_from(l, idx, 0, NULL);
+	char b[8] = "";
+
+	if (c < 0)
+		return;
+	check(peer_ok("sendstr %d x", idx) && read_n(c, b, 1, 2000) == 1 && b[0] == 'x' &&
+	      send(c, "y", 1, MSG_NOSIGNAL) == 1 &&
+	      peer_recv(idx, 1, 2000, b, sizeof(b), NULL) == 1 && b[0] == 'y',
+	      "%s: a connection accepted, a byte each way", what);
+	close(c);
+	peer_ok("close %d", idx);
+}
+
+void sc_many_listeners(void)
+{
+	static int ls[KBQ_NLISTEN + 1];
+	int i, n = 0;
+
+	fd_room();
+	/* KBQ_NLISTEN - 1 on other ports, then the scenario's port (under kb
+	 * the last accept queue), then one more: beyond the queues */
+	for (i = 0; i < (int)KBQ_NLISTEN - 1; i++)
+		ls[n++] = listen_on(port + 1000 + i);
+	ls[n++] = listen_on(port);
+	ls[n++] = listen_on(port + 1000 + i);
+	check(n == KBQ_NLISTEN + 1, "%d listeners at once, every listen() succeeded", n);
+	serve_one(ls[KBQ_NLISTEN - 1], 0, "the listener on the last accept queue");
+	for (i = 0; i < n; i++)
+		close(ls[i]);
+	/* the queues went back with their listeners */
+	ls[0] = listen_on(port);
+	serve_one(ls[0], 1, "after all closed, a new listener");
+	close(ls[0]);
 }

@@ -1178,6 +1178,7 @@ static const struct {
 	{ "late_close_exhausted", sc_late_close_exhausted },
 	{ "accept_overflow", sc_accept_overflow },
 	{ "high_fd", sc_high_fd },
+	{ "many_listeners", sc_many_listeners },
 };
 
 static void usage(void)

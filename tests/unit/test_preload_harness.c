@@ -8,7 +8,8 @@
  * The stack's side is two parts. What lwIP would put into the region, the
  * fs_*() helpers below write as stack/kbs_tcp.c does: copy into the rx ring
  * and release-store rx_tail, advance tx_head on acknowledgement, set
- * KBQ_EV_* (so_error first), push accepted slots into a listener's aq[].
+ * KBQ_EV_* (so_error first), push accepted slots into a listener's accept
+ * queue (the one its slot's lq names).
  * Events, wake-ups and the control plane are kbstackd's own code
  * (fake_stack.c): kbs_wake_event and kbs_ctxs_wake on a struct kbs_ctx
  * around the region, and kbs_ctl.c answering every hello — so each waiter
@@ -121,6 +122,17 @@ static struct kbq_sock *Q(uint32_t slot)
 	return kbq_sock_at(R, slot);
 }
 
+/* The accept queue of listener lslot (mk_listener gave it one). */
+static struct kbq_acceptq *AQ(uint32_t lslot)
+{
+	return kbq_acceptq_at(R, Q(lslot)->lq);
+}
+
+/* The queue mk_listener gives its next listener: as kbstackd does, one no
+ * other listener of the test holds; not the slot's number, so a library
+ * that took one for the other would read the wrong queue. */
+static uint32_t next_lq;
+
 static bool bell_rung(uint32_t slot)
 {
 	return (kbq_ld_acq(&R->bell[slot / 64]) >> (slot % 64) & 1) &&
@@ -192,10 +204,11 @@ static void fs_reset(uint32_t slot, int err)
 static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t laddr,
 		     uint16_t lport)
 {
-	struct kbq_sock *lq = Q(lslot), *q;
-	uint32_t tail = lq->aq_tail, i, want;
+	struct kbq_acceptq *aq = AQ(lslot);
+	struct kbq_sock *q;
+	uint32_t tail = aq->tail, i, want;
 
-	if (tail - kbq_ld_acq(&lq->aq_head) >= KBQ_ACCEPTQ)
+	if (tail - kbq_ld_acq(&aq->head) >= KBQ_ACCEPTQ)
 		return -1;
 	for (i = 0; i < KBQ_NSOCKS; i++) {
 		want = KBQ_S_FREE;
@@ -216,8 +229,8 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 	q->lport = lport;
 	q->rport = rport;
 	kbq_st_rel(&q->state, KBQ_S_ESTABLISHED);
-	lq->aq[tail % KBQ_ACCEPTQ] = i;
-	kbq_st_rel(&lq->aq_tail, tail + 1);
+	aq->slot[tail % KBQ_ACCEPTQ] = i;
+	kbq_st_rel(&aq->tail, tail + 1);
 	fs_event(lslot);
 	return (int)i;
 }
@@ -282,6 +295,9 @@ static struct kbp_sock *mk_listener(uint32_t lslot, sa_family_t family)
 	assert_int_equal(listen(fd, 16), 0);
 	R->held[kbp.proc][lslot / 64] |= 1ull << (lslot % 64);
 	Q(lslot)->lport = htons(8080);
+	/* kbs_op_listen: an empty queue, its index, then the state (release) */
+	Q(lslot)->lq = next_lq++ % KBQ_NLISTEN;
+	AQ(lslot)->tail = AQ(lslot)->head = 0;
 	kbq_st_rel(&Q(lslot)->state, KBQ_S_LISTEN);
 	l = mk_sock(lslot, fd, family, true);
 	return l;
@@ -511,6 +527,7 @@ static int reset(void **state)
 	memset(R->held, 0, sizeof(R->held));
 	bells_clear();
 	R->sleepers = 0;
+	next_lq = 7;
 	/* as the waiter does after waking: drain, then re-arm */
 	efd_drain();
 	kbq_st_sc(&R->waiter[0].pending, 0);
@@ -1113,7 +1130,7 @@ static void test_accept_kb_v4(void **state)
 	assert_false(s->nonblock);
 	assert_int_equal(s->family, AF_INET);
 	assert_true(held(slot)); /* this process holds the accepted slot */
-	assert_int_equal(kbq_ld_acq(&Q(100)->aq_head), 1);
+	assert_int_equal(kbq_ld_acq(&AQ(100)->head), 1);
 	assert_int_equal(al, sizeof(struct sockaddr_in));
 	assert_int_equal(a.sin_family, AF_INET);
 	assert_int_equal(a.sin_port, htons(40001));
@@ -1200,6 +1217,68 @@ static void test_accept_kb_v6_mapped(void **state)
 	assert_int_equal(a.sin6_addr.s6_addr[15], 1);
 	assert_int_equal(a.sin6_port, htons(8080));
 	rm_sock(s);
+	rm_sock(l);
+}
+
+/* A listener's queue is its own (ABI 5), deeper than the 256 entries a
+ * slot once held: 1000 connections queued at once, each accepted in the
+ * order they came, with its own slot and address. */
+static void test_accept_deep_queue(void **state)
+{
+	struct kbp_sock *l = mk_listener(100, AF_INET);
+	static int slots[1000];
+	int i;
+
+	l->nonblock = true;
+	for (i = 0; i < 1000; i++) {
+		slots[i] = fs_accept(100, htonl(0xc6120007), htons((uint16_t)(40000 + i)),
+				     htonl(0xc6120001), htons(8080));
+		assert_true(slots[i] >= 0 && slots[i] != 100);
+	}
+	assert_int_equal(kbq_ld_acq(&AQ(100)->tail), 1000);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN);
+	for (i = 0; i < 1000; i++) {
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		int fd = kbp_accept(l->kfd, l, (struct sockaddr *)&a, &al, 0);
+		struct kbp_sock *s;
+
+		assert_true(fd >= 0);
+		s = kbp_sock_get(fd);
+		assert_non_null(s);
+		assert_int_equal(s->slot, (uint32_t)slots[i]);
+		assert_int_equal(a.sin_port, htons((uint16_t)(40000 + i)));
+		rm_sock(s); /* (its fd back: 1000 at once may be beyond RLIMIT_NOFILE) */
+	}
+	assert_int_equal(kbq_ld_acq(&AQ(100)->head), 1000);
+	assert_int_equal(kbp_sock_events(l), 0);
+	assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN);
+	rm_sock(l);
+}
+
+/* A listener's lq beyond the table (the region written by someone else):
+ * no connection to take, nothing read outside the region (ASan build);
+ * its queue is found again once lq is back. */
+static void test_accept_lq_out_of_range(void **state)
+{
+	struct kbp_sock *l = mk_listener(100, AF_INET);
+	uint32_t lq = Q(100)->lq;
+	int slot, fd;
+
+	l->nonblock = true;
+	slot = fs_accept(100, htonl(0xc6120007), htons(40001), htonl(0xc6120001), htons(8080));
+	assert_true(slot >= 0);
+	for (uint32_t bad = KBQ_NLISTEN; bad; bad = bad == KBQ_NLISTEN ? UINT32_MAX : 0) {
+		kbq_st(&Q(100)->lq, bad);
+		assert_int_equal(kbp_sock_events(l), 0);
+		assert_int_equal(kbp_accept(l->kfd, l, NULL, NULL, 0), -EAGAIN);
+	}
+	kbq_st(&Q(100)->lq, lq);
+	assert_int_equal(kbp_sock_events(l), EPOLLIN);
+	fd = kbp_accept(l->kfd, l, NULL, NULL, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(kbp_sock_get(fd)->slot, (uint32_t)slot);
+	rm_sock(kbp_sock_get(fd));
 	rm_sock(l);
 }
 
@@ -1319,9 +1398,9 @@ static void test_sock_events(void **state)
 	assert_int_equal(kbp_sock_events(l), EPOLLIN);
 	assert_true(fs_accept(51, htonl(0x0a000001), htons(2), 0, 0) >= 0);
 	assert_int_equal(kbp_sock_events(l), EPOLLIN);
-	kbq_st_rel(&Q(51)->aq_head, 1);
+	kbq_st_rel(&AQ(51)->head, 1);
 	assert_int_equal(kbp_sock_events(l), EPOLLIN);
-	kbq_st_rel(&Q(51)->aq_head, 2);
+	kbq_st_rel(&AQ(51)->head, 2);
 	assert_int_equal(kbp_sock_events(l), 0);
 	rm_sock(s);
 	rm_sock(l);
@@ -3402,6 +3481,8 @@ int main(int argc, char **argv)
 		T(test_sendfile),
 		T(test_accept_kb_v4),
 		T(test_accept_kb_v6_mapped),
+		T(test_accept_deep_queue),
+		T(test_accept_lq_out_of_range),
 		T(test_accept_kernel_path),
 		T(test_accept_blocking_wakeup),
 		T(test_sock_events),
