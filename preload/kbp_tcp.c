@@ -931,6 +931,40 @@ static int tx_wait(struct kbp_sock *s, int flags)
 	return rc ?: 1;
 }
 
+/*
+ * Enter s's tx ring to write it (kbq_abi.h, Trimming): count ourselves in
+ * tx_busy unless kbstackd is giving the ring's pages back, which takes it
+ * one system call; then wait, pausing, later yielding. False if kbstackd
+ * died meanwhile (it may have died holding tx_trim): the caller's tx_wait
+ * says so.
+ */
+static bool tx_enter(struct kbp_sock *s)
+{
+	struct kbq_sock *q = kbp_q(s);
+
+	for (unsigned i = 0;; ) {
+		kbq_add_sc(&q->tx_busy, 1);
+		if (!kbq_ld_sc(&q->tx_trim)) /* after our add: pairs with kbstackd's store, load */
+			return true;
+		kbq_sub_sc(&q->tx_busy, 1);
+		while (kbq_ld_acq(&q->tx_trim)) {
+			if (++i < 128) {
+				__builtin_ia32_pause();
+				continue;
+			}
+			sched_yield();
+			kbp_stack_check_often();
+			if (kbp_gone(s))
+				return false;
+		}
+	}
+}
+
+static void tx_leave(struct kbp_sock *s)
+{
+	kbq_sub_sc(&kbp_q(s)->tx_busy, 1); /* after tx_tail's release */
+}
+
 static ssize_t send_locked(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
@@ -946,12 +980,15 @@ static ssize_t send_locked(struct kbp_sock *s, const struct iovec *iov, int iovc
 			return sent ? (ssize_t)sent : rc;
 		if (len == 0)
 			return 0;
+		if (!tx_enter(s))
+			continue;
 		tail = q->tx_tail;
 		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
 		if (n > len - sent)
 			n = (uint32_t)(len - sent);
 		ring_iov_copy(kbq_tx_data(s->r, s->slot), tail, iov, iovcnt, sent, n, false);
 		kbq_st_rel(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
+		tx_leave(s);
 		kbq_bell(s->r, s->slot);
 		sent += n;
 		if (sent == len)
@@ -986,6 +1023,8 @@ static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t co
 			continue;
 		if (rc < 0)
 			return sent ? (ssize_t)sent : rc;
+		if (!tx_enter(s))
+			continue;
 		tail = q->tx_tail;
 		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
 		n = kbq_ring_contig(tail, n); /* read() straight into the ring */
@@ -996,13 +1035,17 @@ static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t co
 		else
 			got = libc_read(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n);
 		if (got <= 0) {
+			int e = errno;
+
+			tx_leave(s);
 			if (got < 0 && !sent)
-				return -errno;
+				return -e;
 			break;
 		}
 		if (off)
 			*off += got;
 		kbq_st_rel(&q->tx_tail, tail + (uint32_t)got);
+		tx_leave(s);
 		kbq_bell(s->r, s->slot);
 		sent += (size_t)got;
 	}

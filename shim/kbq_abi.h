@@ -79,6 +79,18 @@
  *     exit would, a waiter entry it frees and closes its wake socket —
  *     each only if it wins the claim. Rows only ever make kbstackd close
  *     the context's own sockets.
+ * Trimming: a ring's pages stay resident once touched, so kbstackd gives
+ * back the pages of rings that have been idle for a while (a hole punched
+ * in the memfd; the next access faults in a zero page). The rx ring it
+ * trims once the application has read everything (rx_head == rx_tail); it
+ * is the only writer. The tx ring is the application's to write anywhere
+ * in its free space, so a writer counts itself in tx_busy (seq_cst add)
+ * and then reads tx_trim (seq_cst): while it is 1 the writer leaves again
+ * and waits for 0. kbstackd sets tx_trim = 1 (seq_cst), reads tx_busy
+ * (seq_cst) and trims only if it is 0 and everything queued was sent and
+ * acknowledged; then stores tx_trim = 0 (release). Of a writer entering and
+ * kbstackd trimming at once, at least one sees the other's word. A slot
+ * back to FREE has both rings trimmed.
  * Any layout change bumps KBQ_ABI_VERSION; attach refuses a mismatch.
  */
 #ifndef KBQ_ABI_H
@@ -185,9 +197,11 @@ struct kbq_sock {
 	uint32_t rx_head;    /* app: bytes consumed, release after copying out */
 	uint8_t  pad2[KBQ_CACHELINE - 4];
 	uint32_t tx_tail;    /* app: bytes queued, release after data */
-	uint8_t  pad3[KBQ_CACHELINE - 4];
+	uint32_t tx_busy;    /* app: writers inside the tx ring (seq_cst; Trimming) */
+	uint8_t  pad3[KBQ_CACHELINE - 8];
 	uint32_t tx_head;    /* stack: bytes acknowledged by the peer (space freed) */
-	uint8_t  pad4[KBQ_CACHELINE - 4];
+	uint32_t tx_trim;    /* stack: 1 while it gives the tx ring's pages back (seq_cst) */
+	uint8_t  pad4[KBQ_CACHELINE - 8];
 };
 
 /* A listener's accept queue: slot numbers of new connections, in the

@@ -63,6 +63,8 @@ enum {
 	X(tcp_pcbs,        "lwIP TCP PCBs in use (connections, TIME_WAIT included)") \
 	X(tcp_timewait,    "of them in TIME_WAIT (counted every 64 ms)")     \
 	X(tcp_segs,        "lwIP TCP segments in use (data unsent or unacknowledged)") \
+	X(region_kib,      "shared memory the contexts' regions hold, KiB (every 128 ms)") \
+	X(ring_trims,      "rings of idle or closed sockets whose pages went back") \
 	X(fallback_no_slot, "sockets left on the kernel: no free slot")       \
 	X(fallback_no_mem, "sockets left on the kernel: app out of memory")   \
 	X(fallback_refused, "sockets left on the kernel: kbstackd refused")   \
@@ -118,9 +120,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 63 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 65 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 63 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 65 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

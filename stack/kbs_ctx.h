@@ -92,6 +92,9 @@ struct kbs_sock {
 				* backlog + 1 as Linux counts (1 to KBQ_ACCEPTQ) */
 	uint32_t listener;     /* accepted: its listener's slot */
 	struct kbs_sock *settle_next; /* kbs_life_settle's list */
+	bool trim_listed;      /* on ctx->trim_list (kbs_trim.c) */
+	bool trim_busy;        /* had an event this trim period */
+	struct kbs_sock *trim_next;
 };
 
 struct kbs_proc {
@@ -126,6 +129,7 @@ struct kbs_ctx {
 	/* bit i: accept queue i is no listener's (kbs_life_lq_*) */
 	uint64_t lq_free[KBQ_NLISTEN / 64];
 	uint32_t evq[KBS_EVQ]; /* their slots, each once (evq_gen) */
+	struct kbs_sock *trim_list; /* sockets whose rings may hold pages (kbs_trim.c) */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];
 };
@@ -264,10 +268,11 @@ bool kbs_ctx_idle(const struct kbs_ctx *ctx);
  * contract). */
 void kbs_ctx_reset_all(struct kbs_ctx *ctx);
 
-/* Counters for kbstat: contexts; their processes, slots in use and waiter
- * entries in use; fallbacks by KBQ_FB_*. */
+/* Counters for kbstat: contexts; their processes, slots in use, waiter
+ * entries in use and region memory; fallbacks by KBQ_FB_*. */
 struct kbs_ctxs_counts {
 	unsigned procs, socks, waiters;
+	uint64_t region_kib;   /* the regions' memfd pages, KiB */
 	uint64_t fallback[KBQ_FB_NSTAT];
 };
 unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n);
@@ -280,6 +285,16 @@ void kbs_wake_event(struct kbs_sock *s);
 
 /* End of a loop iteration: publish events, wake sleeping applications. */
 void kbs_ctxs_wake(void);
+
+/* --- kbs_trim.c --- */
+
+#define KBS_TRIM_MS 128 /* a socket's rings idle this long (to twice) give their pages back */
+
+/* s had an event: its rings may hold pages; watch it. */
+void kbs_trim_touch(struct kbs_sock *s);
+
+/* Every KBS_TRIM_MS: give back the pages of rings idle since the last pass. */
+void kbs_trim_pass(void);
 
 /* --- kbs_ctl.c --- */
 

@@ -86,6 +86,7 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 		KBS_STAT_SET(procs, n.procs);
 		KBS_STAT_SET(sockets, n.socks);
 		KBS_STAT_SET(waiters, n.waiters);
+		KBS_STAT_SET(region_kib, n.region_kib);
 		KBS_STAT_SET(fallback_no_slot, n.fallback[KBQ_FB_NO_SLOT]);
 		KBS_STAT_SET(fallback_no_mem, n.fallback[KBQ_FB_NO_MEM]);
 		KBS_STAT_SET(fallback_refused, n.fallback[KBQ_FB_REFUSED]);
@@ -109,7 +110,7 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t spin = hz * KBS_SPIN_US / 1000000;
 	uint64_t prev = rte_rdtsc(), last_work = prev, now;
-	uint32_t last_ms = sys_now(), tw_period = 0;
+	uint32_t last_ms = sys_now(), tw_period = 0, trim_period = 0;
 	unsigned step = KBS_SLEEP_MIN_US;
 
 	kbs_stats->start_tsc = prev;
@@ -125,6 +126,10 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 			if (ms / 64 != tw_period) { /* TIME_WAIT bounded */
 				tw_period = ms / 64;
 				kbs_tcp_tw_trim();
+			}
+			if (ms / KBS_TRIM_MS != trim_period) { /* idle rings' pages back */
+				trim_period = ms / KBS_TRIM_MS;
+				kbs_trim_pass();
 			}
 			kbs_life_settle();
 			kbs_ctl_poll();

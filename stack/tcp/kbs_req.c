@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -446,6 +447,7 @@ void kbs_ctx_reset_all(struct kbs_ctx *c)
 unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n)
 {
 	struct kbs_ctx *c;
+	struct stat st;
 	unsigned ctxs = 0, i;
 
 	memset(n, 0, sizeof(*n));
@@ -458,6 +460,8 @@ unsigned kbs_ctxs_count(struct kbs_ctxs_counts *n)
 			n->waiters += kbq_ld(&c->r->waiter[i].used) & 1;
 		n->procs += c->nprocs;
 		n->socks += c->nsocks;
+		if (fstat(c->memfd, &st) == 0)
+			n->region_kib += (uint64_t)st.st_blocks / 2; /* 512-byte blocks */
 	}
 	return ctxs;
 }

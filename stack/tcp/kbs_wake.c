@@ -27,6 +27,7 @@ void kbs_wake_event(struct kbs_sock *s)
 	struct kbs_ctx *c = s->ctx;
 
 	c->event = true;
+	kbs_trim_touch(s);
 	if (s->evq_gen != c->evq_gen) { /* once a slot an iteration: evq never overflows */
 		s->evq_gen = c->evq_gen;
 		c->evq[c->nev++] = s->slot;

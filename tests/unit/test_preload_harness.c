@@ -944,6 +944,48 @@ static void test_send_blocking_large(void **state)
 	rm_sock(s);
 }
 
+/* kbstackd giving the tx ring's pages back (tx_trim 1, kbq_abi.h
+ * Trimming): a writer waits outside — not counted in tx_busy, tx_tail
+ * unmoved — until it is done, then writes. */
+struct gate_send {
+	struct kbp_sock *s;
+	const uint8_t *src;
+	ssize_t rc;
+	pthread_t t;
+};
+
+static void *gate_send_main(void *arg)
+{
+	struct gate_send *g = arg;
+
+	g->rc = send1(g->s, g->src, 100, 0);
+	return NULL;
+}
+
+static void test_send_trim_gate(void **state)
+{
+	struct kbp_sock *s = mk_conn(151);
+	struct kbq_sock *q = Q(151);
+	uint8_t src[100], got[100];
+	struct gate_send g = { .s = s, .src = src, .rc = -1 };
+
+	pat_fill(src, 0, sizeof(src));
+	q->tx_head = q->tx_tail = 1000;
+	kbq_st_sc(&q->tx_trim, 1);
+	assert_int_equal(pthread_create(&g.t, NULL, gate_send_main, &g), 0);
+	usleep(50 * 1000);
+	assert_int_equal(kbq_ld_sc(&q->tx_busy), 0);
+	assert_int_equal(kbq_ld_acq(&q->tx_tail), 1000);
+	kbq_st_rel(&q->tx_trim, 0);
+	assert_int_equal(pthread_join(g.t, NULL), 0);
+	assert_int_equal(g.rc, 100);
+	assert_int_equal(q->tx_tail, 1100);
+	assert_int_equal(kbq_ld_sc(&q->tx_busy), 0); /* left again */
+	kbq_ring_get(kbq_tx_data(R, 151), 1000, got, 100);
+	assert_memory_equal(got, src, 100);
+	rm_sock(s);
+}
+
 /* SO_SNDTIMEO: a full ring times out with EAGAIN, a partial send returns
  * what was queued. */
 static void test_send_sndtimeo(void **state)
@@ -3474,6 +3516,7 @@ int main(int argc, char **argv)
 		T(test_send_full_nonblock),
 		T(test_send_blocking_large),
 		T(test_send_sndtimeo),
+		T(test_send_trim_gate),
 		T(test_send_after_error),
 		T(test_send_blocking_reset),
 		T(test_send_shutdown),

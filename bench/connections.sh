@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# bench/connections.sh — many connections, kernel path and kb side by side
+# in one run, alternated (issue 10's benchmark):
+#   1. keep-alive: wrk with CONNS connections at once to each server, each
+#      round the kernel path then kb — req/s, p99, the slowest request,
+#      socket errors; for kb also the SYNs kbstackd dropped and the
+#      connections it reset;
+#   2. connection rate: ab, 50 at a time, "Connection: close" (the server
+#      closes first), RATE_N connections per run — connections/s;
+#   3. idle memory (kb): IDLE_N keep-alive connections that made one request
+#      each, held open and idle — kbstackd's RSS and the region's pages
+#      (kbstat region_kib) a connection, before and while they are held;
+#   4. short connections in a row (kb): SHORT_N connections through ab, then
+#      slots, PCBs other than TIME_WAIT, segments, mbufs and region pages
+#      compared with before the first.
+#
+# Environment:
+#   KB_BENCH_OUT      directory for the results (required): keepalive.csv,
+#                     rate.csv, idle.txt, short.txt, summary.md
+#   KB_BENCH_ROUNDS   rounds of 1 and 2 (default 2)
+#   KB_BENCH_SECONDS  wrk's duration per point (default 5)
+#   KB_BENCH_CONNS    keep-alive connection counts (default "1000 10000")
+#   KB_BENCH_SERVERS  of: epoll nginx (default both; nginx if installed)
+#   KB_BENCH_RATE_N   connections per rate run (default 100000)
+#   KB_BENCH_IDLE_N   idle connections held (default 10000)
+#   KB_BENCH_SHORT_N  short connections in a row (default 1000000)
+#   KB_BUILD          the build directory (default build/)
+#
+# Layout A (2 cores): wrk/ab/python on core 0; the server on core 1; kbstackd
+# adaptive on core 1 (the kernel path's server on core 1 too). A client and
+# a server need an fd per connection: the hard RLIMIT_NOFILE bounds CONNS
+# (this script raises the soft limit to it).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+src=$top
+bld=${KB_BUILD:-$top/build}
+out=${KB_BENCH_OUT:?KB_BENCH_OUT: where the results go}
+rounds=${KB_BENCH_ROUNDS:-2}
+secs=${KB_BENCH_SECONDS:-5}
+read -ra conns <<<"${KB_BENCH_CONNS:-1000 10000}"
+read -ra servers <<<"${KB_BENCH_SERVERS:-epoll nginx}"
+rate_n=${KB_BENCH_RATE_N:-100000}
+idle_n=${KB_BENCH_IDLE_N:-10000}
+short_n=${KB_BENCH_SHORT_N:-1000000}
+kbstackd=$bld/stack/kbstackd
+kbstat=$bld/stack/kbstat
+httpd=$bld/tests/kbtest_httpd
+lib=$bld/preload/libkbpreload.so
+for f in "$kbstackd" "$kbstat" "$httpd" "$lib"; do
+	[ -e "$f" ] || { echo "connections.sh: $f missing: run scripts/build" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "connections.sh: must run as root (namespaces)" >&2; exit 1; }
+if ! command -v nginx >/dev/null; then
+	read -ra servers <<<"${servers[*]/nginx/}"
+	echo "connections.sh: nginx not installed (scripts/setup): epoll server only" >&2
+fi
+nofile=$(ulimit -Hn)
+ulimit -n "$nofile"
+for c in "${conns[@]}"; do
+	[ "$c" -lt $((nofile - 100)) ] || {
+		echo "connections.sh: $c connections need more fds than RLIMIT_NOFILE allows ($nofile)" >&2; exit 1; }
+done
+mkdir -p "$out"
+. "$top/tests/lib/nginx.sh"
+
+eval "$("$top/scripts/testbed" up --kernel-ip)"
+stack=/run/kb/tb-$KB_TB_ID/kbstackd.sock
+dev="net_af_xdp0,iface=$KB_TB_SIF"
+www=$(mktemp -d /tmp/kbconn.XXXXXX)
+mkdir -p "$www/html" "$www/run"
+head -c 64 /dev/urandom >"$www/html/f64"
+cp "$www/html/f64" "$www/f64"
+nginx_conf "$www/html" "$www/run" "$nofile" >"$www/nginx.conf"
+chmod -R a+rX "$www"
+spid='' hpid='' server=''
+
+sxe() { exec ip netns exec "$KB_TB_SNS" "$@"; }
+cx() { ip netns exec "$KB_TB_CNS" taskset -c 0 "$@"; }
+addr_of() { [ "$1" = kernel ] && echo 198.18.0.3 || echo 198.18.0.1; }
+kbs() { KB_STACK=$stack "$kbstat" 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
+say() { printf 'connections.sh: %s\n' "$*" >&2; }
+
+server_start() { # kernel|kb
+	local pre=(env)
+	[ "$1" = kb ] && pre=(env KB_STACK="$stack" KB_ACCEL=listen:8080 LD_PRELOAD="$lib")
+	case $server in
+	epoll) sxe "${pre[@]}" taskset -c 1 "$httpd" --mode epoll --port 8080 --root "$www/html" \
+			>/dev/null 2>&1 & ;;
+	nginx) sxe "${pre[@]}" taskset -c 1 nginx -c "$www/nginx.conf" >/dev/null 2>&1 & ;;
+	esac
+	hpid=$!
+}
+
+stop() {
+	if [ -n "$hpid" ]; then
+		kill "$hpid" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$hpid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$hpid" 2>/dev/null || true
+		wait "$hpid" 2>/dev/null || true
+	fi
+	if [ -n "$spid" ]; then
+		kill "$spid" 2>/dev/null || true
+		wait "$spid" 2>/dev/null || true
+	fi
+	hpid='' spid=''
+}
+cleanup() { stop; "$top/scripts/testbed" down "$KB_TB_ID" 2>/dev/null; rm -rf "$www"; }
+trap cleanup EXIT
+
+start() { # kernel|kb
+	if [ "$1" = kb ]; then
+		sxe env KB_STACK="$stack" "$kbstackd" --dev="$dev" --ip=198.18.0.1/24 --core=1 \
+			>"$www/run/kbstackd.log" 2>&1 &
+		spid=$!
+		for _ in $(seq 100); do
+			KB_STACK=$stack "$kbstat" 2>/dev/null | grep -q ' state running ' && break
+			sleep 0.1
+		done
+	fi
+	server_start "$1"
+	for _ in $(seq 300); do
+		cx curl -s --max-time 1 -o /dev/null "http://$(addr_of "$1"):8080/f64" && return 0
+		sleep 0.1
+	done
+	say "$server did not answer on the $1 path"
+	return 1
+}
+
+# wrk → "rps p99_ms max_ms errors" (errors: connect+read+write+timeout, non-2xx)
+run_wrk() { # PATH CONNS
+	cx bash -c "ulimit -n $nofile && exec wrk -t1 -c$2 -d${secs}s --timeout 10s --latency \
+		http://$(addr_of "$1"):8080/f64" 2>&1 |
+	awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; return v * 1000 }
+	     /^ +Latency +[0-9]/ { max = ms($4) } /^ +99%/ { p99 = ms($2) }
+	     /Requests\/sec/ { rps = $2 }
+	     /Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+	     /Non-2xx/ { err += $NF }
+	     END { printf "%.0f %.1f %.1f %d\n", rps, p99, max, err }'
+}
+
+echo "round,server,conns,path,rps,p99_ms,max_ms,errors,syn_drops,accept_resets" >"$out/keepalive.csv"
+echo "round,server,path,conns_per_s,failed" >"$out/rate.csv"
+: >"$out/idle.txt"; : >"$out/short.txt"
+
+# 1. keep-alive
+for r in $(seq "$rounds"); do
+	for c in "${conns[@]}"; do
+		for server in "${servers[@]}"; do
+			for path in kernel kb; do
+				start "$path"
+				d0=0 a0=0
+				[ $path = kb ] && d0=$(( $(kbs tcp_syn_drop_queue) + $(kbs tcp_syn_drop_slots) )) a0=$(kbs tcp_accept_reset)
+				read -r rps p99 max err <<<"$(run_wrk "$path" "$c")"
+				d=- a=-
+				[ $path = kb ] && d=$(( $(kbs tcp_syn_drop_queue) + $(kbs tcp_syn_drop_slots) - d0 )) a=$(( $(kbs tcp_accept_reset) - a0 ))
+				echo "$r,$server,$c,$path,$rps,$p99,$max,$err,$d,$a" >>"$out/keepalive.csv"
+				say "round $r $server -c$c $path: $rps req/s, p99 $p99 ms, max $max ms, errors $err, SYN drops $d, resets $a"
+				stop
+			done
+		done
+	done
+done
+
+# 2. connection rate
+for r in $(seq "$rounds"); do
+	for server in "${servers[@]}"; do
+		for path in kernel kb; do
+			start "$path"
+			o=$(cx timeout 600 ab -q -r -n "$rate_n" -c 50 -H 'Connection: close' \
+				"http://$(addr_of "$path"):8080/f64" 2>&1)
+			cps=$(sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' <<<"$o")
+			failed=$(sed -n 's/^Failed requests: *//p' <<<"$o")
+			echo "$r,$server,$path,$cps,$failed" >>"$out/rate.csv"
+			say "round $r $server rate $path: $cps connections/s, failed $failed"
+			stop
+		done
+	done
+done
+
+# 3. idle memory (kb)
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$spid/status"; }
+for server in "${servers[@]}"; do
+	start kb
+	sleep 0.6 # the curl's slot idle and trimmed
+	rss0=$(rss_kib) reg0=$(kbs region_kib)
+	coproc IDLE { cx bash -c "ulimit -n $nofile && exec python3 '$top/tests/integration/idle_client.py' \
+		198.18.0.1 8080 $idle_n '$www/html' light" 2>&1; }
+	read -r -t 600 line <&"${IDLE[0]}" || line=timeout
+	sleep 1 # trim periods
+	rss1=$(rss_kib) reg1=$(kbs region_kib) socks=$(kbs sockets)
+	echo go >&"${IDLE[1]}"
+	read -r -t 600 done_line <&"${IDLE[0]}" || done_line=timeout
+	wait "$IDLE_PID" 2>/dev/null || true
+	{
+		echo "$server: $idle_n idle keep-alive connections ($line, then $done_line; kbstackd sockets $socks)"
+		echo "  kbstackd RSS $rss0 -> $rss1 KiB: $(( (rss1 - rss0) * 1024 / idle_n )) bytes a connection"
+		echo "  region pages $reg0 -> $reg1 KiB: $(( (reg1 - reg0) * 1024 / idle_n )) bytes a connection"
+	} | tee -a "$out/idle.txt" >&2
+	stop
+done
+
+# 4. short connections in a row (kb)
+gauges() { echo "sockets=$(kbs sockets) pcbs_not_tw=$(( $(kbs tcp_pcbs) - $(kbs tcp_timewait) )) segs=$(kbs tcp_segs) mbufs=$(kbs mbufs_in_use) region_kib=$(kbs region_kib)"; }
+server=epoll
+start kb
+sleep 0.6
+g0=$(gauges)
+t0=$SECONDS
+o=$(cx timeout 3600 ab -q -r -n "$short_n" -c 50 -H 'Connection: close' http://198.18.0.1:8080/f64 2>&1)
+sleep 1
+{
+	echo "$short_n short connections (epoll server, ab -c 50, $((SECONDS - t0)) s):" \
+		"$(sed -n 's/^Complete requests: *//p' <<<"$o") complete," \
+		"$(sed -n 's/^Failed requests: *//p' <<<"$o") failed," \
+		"$(sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' <<<"$o")/s"
+	echo "  before: $g0"
+	echo "  after:  $(gauges)"
+	echo "  TIME_WAIT $(kbs tcp_timewait), recycled early $(kbs tcp_tw_recycled), resets at accept $(kbs tcp_accept_reset)"
+} | tee -a "$out/short.txt" >&2
+stop
+
+# Summary: medians per point, kb over kernel.
+python3 - "$out" <<'PY' | tee "$out/summary.md"
+import csv, statistics, sys
+out = sys.argv[1]
+rows = list(csv.DictReader(open(out + "/keepalive.csv")))
+print("| server | conns | kernel req/s | kb req/s | kb/kernel | kernel p99 / max (ms) | kb p99 / max (ms) | errors kernel / kb | kb SYN drops |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+keys = sorted({(r["server"], int(r["conns"])) for r in rows})
+for srv, c in keys:
+    k = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kernel"]
+    b = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kb"]
+    ratios = [float(y["rps"]) / float(x["rps"]) for x, y in zip(k, b) if float(x["rps"]) > 0]
+    f = lambda rs, key: ", ".join(r[key] for r in rs)
+    print("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+        srv, c, f(k, "rps"), f(b, "rps"),
+        "%.2f–%.2f×" % (min(ratios), max(ratios)) if ratios else "-",
+        "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in k),
+        "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in b),
+        f(k, "errors"), f(b, "errors"), f(b, "syn_drops")))
+rate = list(csv.DictReader(open(out + "/rate.csv")))
+print()
+print("| server | kernel conn/s | kb conn/s | failed kernel / kb |")
+print("|---|---:|---:|---:|")
+for srv in sorted({r["server"] for r in rate}):
+    k = [r for r in rate if r["server"] == srv and r["path"] == "kernel"]
+    b = [r for r in rate if r["server"] == srv and r["path"] == "kb"]
+    print("| %s | %s | %s | %s / %s |" % (srv, ", ".join(r["conns_per_s"] for r in k),
+          ", ".join(r["conns_per_s"] for r in b), ", ".join(r["failed"] for r in k),
+          ", ".join(r["failed"] for r in b)))
+PY
+cat "$out/idle.txt" "$out/short.txt"

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""idle_client.py HOST PORT N ROOT [light] — N keep-alive connections that
+each wrap both of a kb socket's rings, then stay open and idle
+(integration.connections.idle). With "light" (bench/connections.sh), each
+connection makes one GET of /f64 only.
+
+On each connection, one after another: 40 GETs of /f64 carrying a 6 KiB
+padding header (about 246 KiB towards the server: its rx ring, 256 KiB, goes
+all the way round) and 4 GETs of /f64k (256 KiB back: its tx ring). Every
+response is read whole and checked against the file. Then prints "idle" and
+waits for a line on stdin; then one more GET on every connection (each must
+still work, with pages given back in between), prints "ok N" and closes.
+"""
+import socket
+import sys
+
+PAD = "X-Pad: " + "p" * 6144 + "\r\n"
+
+
+def request(s, path, pad=""):
+    s.sendall(("GET /%s HTTP/1.1\r\nHost: kb\r\n%s\r\n" % (path, pad)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(65536)
+        if not b:
+            raise SystemExit("connection closed in a response header")
+        head += b
+    head, _, body = head.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise SystemExit("not 200: %r" % head[:80])
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v)
+    if length is None:
+        raise SystemExit("no Content-Length")
+    while len(body) < length:
+        b = s.recv(min(262144, length - len(body)))
+        if not b:
+            raise SystemExit("connection closed in a body")
+        body += b
+    return body
+
+
+def main():
+    host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    root = sys.argv[4]
+    light = sys.argv[5:] == ["light"]
+    files = ("f64",) if light else ("f64", "f64k")
+    want = {p: open("%s/%s" % (root, p), "rb").read() for p in files}
+    last = "f64" if light else "f64k"
+    conns = []
+    for _ in range(n):
+        s = socket.create_connection((host, port), timeout=10)
+        for _ in range(1 if light else 40):
+            if request(s, "f64", "" if light else PAD) != want["f64"]:
+                raise SystemExit("f64: wrong bytes")
+        for _ in range(0 if light else 4):
+            if request(s, "f64k") != want["f64k"]:
+                raise SystemExit("f64k: wrong bytes")
+        conns.append(s)
+    print("idle", flush=True)
+    sys.stdin.readline()
+    for s in conns:
+        if request(s, last) != want[last]:
+            raise SystemExit("%s after idle: wrong bytes" % last)
+    print("ok %d" % len(conns), flush=True)
+    for s in conns:
+        s.close()
+
+
+if __name__ == "__main__":
+    main()
