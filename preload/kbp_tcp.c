@@ -1015,7 +1015,7 @@ static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t co
 	size_t sent = 0;
 
 	while (sent < count) {
-		int rc = tx_wait(s, 0);
+		int rc = tx_wait(s, 0), cancel;
 		uint32_t tail, n;
 		ssize_t got;
 
@@ -1030,10 +1030,15 @@ static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t co
 		n = kbq_ring_contig(tail, n); /* read() straight into the ring */
 		if (n > count - sent)
 			n = (uint32_t)(count - sent);
+		/* read and pread are cancellation points: a thread cancelled
+		 * inside would leave its count in tx_busy (kbstackd would never
+		 * trim this ring again); the cancel waits for the next one. */
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 		if (off)
 			got = pread(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n, *off);
 		else
 			got = libc_read(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n);
+		pthread_setcancelstate(cancel, NULL);
 		if (got <= 0) {
 			int e = errno;
 

@@ -57,7 +57,7 @@ static const struct kbs_setting kbs_settings[] = {
 	  "MAC address override (default: the port's own)", parse_mac },
 	{ "KB_CORE", "core", "a CPU number this process may run on, e.g. 1",
 	  "core the run loop is pinned to (default: the last allowed core)", parse_core },
-	{ "KB_MBUFS", "mbufs", "an integer from 2047 to 4194303",
+	{ "KB_MBUFS", "mbufs", "an integer from 4095 to 4194303",
 	  "mbufs in the packet pool (default 16383)", parse_mbufs },
 	{ "KB_POLL", "poll", "busy or adaptive",
 	  "idle policy: busy polls always; adaptive (default) polls "
@@ -233,7 +233,7 @@ static int parse_mbufs(struct kbs_config *c, const char *v)
 {
 	unsigned long n;
 
-	if (parse_uint(v, 2047, 4194303, &n))
+	if (parse_uint(v, 4095, 4194303, &n))
 		return -EINVAL;
 	c->mbufs = (uint32_t)n;
 	return 0;

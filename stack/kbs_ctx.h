@@ -94,6 +94,7 @@ struct kbs_sock {
 	struct kbs_sock *settle_next; /* kbs_life_settle's list */
 	bool trim_listed;      /* on ctx->trim_list (kbs_trim.c) */
 	bool trim_busy;        /* had an event this trim period */
+	bool trim_rx, trim_tx; /* the ring's pages were written since last trimmed */
 	struct kbs_sock *trim_next;
 };
 
@@ -130,6 +131,7 @@ struct kbs_ctx {
 	uint64_t lq_free[KBQ_NLISTEN / 64];
 	uint32_t evq[KBS_EVQ]; /* their slots, each once (evq_gen) */
 	struct kbs_sock *trim_list; /* sockets whose rings may hold pages (kbs_trim.c) */
+	struct kbs_sock **trim_cur; /* where this period's pass resumes; NULL: done */
 	struct kbs_ctx *next;
 	struct kbs_sock s[KBQ_NSOCKS];
 };
@@ -289,12 +291,18 @@ void kbs_ctxs_wake(void);
 /* --- kbs_trim.c --- */
 
 #define KBS_TRIM_MS 128 /* a socket's rings idle this long (to twice) give their pages back */
+#define KBS_TRIM_PUNCHES 32 /* holes punched per call of kbs_trim_pass at most */
+#define KBS_TRIM_US      50 /* ... and no new one after this long */
 
 /* s had an event: its rings may hold pages; watch it. */
 void kbs_trim_touch(struct kbs_sock *s);
 
-/* Every KBS_TRIM_MS: give back the pages of rings idle since the last pass. */
-void kbs_trim_pass(void);
+/* Give back the pages of rings idle since the last period, from the start
+ * of the watch lists when a new period (KBS_TRIM_MS) begins, otherwise
+ * where the last call stopped: each call stops after a few system calls
+ * (KBS_TRIM_PUNCHES, KBS_TRIM_US). True when it stopped early (call again
+ * next iteration). */
+bool kbs_trim_pass(bool new_period);
 
 /* --- kbs_ctl.c --- */
 

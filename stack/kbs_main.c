@@ -111,6 +111,7 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 	const uint64_t spin = hz * KBS_SPIN_US / 1000000;
 	uint64_t prev = rte_rdtsc(), last_work = prev, now;
 	uint32_t last_ms = sys_now(), tw_period = 0, trim_period = 0;
+	bool trim_more = false;
 	unsigned step = KBS_SLEEP_MIN_US;
 
 	kbs_stats->start_tsc = prev;
@@ -129,12 +130,14 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 			}
 			if (ms / KBS_TRIM_MS != trim_period) { /* idle rings' pages back */
 				trim_period = ms / KBS_TRIM_MS;
-				kbs_trim_pass();
+				trim_more = kbs_trim_pass(true);
 			}
 			kbs_life_settle();
 			kbs_ctl_poll();
 			kbs_publish(ni->port, ms, prev);
 		}
+		if (trim_more) /* what the period's pass left for later iterations */
+			trim_more = kbs_trim_pass(false);
 		n += kbs_netif_tx_flush(ni);
 		kbs_ctxs_wake();
 

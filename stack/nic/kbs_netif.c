@@ -129,11 +129,14 @@ unsigned kbs_netif_rx(struct kbs_netif *ni)
 	/* Bursts until the queue is drained, up to a cap so the sweep of the
 	 * applications' sockets still comes round. */
 	do {
+		/* What the last burst's input sends counts towards the next read. */
+		ni->tx_since_rx = 0;
 		k = kbs_netif_rx_burst(ni);
 		n += k;
 	} while (k == KBS_BURST && ++bursts < KBS_RX_BURSTS);
 	/* Left frames behind: read again after the next socket of the sweep. */
-	ni->tx_since_rx = k == KBS_BURST ? KBS_TX_BEFORE_RX : 0;
+	if (k == KBS_BURST)
+		ni->tx_since_rx = KBS_TX_BEFORE_RX;
 	return n;
 }
 

@@ -73,6 +73,11 @@
 #define LWIP_ARP                  1
 #define ARP_TABLE_SIZE            256 /* a server sees many peers on its LAN */
 #define ARP_QUEUEING              1
+/* A frame waiting for ARP is queued as a copy, always: tcp_write's pbufs
+ * point into an application's tx ring (PBUF_ROM), which kbstackd trims or
+ * hands to another connection once the connection ended, and lwIP would
+ * otherwise queue them by reference for up to the ARP timeout. */
+#define PBUF_NEEDS_COPY(p)        ((void)(p), 1)
 #define ETHARP_SUPPORT_STATIC_ENTRIES 1
 #define LWIP_ETHERNET             1
 #define LWIP_IPV4                 1

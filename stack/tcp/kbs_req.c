@@ -37,8 +37,10 @@ static void kbs_req_done(struct kbs_sock *s, uint32_t seq, int rc)
 /*
  * The backlog bounds the accept queue as Linux's does (backlog + 1
  * connections, up to KBQ_ACCEPTQ: Linux's somaxconn), kept in aq_limit for
- * kbs_tcp_listen_input. lwIP's own backlog, a u8_t, counts only half-open
- * connections (SYN_RCVD): it stays at its maximum, 255.
+ * kbs_tcp_listen_input. lwIP's own backlog counts only half-open
+ * connections (SYN_RCVD; 16 bits: lwip-patches/0017): KBQ_ACCEPTQ, so
+ * kbs_tcp_listen_input, which keeps queued + half-open within the queue,
+ * is what drops a SYN, counted — never lwIP, silently.
  *
  * Any error makes the application keep its listener on the kernel
  * (KBQ_FB_REFUSED): so does a context whose KBQ_NLISTEN accept queues are
@@ -77,6 +79,7 @@ static int kbs_op_listen(struct kbs_sock *s, uint32_t port, uint32_t backlog,
 	if (!lpcb)
 		goto err_pcb;
 	s->inherit = inherit & (KBQ_OPT_F_NODELAY | KBQ_OPT_F_KEEPALIVE);
+	tcp_backlog_set(lpcb, KBQ_ACCEPTQ);
 	s->aq_limit = (backlog < KBQ_ACCEPTQ - 1 ? backlog : KBQ_ACCEPTQ - 1) + 1;
 	kbs_life_attach(s, lpcb);
 	kbs_tcp_addrs(s, lpcb);

@@ -50,11 +50,12 @@ int kbs_errno(err_t err)
 void kbs_tcp_addrs(struct kbs_sock *s, struct tcp_pcb *pcb)
 {
 	struct kbq_sock *q = kbs_qs(s);
+	bool listen = pcb->state == LISTEN; /* a tcp_pcb_listen: no remote port */
 
 	kbq_st(&q->laddr, ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip)));
-	kbq_st(&q->raddr, ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
+	kbq_st(&q->raddr, listen ? 0 : ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
 	kbq_st(&q->lport, lwip_htons(pcb->local_port));
-	kbq_st(&q->rport, lwip_htons(pcb->remote_port));
+	kbq_st(&q->rport, listen ? 0 : lwip_htons(pcb->remote_port));
 }
 
 /* Fresh indices for a flow starting on s. */
@@ -67,6 +68,10 @@ static void kbs_tcp_rings_reset(struct kbs_sock *s)
 	kbq_st(&q->rx_head, 0);
 	kbq_st(&q->tx_tail, 0);
 	kbq_st(&q->tx_head, 0);
+	/* No writer is inside before the state this flow publishes: a count
+	 * an earlier one left (a process killed mid-copy) goes. */
+	kbq_st(&q->tx_busy, 0);
+	kbq_st(&q->tx_trim, 0);
 }
 
 void kbs_tcp_flow_attach(struct kbs_sock *s, struct tcp_pcb *pcb)
@@ -111,9 +116,10 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
  * and gets in once the application accepts or closes. A RST would end its
  * connect. Room: the queue (accepted, not yet taken) below the listen
  * backlog + 1 as Linux counts it (aq_limit), and with lwIP's half-open
- * connections (SYN_RCVD, accepts_pending: at most 255, lwIP's backlog)
- * within the queue's and the free slots' size, so the connection finds
- * both when its handshake completes. */
+ * connections (SYN_RCVD, accepts_pending) within the queue's and the
+ * free slots' size, so the connection finds both when its handshake
+ * completes. lwIP's own bound on half-open connections is the queue's size
+ * (kbs_op_listen): it never drops a SYN this has let through. */
 err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 {
 	struct kbs_sock *l = lpcb->callback_arg;
@@ -226,6 +232,7 @@ err_t kbs_tcp_on_recv(struct kbs_sock *s, struct tcp_pcb *pcb, struct pbuf *p)
 		tail += b->len;
 	}
 	s->rx_tail = tail;
+	s->trim_rx = true;
 	kbq_st_rel(&q->rx_tail, tail); /* after the bytes; pairs with the reader */
 	pbuf_free(p);
 	kbs_wake_event(s);
@@ -301,6 +308,8 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 	if (!kbs_tx_tail(s, &tail))
 		return;
 	pending = tail - s->tx_sent;
+	if (pending)
+		s->trim_tx = true; /* the application wrote the ring's pages */
 	/* At most a ring's worth, 64 KiB at a time: a bounded loop. */
 	while (pending && !s->fin_sent && !s->close_called) {
 		uint32_t n = kbq_ring_contig(s->tx_sent, pending);

@@ -101,7 +101,9 @@
 	RW(sleeping)     \
 	RW(pending)      \
 	RW(pad)          \
-	SF(lq)
+	SF(lq)           \
+	SF(tx_busy)      \
+	SF(tx_trim)
 
 static const struct fz_field fz_named[] = { FZ_FIELD_TABLE };
 

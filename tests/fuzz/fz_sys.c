@@ -13,6 +13,7 @@
 #include "lwip/sys.h"
 #include "lwip/timeouts.h"
 
+#include "kbs_ctx.h"
 #include "kbs_hooks.h"
 
 #include "fz.h"
@@ -52,6 +53,14 @@ void fz_clock_advance(uint32_t ms)
 		fz_ms += step;
 		ms -= step;
 		sys_check_timeouts();
+		if (fz_ms / KBS_TRIM_MS != (fz_ms - step) / KBS_TRIM_MS) {
+			/* kbstackd's ring trimming, as its loop runs it: the
+			 * stream checks see a ring trimmed too early (zeros) */
+			bool more = kbs_trim_pass(true);
+
+			while (more)
+				more = kbs_trim_pass(false);
+		}
 	}
 }
 

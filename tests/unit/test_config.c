@@ -469,15 +469,15 @@ static void test_mbufs_good(void **state)
 	struct kbs_config c;
 
 	(void)state;
-	expect_env_ok(&c, "KB_MBUFS", "2047");
-	assert_int_equal(c.mbufs, 2047);
+	expect_env_ok(&c, "KB_MBUFS", "4095");
+	assert_int_equal(c.mbufs, 4095);
 	expect_env_ok(&c, "KB_MBUFS", "4194303");
 	assert_int_equal(c.mbufs, 4194303);
 }
 
 static void test_mbufs_bad(void **state)
 {
-	static const char *const bad[] = { "2046", "4194304", "1e4", "-5", "+4096", " 4096" };
+	static const char *const bad[] = { "4094", "4194304", "1e4", "-5", "+4096", " 4096" };
 	size_t i;
 
 	(void)state;
