@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tests/integration/many.sh [CONNS] — many keep-alive connections to one
+# application (integration.connections.many): kbtest_httpd (epoll) under
+# the preload, wrk with CONNS connections at once (default 10000: this
+# test bed's hard RLIMIT_NOFILE of 20000 must hold a client's and a
+# server's fd per connection) for 4 s. Every connection is accepted through
+# kbstackd and served — no socket error, no non-2xx, no connection reset,
+# kbstackd held CONNS of them at once — and once the server exits, nothing
+# is left. Rates and latencies are bench/connections.sh's business.
+. "$(dirname "$0")/../lib/kb.sh"
+need_root
+conns=${1:-10000}
+nofile=$(ulimit -Hn)
+[ "$nofile" -gt $((conns + 100)) ] || { bad "RLIMIT_NOFILE's hard limit ($nofile) is below $conns connections"; finish; }
+www=$(mktemp -d)
+hpid=
+test_cleanup() {
+	[ -z "$hpid" ] || { kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; }
+	rm -rf "$www"
+}
+bed_up
+head -c 64 /dev/urandom >"$www/f64"
+chmod -R a+rX "$www"
+ip netns exec "$KB_TB_SNS" bash -c "ulimit -n $nofile && exec env KB_STACK='$stack' KB_ACCEL=listen:8080 \
+	KB_STRICT=1 LD_PRELOAD='$lib' taskset -c 0 '$httpd' --mode epoll --port 8080 --root '$www'" \
+	>"$log.srv" 2>&1 &
+hpid=$!
+url=http://198.18.0.1:8080/f64
+check "the server answers" wait_for 10 \
+	ip netns exec "$KB_TB_CNS" curl -s --max-time 1 -o /dev/null "$url"
+a0=$(kbstat_of "$stack" tcp_accepted) r0=$(kbstat_of "$stack" tcp_accept_reset)
+# the sockets gauge, sampled while wrk holds its connections
+( sleep 3; kbstat_of "$stack" sockets >"$www/held" ) &
+sampler=$!
+out=$(ip netns exec "$KB_TB_CNS" taskset -c 0 bash -c \
+	"ulimit -n $nofile && exec wrk -t1 -c$conns -d4s --timeout 10s $url" 2>&1)
+wait "$sampler"
+reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' <<<"$out")
+check "wrk: $conns connections at once, ${reqs:-no} requests answered" test "${reqs:-0}" -ge "$conns"
+check "wrk: no socket error ($(grep -E 'Socket errors' <<<"$out" || echo none))" \
+	sh -c "! grep -q 'Socket errors' <<'X'
+$out
+X"
+check "wrk: no non-2xx answer" sh -c "! grep -q 'Non-2xx' <<'X'
+$out
+X"
+check "kbstackd accepted every connection ($(( $(kbstat_of "$stack" tcp_accepted) - a0 )))" \
+	test $(( $(kbstat_of "$stack" tcp_accepted) - a0 )) -ge "$conns"
+check "kbstackd held them all at once ($(cat "$www/held") sockets: the listener and $conns connections)" \
+	test "$(cat "$www/held")" -ge $((conns + 1))
+check_eq "no connection reset at accept" "$(( $(kbstat_of "$stack" tcp_accept_reset) - r0 ))" 0
+echo "    dropped (the client retries): SYNs for the queue $(kbstat_of "$stack" tcp_syn_drop_queue), for slots $(kbstat_of "$stack" tcp_syn_drop_slots); frames before the port's queue $(kbstat_of "$stack" rx_drop_ring)"
+kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; hpid=
+check_stack_empty "after the server exited"
+finish
