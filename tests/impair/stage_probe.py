@@ -8,7 +8,10 @@
   stage_probe.py send HOST PORT N send N numbered, timestamped datagrams at
                                   about 20000/s
 
-Sender and receiver are on one machine, so CLOCK_MONOTONIC is one clock.
+Sender and receiver are on one machine, so CLOCK_REALTIME is one clock.
+A datagram's arrival is the kernel's receive timestamp (SO_TIMESTAMPNS),
+not the time the receiver got round to reading it: on a busy machine the
+receiver may be scheduled out for milliseconds.
 """
 import json
 import socket
@@ -16,12 +19,14 @@ import struct
 import sys
 import time
 
-FMT = "!Qd"  # sequence number, send time
+FMT = "!Qd"  # sequence number, send time (CLOCK_REALTIME, s)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
 
 
 def recv(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     s.bind(("0.0.0.0", port))
     print("ready", flush=True)
     s.settimeout(30)
@@ -29,11 +34,17 @@ def recv(port):
     n = 0
     while True:
         try:
-            b = s.recv(2048)
+            b, anc, _, _ = s.recvmsg(2048, socket.CMSG_SPACE(16))
         except socket.timeout:
             break
         s.settimeout(1.0)
-        t = time.monotonic()
+        t = None
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", data[:16])
+                t = sec + nsec / 1e9
+        if t is None:
+            raise SystemExit("stage_probe: no receive timestamp (SO_TIMESTAMPNS)")
         seq, sent = struct.unpack_from(FMT, b)
         n += 1
         if seq in seen:
@@ -54,7 +65,7 @@ def send(host, port, n):
     pad = b"x" * 200
     t0 = time.monotonic()
     for i in range(n):
-        s.sendto(struct.pack(FMT, i, time.monotonic()) + pad, (host, port))
+        s.sendto(struct.pack(FMT, i, time.time()) + pad, (host, port))
         if i % 100 == 99:
             ahead = t0 + (i + 1) / 20000 - time.monotonic()
             if ahead > 0:
