@@ -24,6 +24,7 @@
 #   KB_BENCH_RATE_N   connections per rate run (default 100000)
 #   KB_BENCH_IDLE_N   idle connections held (default 10000)
 #   KB_BENCH_SHORT_N  short connections in a row (default 1000000)
+#   KB_BENCH_NICE     kbstackd's KB_NICE (default: unset, kbstackd's own default)
 #   KB_BUILD          the build directory (default build/)
 #
 # Layout A (2 cores): wrk/ab/python on core 0; the server on core 1; kbstackd
@@ -109,8 +110,8 @@ trap cleanup EXIT
 
 start() { # kernel|kb
 	if [ "$1" = kb ]; then
-		sxe env KB_STACK="$stack" "$kbstackd" --dev="$dev" --ip=198.18.0.1/24 --core=1 \
-			>"$www/run/kbstackd.log" 2>&1 &
+		sxe env KB_STACK="$stack" ${KB_BENCH_NICE:+KB_NICE=$KB_BENCH_NICE} "$kbstackd" \
+			--dev="$dev" --ip=198.18.0.1/24 --core=1 >"$www/run/kbstackd.log" 2>&1 &
 		spid=$!
 		for _ in $(seq 100); do
 			KB_STACK=$stack "$kbstat" 2>/dev/null | grep -q ' state running ' && break
@@ -138,7 +139,7 @@ run_wrk() { # PATH CONNS
 	     END { printf "%.0f %.1f %.1f %d\n", rps, p99, max, err }'
 }
 
-echo "round,server,conns,path,rps,p99_ms,max_ms,errors,syn_drops,accept_resets" >"$out/keepalive.csv"
+echo "round,server,conns,path,rps,p99_ms,max_ms,errors,syn_drops,ring_drops,accept_resets" >"$out/keepalive.csv"
 echo "round,server,path,conns_per_s,failed" >"$out/rate.csv"
 : >"$out/idle.txt"; : >"$out/short.txt"
 
@@ -148,13 +149,18 @@ for r in $(seq "$rounds"); do
 		for server in "${servers[@]}"; do
 			for path in kernel kb; do
 				start "$path"
-				d0=0 a0=0
-				[ $path = kb ] && d0=$(( $(kbs tcp_syn_drop_queue) + $(kbs tcp_syn_drop_slots) )) a0=$(kbs tcp_accept_reset)
+				d0=0 g0=0 a0=0
+				[ $path = kb ] && d0=$(( $(kbs tcp_syn_drop_queue) + $(kbs tcp_syn_drop_slots) )) \
+					g0=$(kbs rx_drop_ring) a0=$(kbs tcp_accept_reset)
 				read -r rps p99 max err <<<"$(run_wrk "$path" "$c")"
-				d=- a=-
-				[ $path = kb ] && d=$(( $(kbs tcp_syn_drop_queue) + $(kbs tcp_syn_drop_slots) - d0 )) a=$(( $(kbs tcp_accept_reset) - a0 ))
-				echo "$r,$server,$c,$path,$rps,$p99,$max,$err,$d,$a" >>"$out/keepalive.csv"
-				say "round $r $server -c$c $path: $rps req/s, p99 $p99 ms, max $max ms, errors $err, SYN drops $d, resets $a"
+				d=- g=- a=-
+				if [ $path = kb ]; then
+					sleep 0.2 # rx_drop_ring: sampled every 128 ms
+					d=$(( $(kbs tcp_syn_drop_queue) + $(kbs tcp_syn_drop_slots) - d0 ))
+					g=$(( $(kbs rx_drop_ring) - g0 )) a=$(( $(kbs tcp_accept_reset) - a0 ))
+				fi
+				echo "$r,$server,$c,$path,$rps,$p99,$max,$err,$d,$g,$a" >>"$out/keepalive.csv"
+				say "round $r $server -c$c $path: $rps req/s, p99 $p99 ms, max $max ms, errors $err, SYN drops $d, frames dropped before the port's queue $g, resets $a"
 				stop
 			done
 		done
@@ -224,20 +230,20 @@ python3 - "$out" <<'PY' | tee "$out/summary.md"
 import csv, statistics, sys
 out = sys.argv[1]
 rows = list(csv.DictReader(open(out + "/keepalive.csv")))
-print("| server | conns | kernel req/s | kb req/s | kb/kernel | kernel p99 / max (ms) | kb p99 / max (ms) | errors kernel / kb | kb SYN drops |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| server | conns | kernel req/s | kb req/s | kb/kernel | kernel p99 / max (ms) | kb p99 / max (ms) | errors kernel / kb | kb SYN drops | kb rx_drop_ring |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 keys = sorted({(r["server"], int(r["conns"])) for r in rows})
 for srv, c in keys:
     k = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kernel"]
     b = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kb"]
     ratios = [float(y["rps"]) / float(x["rps"]) for x, y in zip(k, b) if float(x["rps"]) > 0]
     f = lambda rs, key: ", ".join(r[key] for r in rs)
-    print("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+    print("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
         srv, c, f(k, "rps"), f(b, "rps"),
         "%.2f–%.2f×" % (min(ratios), max(ratios)) if ratios else "-",
         "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in k),
         "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in b),
-        f(k, "errors"), f(b, "errors"), f(b, "syn_drops")))
+        f(k, "errors"), f(b, "errors"), f(b, "syn_drops"), f(b, "ring_drops")))
 rate = list(csv.DictReader(open(out + "/rate.csv")))
 print()
 print("| server | kernel conn/s | kb conn/s | failed kernel / kb |")

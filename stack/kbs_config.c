@@ -44,6 +44,7 @@ static int parse_stack(struct kbs_config *c, const char *v);
 static int parse_group(struct kbs_config *c, const char *v);
 static int parse_uid_contexts(struct kbs_config *c, const char *v);
 static int parse_slots(struct kbs_config *c, const char *v);
+static int parse_nice(struct kbs_config *c, const char *v);
 
 static const struct kbs_setting kbs_settings[] = {
 	{ "KB_DEV", "dev",
@@ -81,6 +82,12 @@ static const struct kbs_setting kbs_settings[] = {
 	  "socket slots per application context: its kb sockets at once (default "
 	  "16384, the most the shared-memory layout has); beyond, new sockets use "
 	  "the kernel and a kb listener's SYNs wait", parse_slots },
+	{ "KB_NICE", "nice", "an integer from -20 to 19",
+	  "kbstackd's nice value (default 0: as started). Where an application "
+	  "shares kbstackd's core (adaptive polling), a negative one (e.g. -10) "
+	  "lets kbstackd take the core back from it sooner, so the port's queue "
+	  "does not overflow under many connections; the application then gets "
+	  "less of the core (bulk senders are slower)", parse_nice },
 };
 
 #define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
@@ -289,6 +296,17 @@ static int parse_uid_contexts(struct kbs_config *c, const char *v)
 	if (parse_uint(v, 1, 4096, &n))
 		return -EINVAL;
 	c->uid_contexts = (unsigned)n;
+	return 0;
+}
+
+static int parse_nice(struct kbs_config *c, const char *v)
+{
+	unsigned long n;
+	bool neg = v[0] == '-';
+
+	if (parse_uint(v + neg, 0, neg ? 20 : 19, &n))
+		return -EINVAL;
+	c->nice = neg ? -(int)n : (int)n;
 	return 0;
 }
 

@@ -52,6 +52,7 @@ struct kbs_config {
 	bool has_group;
 	unsigned uid_contexts; /* KB_UID_CONTEXTS */
 	unsigned slots;       /* KB_SLOTS: socket slots per application context */
+	int nice;             /* KB_NICE: the process's nice value (0: left as started) */
 };
 
 /* kbs_config_parse() results besides 0 */

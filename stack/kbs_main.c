@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +217,12 @@ int main(int argc, char **argv)
 	kbs_stats_state(KBQ_STATE_STARTING);
 	kbs_signals();
 
+	if (c.nice && setpriority(PRIO_PROCESS, 0, c.nice)) {
+		fprintf(stderr, "kbstackd: KB_NICE=%d: cannot set the nice value: %s%s\n",
+			c.nice, strerror(errno),
+			errno == EACCES || errno == EPERM ? " (a negative one needs CAP_SYS_NICE)" : "");
+		goto err_stats;
+	}
 	snprintf(prefix, sizeof(prefix), "kbs%d", (int)getpid());
 	if (kbs_eal_init(&c, prefix))
 		goto err_stats;

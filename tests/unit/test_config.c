@@ -25,7 +25,7 @@
 static const char *const kb_vars[] = {
 	"KB_DEV", "KB_IP", "KB_GW", "KB_MAC", "KB_CORE",
 	"KB_MBUFS", "KB_POLL", "KB_EAL", "KB_STACK", "KB_GROUP", "KB_UID_CONTEXTS",
-	"KB_SLOTS",
+	"KB_SLOTS", "KB_NICE",
 };
 
 #define NVARS (sizeof(kb_vars) / sizeof(kb_vars[0]))
@@ -851,6 +851,7 @@ static const struct setting_case setting_cases[] = {
 	{ "KB_GROUP", "group", "root", "65534", "no-such-group-kb", false, false },
 	{ "KB_UID_CONTEXTS", "uid-contexts", "1", "4096", "4097", false, false },
 	{ "KB_SLOTS", "slots", "64", "16384", "63", false, false },
+	{ "KB_NICE", "nice", "-10", "19", "-21", false, false },
 };
 
 #define NCASES (sizeof(setting_cases) / sizeof(setting_cases[0]))
