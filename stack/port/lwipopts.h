@@ -119,9 +119,11 @@
 /* SO_REUSEADDR: a restarted server must listen again on its port while
  * connections of its previous run still use it (TIME_WAIT, FIN_WAIT). */
 #define SO_REUSE                  1
-/* lwIP's backlog is a u8_t: kb keeps it at 255 as a bound on half-open
- * (SYN_RCVD) connections only; the accept queue's limit, the application's
- * backlog, is kb's own (kbs_op_listen, kbs_tcp_listen_input). */
+/* lwIP's backlog (16 bits: lwip-patches/0017) bounds half-open (SYN_RCVD)
+ * connections only: kbs_op_listen sets it to the accept queue's size after
+ * tcp_listen_with_backlog_and_err, whose argument (this default) is a u8_t;
+ * the accept queue's limit, the application's backlog, is kb's own
+ * (kbs_op_listen, kbs_tcp_listen_input). */
 #define TCP_DEFAULT_LISTEN_BACKLOG 255
 #define LWIP_TCP_KEEPALIVE        1 /* SO_KEEPALIVE and its TCP_KEEP* knobs */
 #define LWIP_TCP_TIMESTAMPS       0

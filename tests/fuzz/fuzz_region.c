@@ -318,10 +318,19 @@ static void fr_check_pcbs(void)
 
 	if (tcp_bound_pcbs)
 		fr_fail("a PCB bound and neither listening nor connecting", NULL, 0);
-	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+	struct tcp_pcb *const *link = &tcp_active_pcbs;
+
+	for (pcb = tcp_active_pcbs; pcb; link = &pcb->next, pcb = pcb->next) {
+		if (pcb->list_pprev != link) /* lwip-patches/0018 */
+			fr_fail("an active PCB's back link is not where it is linked", NULL, 0);
 		fr_check_pcb(pcb);
-	for (pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
+	}
+	link = &tcp_tw_pcbs;
+	for (pcb = tcp_tw_pcbs; pcb; link = &pcb->next, pcb = pcb->next) {
+		if (pcb->list_pprev != link)
+			fr_fail("a TIME_WAIT PCB's back link is not where it is linked", NULL, 0);
 		fr_check_pcb(pcb);
+	}
 	for (l = tcp_listen_pcbs.listen_pcbs; l; l = l->next) {
 		const struct kbs_sock *s = l->callback_arg;
 

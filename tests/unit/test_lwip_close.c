@@ -1,0 +1,171 @@
+/*
+ * test_lwip_close.c — lwIP as kb patches it, driven by hand-made segments
+ * (no port): a close inside tcp_input that resets the connection removes
+ * its PCB from tcp_active_pcbs once (stack/lwip-patches/0019). Before, the
+ * close removed it and tcp_input's delayed close removed it again: 0015's
+ * hash removal asserted (kbstackd aborted) and 0018's back link unlinked
+ * through a stale pointer, cutting another connection off the list. A peer
+ * reaches it by acknowledging data with data of its own just as the
+ * application closes (kb's sent callback closes a DRAINING socket).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "lwip/inet_chksum.h"
+#include "lwip/init.h"
+#include "lwip/ip4.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/ip4.h"
+#include "lwip/prot/tcp.h"
+#include "lwip/tcp.h"
+
+#include "kbs_hooks.h"
+
+void kbs_sys_init(void); /* kbs_sys.c: sys_now, random numbers, ISNs */
+
+#define STACK_IP 0xc6120001u /* 198.18.0.1 */
+#define PEER_IP  0xc6120002u
+
+static struct netif nif;
+static struct tcp_pcb *acc[2];
+static int nacc, close_in_sent, closed_rc = 99;
+
+static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
+{
+	(void)n, (void)p, (void)dst;
+	return ERR_OK; /* what the stack sends is not looked at */
+}
+
+static err_t nif_init(struct netif *n)
+{
+	n->output = nif_out;
+	n->mtu = 1500;
+	return ERR_OK;
+}
+
+/* A segment from the peer's port sport to port 80, with dlen bytes. */
+static void seg(u16_t sport, u32_t seq, u32_t ack, u8_t flags, int dlen)
+{
+	int len = IP_HLEN + TCP_HLEN + dlen;
+	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM), *q;
+	u8_t *f = p->payload;
+	struct ip_hdr *ip = (void *)f;
+	struct tcp_hdr *th = (void *)(f + IP_HLEN);
+	ip_addr_t s, d;
+
+	memset(f, 'x', (size_t)len);
+	memset(f, 0, IP_HLEN + TCP_HLEN);
+	IPH_VHL_SET(ip, 4, 5);
+	IPH_LEN_SET(ip, lwip_htons((u16_t)len));
+	IPH_TTL_SET(ip, 64);
+	IPH_PROTO_SET(ip, IP_PROTO_TCP);
+	ip->src.addr = lwip_htonl(PEER_IP);
+	ip->dest.addr = lwip_htonl(STACK_IP);
+	IPH_CHKSUM_SET(ip, inet_chksum(ip, IP_HLEN));
+	th->src = lwip_htons(sport);
+	th->dest = lwip_htons(80);
+	th->seqno = lwip_htonl(seq);
+	th->ackno = lwip_htonl(ack);
+	TCPH_HDRLEN_FLAGS_SET(th, 5, flags);
+	th->wnd = lwip_htons(65535);
+	ip_addr_set_ip4_u32(&s, ip->src.addr);
+	ip_addr_set_ip4_u32(&d, ip->dest.addr);
+	q = pbuf_alloc(PBUF_RAW, (u16_t)(TCP_HLEN + dlen), PBUF_REF);
+	q->payload = th;
+	th->chksum = ip_chksum_pseudo(q, IP_PROTO_TCP, (u16_t)(TCP_HLEN + dlen), &s, &d);
+	pbuf_free(q);
+	ip4_input(p, &nif);
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	(void)arg, (void)len;
+	if (close_in_sent) {
+		close_in_sent = 0;
+		closed_rc = tcp_close(pcb); /* data arrived unread: RST */
+	}
+	return ERR_OK;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	(void)arg, (void)err;
+	if (p) {
+		tcp_recved(pcb, p->tot_len);
+		pbuf_free(p);
+	}
+	return ERR_OK;
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	(void)arg, (void)err;
+	acc[nacc++] = pcb;
+	tcp_sent(pcb, on_sent);
+	tcp_recv(pcb, on_recv);
+	return ERR_OK;
+}
+
+static int count(const struct tcp_pcb *p)
+{
+	int n = 0;
+
+	for (; p; p = p->next)
+		n++;
+	return n;
+}
+
+static void test_close_in_input_removes_once(void **state)
+{
+	ip4_addr_t ip, mask, gw;
+	struct tcp_pcb *l;
+
+	(void)state;
+	kbs_sys_init();
+	lwip_init();
+	ip4_addr_set_u32(&ip, lwip_htonl(STACK_IP));
+	ip4_addr_set_u32(&mask, lwip_htonl(0xffff0000u));
+	ip4_addr_set_zero(&gw);
+	assert_non_null(netif_add(&nif, &ip, &mask, &gw, NULL, nif_init, ip4_input));
+	netif_set_default(&nif);
+	netif_set_up(&nif);
+	netif_set_link_up(&nif);
+	l = tcp_new();
+	assert_int_equal(tcp_bind(l, IP4_ADDR_ANY, 80), ERR_OK);
+	l = tcp_listen(l);
+	tcp_accept(l, on_accept);
+	/* connection A (peer port 1111), then B (2222): B heads the list */
+	seg(1111, 5000, 0, TCP_SYN, 0);
+	seg(1111, 5001, tcp_active_pcbs->snd_nxt, TCP_ACK, 0);
+	seg(2222, 7000, 0, TCP_SYN, 0);
+	seg(2222, 7001, tcp_active_pcbs->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(nacc, 2);
+	assert_int_equal(count(tcp_active_pcbs), 2);
+	assert_int_equal(tcp_write(acc[1], "hello world", 11, TCP_WRITE_FLAG_COPY), ERR_OK);
+	assert_int_equal(tcp_output(acc[1]), ERR_OK);
+	/* the peer acknowledges B's 11 bytes with 10 of its own; B's
+	 * application closes in the sent callback, before they are credited */
+	close_in_sent = 1;
+	seg(2222, 7001, acc[1]->snd_nxt, TCP_ACK | TCP_PSH, 10);
+	assert_int_equal(closed_rc, ERR_OK);
+	/* B is gone, A is still on the list and still found */
+	assert_int_equal(count(tcp_active_pcbs), 1);
+	assert_ptr_equal(tcp_active_pcbs, acc[0]);
+	assert_ptr_equal(acc[0]->list_pprev, &tcp_active_pcbs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_close_in_input_removes_once),
+	};
+
+	return cmocka_run_group_tests_name("lwip_close", tests, NULL, NULL);
+}
