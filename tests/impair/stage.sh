@@ -76,18 +76,20 @@ import json, sys
 d = json.load(open(sys.argv[1]))["delays"]
 slow = [x for x in d if x > 10]
 fast = len(d) - len(slow)
-print("%.2f %.2f %.2f %.2f" % (100.0 * fast / len(d), slow[0], slow[len(slow) * 99 // 100],
-                             sum(slow) / len(slow)))' "$out/r.json")
-read -r fastpct dmin dp99 dmean <<<"$delays"
+print("%.2f %.2f %.2f %.2f %.2f" % (100.0 * fast / len(d), slow[0], slow[len(slow) // 100],
+                                  slow[len(slow) * 99 // 100], slow[len(slow) // 2]))' "$out/r.json")
+read -r fastpct dmin dp1 dp99 dmed <<<"$delays"
 check "delay+reorder: $fastpct % skipped the delay, want 25 ± 1.5" within "$fastpct" 25 1.5
-# The sender stamps a datagram before the kernel sends it: on a busy
-# machine a few arrive late (the relay shares its core; a CI run on 2
-# shared cores saw 29.5 ms), hence the 99th percentile and 10 ms of room.
-# Arrival is the kernel's receive timestamp (a receiver scheduled out late
-# once made a datagram that skipped the delay look delayed 10 ms).
-check "delay+reorder: delays from $dmin ms (want ≥ 15), 99th percentile $dp99 ms (want ≤ 35)" \
-	python3 -c "import sys; sys.exit(not ($dmin >= 15 and $dp99 <= 35))"
-check "delay+reorder: mean delay $dmean ms, want 20 ± 1" within "$dmean" 20 1
+# The sender stamps a datagram before the kernel sends it, and the time
+# between the two is counted as delay: on 2 shared cores a few datagrams
+# are late by up to ~10 ms (the relay and the sender share cores; CI runs
+# saw a 99th percentile of 29.5 ms, and datagrams that skipped the delay
+# counted as delayed 10.04 and 10.38 ms). Hence percentiles, not the
+# extremes, and the median, not the mean: a stage that delayed wrongly
+# moves them all. Arrival is the kernel's receive timestamp.
+check "delay+reorder: 1st percentile of the delays $dp1 ms (want ≥ 15; least $dmin), 99th $dp99 ms (want ≤ 35)" \
+	python3 -c "import sys; sys.exit(not ($dp1 >= 15 and $dp99 <= 35))"
+check "delay+reorder: median delay $dmed ms, want 20 ± 1.5" within "$dmed" 20 1.5
 check "delay+reorder: datagrams arrived out of order ($(json late))" test "$(json late)" -gt $((N / 10))
 check_eq "delay+reorder: every datagram arrived once" "$(json distinct)/$(json dups)" $N/0
 accounted delay+reorder
