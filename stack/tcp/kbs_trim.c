@@ -138,18 +138,19 @@ static bool kbs_trim_one(struct kbs_sock *s)
 
 bool kbs_trim_pass(bool new_period)
 {
+	struct kbs_ctx *c;
+
 	kbs_trim_left = KBS_TRIM_PUNCHES;
 	kbs_trim_until = kbs_trim_ns() + KBS_TRIM_US * 1000u;
-	for (struct kbs_ctx *c = kbs_ctxs; c; c = c->next) {
-		struct kbs_sock **pp = new_period ? &c->trim_list : c->trim_cur, *s;
+	if (new_period)
+		for (c = kbs_ctxs; c; c = c->next)
+			c->trim_cur = &c->trim_list;
+	for (c = kbs_ctxs; c; c = c->next) {
+		struct kbs_sock **pp = c->trim_cur, *s;
 
 		while (pp && (s = *pp)) {
 			if (kbs_trim_spent()) {
-				c->trim_cur = pp;
-				/* the other contexts' cursors stay where they are */
-				for (c = c->next; c; c = c->next)
-					if (new_period)
-						c->trim_cur = &c->trim_list;
+				c->trim_cur = pp; /* the rest next call */
 				return true;
 			}
 			if (!kbs_trim_one(s)) {

@@ -11,20 +11,12 @@
 need_root
 n=${1:-100000}
 www=$(mktemp -d)
-hpid=
-test_cleanup() {
-	[ -z "$hpid" ] || { kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; }
-	rm -rf "$www"
-}
+test_cleanup() { httpd_down; rm -rf "$www"; }
 bed_up
 head -c 64 /dev/urandom >"$www/f64"
 chmod -R a+rX "$www"
-ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL=listen:8080 KB_STRICT=1 LD_PRELOAD="$lib" \
-	taskset -c 0 "$httpd" --mode epoll --port 8080 --root "$www" >"$log.srv" 2>&1 &
-hpid=$!
+httpd_up "$www"
 url=http://198.18.0.1:8080/f64
-check "the server answers" wait_for 10 \
-	ip netns exec "$KB_TB_CNS" curl -s --max-time 1 -o /dev/null "$url"
 
 # gauges: "sockets pcbs-not-in-TIME_WAIT segs mbufs" once all settled
 gauges() {
@@ -56,6 +48,6 @@ check "slots, PCBs other than TIME_WAIT, segments back to before, mbufs within 3
 tw=$(kbstat_of "$stack" tcp_timewait)
 check "TIME_WAIT within half the pool of 32768 ($tw PCBs, recycled early: $(kbstat_of "$stack" tcp_tw_recycled))" \
 	test "$tw" -le 16384
-kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; hpid=
+httpd_down
 check_stack_empty "after the server exited"
 finish

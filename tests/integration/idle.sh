@@ -11,9 +11,8 @@
 need_root
 n=${1:-200}
 www=$(mktemp -d)
-hpid=
 test_cleanup() {
-	[ -z "$hpid" ] || { kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; }
+	httpd_down
 	[ -z "${COPROC_PID:-}" ] || kill "$COPROC_PID" 2>/dev/null
 	rm -rf "$www"
 }
@@ -21,11 +20,7 @@ bed_up
 head -c 64 /dev/urandom >"$www/f64"
 head -c 65536 /dev/urandom >"$www/f64k"
 chmod -R a+rX "$www"
-ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL=listen:8080 KB_STRICT=1 LD_PRELOAD="$lib" \
-	taskset -c 0 "$httpd" --mode epoll --port 8080 --root "$www" >"$log.srv" 2>&1 &
-hpid=$!
-check "the server answers" wait_for 10 \
-	ip netns exec "$KB_TB_CNS" curl -s --max-time 1 -o /dev/null http://198.18.0.1:8080/f64
+httpd_up "$www"
 # The curl's slot idle and trimmed too: the baseline is a context with no
 # connection's pages.
 sleep 0.6
@@ -48,6 +43,6 @@ echo go >&"${COPROC[1]}"
 read -r -t 60 line <&"${COPROC[0]}"
 check_eq "every connection serves again after the idle time, byte-exact" "$line" "ok $n"
 wait "$COPROC_PID" 2>/dev/null
-kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; hpid=
+httpd_down
 check_stack_empty "after the server exited"
 finish

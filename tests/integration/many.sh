@@ -13,21 +13,12 @@ conns=${1:-10000}
 nofile=$(ulimit -Hn)
 [ "$nofile" -gt $((conns + 100)) ] || { bad "RLIMIT_NOFILE's hard limit ($nofile) is below $conns connections"; finish; }
 www=$(mktemp -d)
-hpid=
-test_cleanup() {
-	[ -z "$hpid" ] || { kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; }
-	rm -rf "$www"
-}
+test_cleanup() { httpd_down; rm -rf "$www"; }
 bed_up
 head -c 64 /dev/urandom >"$www/f64"
 chmod -R a+rX "$www"
-ip netns exec "$KB_TB_SNS" bash -c "ulimit -n $nofile && exec env KB_STACK='$stack' KB_ACCEL=listen:8080 \
-	KB_STRICT=1 LD_PRELOAD='$lib' taskset -c 0 '$httpd' --mode epoll --port 8080 --root '$www'" \
-	>"$log.srv" 2>&1 &
-hpid=$!
+httpd_up "$www"
 url=http://198.18.0.1:8080/f64
-check "the server answers" wait_for 10 \
-	ip netns exec "$KB_TB_CNS" curl -s --max-time 1 -o /dev/null "$url"
 a0=$(kbstat_of "$stack" tcp_accepted) r0=$(kbstat_of "$stack" tcp_accept_reset)
 # the sockets gauge, sampled while wrk holds its connections
 ( sleep 3; kbstat_of "$stack" sockets >"$www/held" ) &
@@ -50,6 +41,6 @@ check "kbstackd held them all at once ($(cat "$www/held") sockets: the listener 
 	test "$(cat "$www/held")" -ge $((conns + 1))
 check_eq "no connection reset at accept" "$(( $(kbstat_of "$stack" tcp_accept_reset) - r0 ))" 0
 echo "    dropped (the client retries): SYNs for the queue $(kbstat_of "$stack" tcp_syn_drop_queue), for slots $(kbstat_of "$stack" tcp_syn_drop_slots); frames before the port's queue $(kbstat_of "$stack" rx_drop_ring)"
-kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; hpid=
+httpd_down
 check_stack_empty "after the server exited"
 finish
