@@ -15,7 +15,14 @@
  * with equal delay keep their order. A full queue drops the frame and
  * counts it (qdrop): a tail drop, as netem's limit. The kernel's own drops
  * on the relay's sockets are read from PACKET_STATISTICS (sockdrop), so
- * every frame the stage lost is accounted for. Test-bed tooling only.
+ * every frame the stage lost is accounted for.
+ *
+ * A frame's delay runs from its arrival at the relay's socket (the kernel's
+ * receive timestamp), not from when the relay got round to reading it; how
+ * late the relay released held frames (scheduled out on a busy machine) is
+ * measured and reported as the median and 99th percentile (late50, late99,
+ * in microseconds), so a test can tell the stage's delay from the machine's.
+ * Test-bed tooling only.
  */
 #include "kbimpair_core.h"
 
@@ -36,6 +43,8 @@
 #define BATCH     64
 #define FRAME_MAX 2048
 #define QUEUE_MAX 8192 /* frames held per direction: far above a 256 KiB window at 20 ms */
+#define LATE_BINS 5000 /* release lateness histogram: 20 us bins, the last one open */
+#define LATE_BIN  20000ull
 
 struct held {
 	uint64_t t, seq;
@@ -58,18 +67,21 @@ struct dir {
 	uint32_t obuf[2 * BATCH], nout;
 	/* counters */
 	uint64_t rx, lost, dup, corrupt, reorder, qdrop, tx, txerr;
+	uint64_t late[LATE_BINS], nlate;
 };
 
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 static int open_if(const char *ifname)
 {
@@ -84,7 +96,8 @@ static int open_if(const char *ifname)
 	mr.mr_ifindex = sll.sll_ifindex;
 	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll)) ||
 	    setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) ||
-	    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one))) {
+	    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one))) {
 		close(fd);
 		return -1;
 	}
@@ -169,6 +182,10 @@ static void release_due(struct dir *d, uint64_t now)
 {
 	while (d->nheld && d->heap[0].t <= now) {
 		struct held h = heap_pop(d);
+		uint64_t bin = (now - h.t) / LATE_BIN;
+
+		d->late[bin < LATE_BINS ? bin : LATE_BINS - 1]++;
+		d->nlate++;
 
 		queue_out(d, h.buf, h.len);
 	}
@@ -194,10 +211,33 @@ static void place(struct dir *d, uint32_t buf, uint32_t len, const struct kbi_co
 	heap_push(d, (struct held){ now + c->delay_ns, d->seq++, buf, len });
 }
 
+/* When the frame reached the socket, on the monotonic clock: NOW less the
+ * age its receive timestamp (CLOCK_REALTIME, REAL now) gives it. */
+static uint64_t arrival(struct msghdr *h, uint64_t now, uint64_t real)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+			struct timespec ts;
+			uint64_t t, age;
+
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+			age = real > t ? real - t : 0;
+			return age < now ? now - age : now;
+		}
+	return now;
+}
+
 static void receive(struct dir *d)
 {
 	struct mmsghdr m[BATCH];
 	struct iovec iov[BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl[BATCH];
 	uint32_t b[BATCH];
 	int n, i;
 
@@ -206,15 +246,18 @@ static void receive(struct dir *d)
 	for (i = 0; i < BATCH; i++) {
 		b[i] = d->free[--d->nfree];
 		iov[i] = (struct iovec){ d->bufs[b[i]], FRAME_MAX };
-		m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+		m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1,
+						      .msg_control = ctl[i].buf,
+						      .msg_controllen = sizeof(ctl[i].buf) } };
 	}
 	n = recvmmsg(d->in, m, BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0)
 		n = 0;
-	uint64_t now = now_ns();
+	uint64_t now = now_ns(), real = clock_ns(CLOCK_REALTIME);
 	for (i = 0; i < n; i++) {
 		struct kbi_verdict v;
 		uint32_t len = m[i].msg_len;
+		uint64_t at = arrival(&m[i].msg_hdr, now, real);
 
 		d->rx++;
 		kbi_decide(&d->spec, &d->rng, len, &v);
@@ -228,10 +271,10 @@ static void receive(struct dir *d)
 
 			memcpy(d->bufs[c], d->bufs[b[i]], len);
 			d->dup++;
-			place(d, b[i], len, &v.copy[0], now);
-			place(d, c, len, &v.copy[1], now);
+			place(d, b[i], len, &v.copy[0], at);
+			place(d, c, len, &v.copy[1], at);
 		} else {
-			place(d, b[i], len, &v.copy[0], now);
+			place(d, b[i], len, &v.copy[0], at);
 		}
 	}
 	for (; i < BATCH; i++)
@@ -246,15 +289,28 @@ static uint64_t sockdrops(int fd)
 	return getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &l) ? 0 : st.tp_drops;
 }
 
+/* The release lateness (microseconds, to the bin's upper edge) below
+ * which PCT per cent of the held frames went out. */
+static unsigned long long late_pct(const struct dir *d, unsigned pct)
+{
+	uint64_t want = (d->nlate * pct + 99) / 100, seen = 0;
+	unsigned i;
+
+	for (i = 0; i < LATE_BINS && d->nlate; i++)
+		if ((seen += d->late[i]) >= want)
+			return (i + 1) * LATE_BIN / 1000;
+	return 0;
+}
+
 static void report(FILE *f, struct dir *d, uint64_t drops)
 {
 	fprintf(f, "%s rx %llu lost %llu dup %llu corrupt %llu reorder %llu qdrop %llu "
-		"sockdrop %llu tx %llu txerr %llu\n", d->name,
+		"sockdrop %llu tx %llu txerr %llu late50 %llu late99 %llu\n", d->name,
 		(unsigned long long)d->rx, (unsigned long long)d->lost,
 		(unsigned long long)d->dup, (unsigned long long)d->corrupt,
 		(unsigned long long)d->reorder, (unsigned long long)d->qdrop,
 		(unsigned long long)drops, (unsigned long long)d->tx,
-		(unsigned long long)d->txerr);
+		(unsigned long long)d->txerr, late_pct(d, 50), late_pct(d, 99));
 }
 
 static void write_stats(const char *path, struct dir *d, uint64_t *drops)
