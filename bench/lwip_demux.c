@@ -35,6 +35,7 @@
 /* kblwip's calls into kbstackd (kbs_sys.c, kbs_tcp_hooks.c): stand-ins. */
 static u32_t bench_ms;
 u32_t sys_now(void) { return bench_ms; }
+u32_t kbs_now_us(void) { return bench_ms * 1000u; }
 uint32_t kbs_rand(void) { return (uint32_t)random(); }
 u32_t kbs_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
 		  const ip_addr_t *remote_ip, u16_t remote_port)

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 7u
+#define KBQ_STATS_VERSION 8u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -84,8 +84,9 @@ enum {
 	X(tcp_rx_full,     "times a segment waited: the app's rx ring was full") \
 	X(tcp_rexmit_segs, "TCP segments sent again, whatever the cause")   \
 	X(tcp_rto,         "retransmission timeouts")                         \
-	X(tcp_fast_rexmit, "segments retransmitted on duplicate ACKs, before their timeout") \
+	X(tcp_fast_rexmit, "segments retransmitted before their timeout: duplicate or partial ACKs, loss probes") \
 	X(tcp_fast_recovery, "fast recoveries entered (third duplicate ACK)") \
+	X(tcp_loss_probes, "loss probes: the first unacked segment sent again 2 * srtt + 2 ms into a stall") \
 	X(tcp_rx_ooseq,    "data segments received out of order (beyond a hole)") \
 	X(tcp_rx_dup,      "data segments received again (all already acknowledged)") \
 	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
@@ -120,9 +121,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 65 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 66 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 65 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 66 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

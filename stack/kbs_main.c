@@ -122,6 +122,7 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 
 		kbs_life_settle();
 		n += kbs_ctxs_service(); /* settles too */
+		tcp_probe_tmr(); /* loss probes in us (lwip-patches/0021) */
 		if (ms != last_ms) {
 			last_ms = ms;
 			sys_check_timeouts();

@@ -1,6 +1,7 @@
 /*
  * kbs_sys.c — what lwIP asks of its platform: a millisecond clock
- * (sys_now, from the TSC), random numbers, and initial sequence numbers.
+ * (sys_now) and a microsecond one for the loss probes (kbs_now_us), both
+ * from the TSC, random numbers, and initial sequence numbers.
  *
  * ISNs follow RFC 6528: a 4 µs clock plus a keyed hash (SipHash-2-4) of the
  * connection's addresses and ports, with a key drawn from getrandom() at
@@ -19,7 +20,8 @@
 
 #include "kbs_hooks.h"
 
-static uint64_t kbs_tsc_per_ms;
+static uint64_t kbs_tsc_per_ms = 1; /* until kbs_sys_init */
+static uint64_t kbs_tsc_per_us = 1;
 static uint64_t kbs_tsc_per_4us;
 static uint64_t kbs_isn_key[2];
 
@@ -28,6 +30,7 @@ void kbs_sys_init(void)
 	uint64_t hz = rte_get_tsc_hz();
 
 	kbs_tsc_per_ms = hz / 1000 ? hz / 1000 : 1;
+	kbs_tsc_per_us = hz / 1000000 ? hz / 1000000 : 1;
 	kbs_tsc_per_4us = hz / 250000 ? hz / 250000 : 1;
 	if (getrandom(kbs_isn_key, sizeof(kbs_isn_key), 0) != sizeof(kbs_isn_key))
 		kbs_isn_key[0] = rte_rand(), kbs_isn_key[1] = rte_rand();
@@ -37,6 +40,11 @@ void kbs_sys_init(void)
 u32_t sys_now(void)
 {
 	return (u32_t)(rte_rdtsc() / kbs_tsc_per_ms);
+}
+
+u32_t kbs_now_us(void)
+{
+	return (u32_t)(rte_rdtsc() / kbs_tsc_per_us);
 }
 
 uint32_t kbs_rand(void)

@@ -31,6 +31,13 @@ void kbs_tcp_reinput(struct netif *netif);
  * TIME_WAIT (kbs_tcp_hooks.c); the loop calls it every 64 ms. */
 void kbs_tcp_tw_trim(void);
 
+/* The microsecond clock of the loss probes (LWIP_TCP_NOW_US, patch 0021);
+ * wraps every 71 minutes, compared by difference. */
+u32_t kbs_now_us(void);
+/* lwIP's (lwip/priv/tcp_priv.h, which kbstackd's DPDK headers clash
+ * with): the loop calls it every iteration. */
+void tcp_probe_tmr(void);
+
 /* A recovery event (enum lwip_tcp_event, patch 0007): counted for kbstat. */
 void kbs_tcp_event(struct tcp_pcb *pcb, int ev);
 

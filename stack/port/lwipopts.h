@@ -139,6 +139,9 @@
  * ~600 ms stalls a lossy link showed). Both walk the active PCBs: about 1 %
  * of the core with 8192 of them. */
 #define TCP_TMR_INTERVAL          10
+/* The loss probes' microsecond clock (lwip-patches/0021): a stall on a LAN
+ * is probed 2 * srtt + 2 ms into it, far below the timers' tick. */
+#define LWIP_TCP_NOW_US()         kbs_now_us()
 /* Linux's minimum retransmission timeout (lwip-patches/0008): on a LAN the
  * RTT estimate alone would give 60 ms and spurious timeouts under jitter. */
 #define TCP_RTO_MIN               200

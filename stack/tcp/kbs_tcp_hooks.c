@@ -84,6 +84,7 @@ void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
 	case LWIP_TCP_EV_FAST_RECOVERY: KBS_STAT_ADD(tcp_fast_recovery, 1); break;
 	case LWIP_TCP_EV_RX_OOSEQ:      KBS_STAT_ADD(tcp_rx_ooseq, 1); break;
 	case LWIP_TCP_EV_RX_DUP:        KBS_STAT_ADD(tcp_rx_dup, 1); break;
+	case LWIP_TCP_EV_PROBE:         KBS_STAT_ADD(tcp_loss_probes, 1); break;
 	}
 }
 

@@ -40,6 +40,11 @@ u32_t sys_now(void)
 	return fz_ms;
 }
 
+u32_t kbs_now_us(void)
+{
+	return fz_ms * 1000u;
+}
+
 uint32_t fz_now(void)
 {
 	return fz_ms;
@@ -53,6 +58,7 @@ void fz_clock_advance(uint32_t ms)
 		fz_ms += step;
 		ms -= step;
 		sys_check_timeouts();
+		tcp_probe_tmr(); /* as kbstackd's loop: loss probes in us */
 		if (fz_ms / KBS_TRIM_MS != (fz_ms - step) / KBS_TRIM_MS) {
 			/* kbstackd's ring trimming, as its loop runs it: the
 			 * stream checks see a ring trimmed too early (zeros) */

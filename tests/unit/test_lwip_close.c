@@ -1,12 +1,20 @@
 /*
  * test_lwip_close.c — lwIP as kb patches it, driven by hand-made segments
- * (no port): a close inside tcp_input that resets the connection removes
+ * (no port).
+ *
+ * A close inside tcp_input that resets the connection removes
  * its PCB from tcp_active_pcbs once (stack/lwip-patches/0019). Before, the
  * close removed it and tcp_input's delayed close removed it again: 0015's
  * hash removal asserted (kbstackd aborted) and 0018's back link unlinked
  * through a stale pointer, cutting another connection off the list. A peer
  * reaches it by acknowledging data with data of its own just as the
  * application closes (kb's sent callback closes a DRAINING socket).
+ *
+ * Loss probes in microseconds (stack/lwip-patches/0021): a stall with more
+ * than two segments in flight is probed 2 * srtt + 2 ms into it — never
+ * sooner, with lwIP's own timers never run here — three times at most, the
+ * wait doubling; one segment in flight is never probed (a receiver may
+ * delay its ACK); a PCB freed while armed leaves the list.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +35,7 @@
 #include "lwip/tcp.h"
 
 #include "kbs_hooks.h"
+#include "kbs_stats.h"
 
 void kbs_sys_init(void); /* kbs_sys.c: sys_now, random numbers, ISNs */
 
@@ -34,13 +43,19 @@ void kbs_sys_init(void); /* kbs_sys.c: sys_now, random numbers, ISNs */
 #define PEER_IP  0xc6120002u
 
 static struct netif nif;
-static struct tcp_pcb *acc[2];
+static struct tcp_pcb *acc[8];
 static int nacc, close_in_sent, closed_rc = 99;
+static u32_t sent_seq[64];   /* sequence numbers of the data segments sent */
+static int nsent;
 
 static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 {
-	(void)n, (void)p, (void)dst;
-	return ERR_OK; /* what the stack sends is not looked at */
+	const struct tcp_hdr *th = (const void *)((const u8_t *)p->payload + IP_HLEN);
+
+	(void)n, (void)dst;
+	if (p->tot_len > IP_HLEN + TCP_HLEN && nsent < 64) /* data: noted */
+		sent_seq[nsent++] = lwip_ntohl(th->seqno);
+	return ERR_OK;
 }
 
 static err_t nif_init(struct netif *n)
@@ -122,7 +137,7 @@ static int count(const struct tcp_pcb *p)
 	return n;
 }
 
-static void test_close_in_input_removes_once(void **state)
+static int setup(void **state)
 {
 	ip4_addr_t ip, mask, gw;
 	struct tcp_pcb *l;
@@ -141,6 +156,13 @@ static void test_close_in_input_removes_once(void **state)
 	assert_int_equal(tcp_bind(l, IP4_ADDR_ANY, 80), ERR_OK);
 	l = tcp_listen(l);
 	tcp_accept(l, on_accept);
+	tcp_ticks = 100; /* lwIP times no RTT at tick 0 (rttest 0: none) */
+	return 0;
+}
+
+static void test_close_in_input_removes_once(void **state)
+{
+	(void)state;
 	/* connection A (peer port 1111), then B (2222): B heads the list */
 	seg(1111, 5000, 0, TCP_SYN, 0);
 	seg(1111, 5001, tcp_active_pcbs->snd_nxt, TCP_ACK, 0);
@@ -161,11 +183,127 @@ static void test_close_in_input_removes_once(void **state)
 	assert_ptr_equal(acc[0]->list_pprev, &tcp_active_pcbs);
 }
 
+/* A connection from the peer's port PORT, accepted; its PCB. */
+static struct tcp_pcb *connect_from(u16_t port)
+{
+	int n = nacc;
+
+	seg(port, 1000, 0, TCP_SYN, 0);
+	seg(port, 1001, tcp_active_pcbs->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(nacc, n + 1);
+	return acc[n];
+}
+
+/* Queue and send LEN bytes on PCB; forget what was sent before. */
+static void send_data(struct tcp_pcb *pcb, int len)
+{
+	static const char buf[16384];
+
+	assert_int_equal(tcp_write(pcb, buf, (u16_t)len, 0), ERR_OK);
+	nsent = 0;
+	assert_int_equal(tcp_output(pcb), ERR_OK);
+}
+
+static int on_probe_list(const struct tcp_pcb *pcb)
+{
+	const struct tcp_pcb *p;
+
+	for (p = tcp_probe_pcbs; p; p = p->probe_next)
+		if (p == pcb)
+			return 1;
+	return 0;
+}
+
+/* Run tcp_probe_tmr (and no other timer) for MS milliseconds; the
+ * microseconds from START to each retransmission of the segment at HEAD
+ * go to AT (up to 8), and their count is returned. */
+static int probe_for(u32_t ms, u32_t head, u32_t start, u32_t *at)
+{
+	u32_t t0 = kbs_now_us();
+	int seen = 0, n = nsent;
+
+	while (kbs_now_us() - t0 < ms * 1000u) {
+		tcp_probe_tmr();
+		for (; n < nsent; n++)
+			if (sent_seq[n] == head && seen < 8)
+				at[seen++] = kbs_now_us() - start;
+	}
+	return seen;
+}
+
+static void test_probe_stall(void **state)
+{
+	struct tcp_pcb *pcb = connect_from(3333);
+	u64_t probes = kbs_stats->c.tcp_loss_probes;
+	u32_t at[8], head, start, pto;
+	int i, n;
+
+	(void)state;
+	/* a first exchange, acknowledged at once: an RTT sample of a few us */
+	send_data(pcb, 4 * pcb->mss);
+	assert_int_equal(nsent, 4);
+	seg(3333, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_true(pcb->srtt_us > 0 && pcb->srtt_us < 100000);
+	assert_false(on_probe_list(pcb)); /* all acknowledged: off the list */
+	/* four segments, no answer: probed a probe timeout (2 * srtt + 2 ms;
+	 * srtt from the handshake and this exchange, slow under a sanitizer)
+	 * into the stall, three times, the timeout doubling */
+	pto = 2 * pcb->srtt_us + 2000;
+	head = pcb->snd_nxt;
+	start = kbs_now_us();
+	send_data(pcb, 4 * pcb->mss);
+	assert_true(on_probe_list(pcb));
+	n = probe_for(8 * pto / 1000 + 100, head, start, at);
+	assert_int_equal(n, 3);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes - probes, 3);
+	for (i = 0; i < n; i++)
+		assert_true(at[i] - (i ? at[i - 1] : 0) >= pto << i);
+	assert_false(on_probe_list(pcb)); /* given up: the RTO's turn */
+	/* the peer acknowledges all: the next stall is probed again */
+	seg(3333, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(pcb->probed, 0);
+	assert_false(on_probe_list(pcb));
+}
+
+static void test_probe_not_one_segment(void **state)
+{
+	struct tcp_pcb *pcb = connect_from(4444);
+	u64_t probes = kbs_stats->c.tcp_loss_probes;
+	u32_t at[8];
+
+	(void)state;
+	/* one segment unanswered: a delayed ACK, maybe; not probed */
+	send_data(pcb, 100);
+	assert_int_equal(nsent, 1);
+	assert_true(on_probe_list(pcb));
+	assert_int_equal(probe_for((2 * pcb->srtt_us + 2000) * 2 / 1000 + 50, pcb->lastack,
+				   kbs_now_us(), at), 0);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes);
+	assert_false(on_probe_list(pcb)); /* looked at once, left the list */
+	/* freed while armed: off the list (ASan would see a use after free) */
+	send_data(pcb, 4 * pcb->mss);
+	assert_true(on_probe_list(pcb));
+	tcp_abort(pcb);
+	assert_false(on_probe_list(pcb));
+	assert_int_equal(probe_for(20, 0, kbs_now_us(), at), 0);
+}
+
+/* After each probe test, pass or fail: no connection left to probe. */
+static int abort_all(void **state)
+{
+	(void)state;
+	while (tcp_active_pcbs)
+		tcp_abort(tcp_active_pcbs);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_close_in_input_removes_once),
+		cmocka_unit_test_teardown(test_probe_stall, abort_all),
+		cmocka_unit_test_teardown(test_probe_not_one_segment, abort_all),
 	};
 
-	return cmocka_run_group_tests_name("lwip_close", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
 }
