@@ -12,8 +12,8 @@
  *
  * Loss probes in microseconds (stack/lwip-patches/0021): a stall with more
  * than two segments in flight is probed 2 * srtt + 2 ms into it — never
- * sooner, with lwIP's own timers never run here — three times at most, the
- * wait doubling; one segment in flight is never probed (a receiver may
+ * sooner, with lwIP's own timers never run here — TCP_PROBE_MAX times at
+ * most, the wait doubling; one segment in flight is never probed (a receiver may
  * delay its ACK); a PCB freed while armed leaves the list.
  */
 #include <stdarg.h>
@@ -247,15 +247,15 @@ static void test_probe_stall(void **state)
 	assert_false(on_probe_list(pcb)); /* all acknowledged: off the list */
 	/* four segments, no answer: probed a probe timeout (2 * srtt + 2 ms;
 	 * srtt from the handshake and this exchange, slow under a sanitizer)
-	 * into the stall, three times, the timeout doubling */
+	 * into the stall, TCP_PROBE_MAX times, the timeout doubling */
 	pto = 2 * pcb->srtt_us + 2000;
 	head = pcb->snd_nxt;
 	start = kbs_now_us();
 	send_data(pcb, 4 * pcb->mss);
 	assert_true(on_probe_list(pcb));
-	n = probe_for(8 * pto / 1000 + 100, head, start, at);
-	assert_int_equal(n, 3);
-	assert_int_equal(kbs_stats->c.tcp_loss_probes - probes, 3);
+	n = probe_for((2u << TCP_PROBE_MAX) * pto / 1000 + 100, head, start, at);
+	assert_int_equal(n, TCP_PROBE_MAX);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes - probes, TCP_PROBE_MAX);
 	for (i = 0; i < n; i++)
 		assert_true(at[i] - (i ? at[i - 1] : 0) >= pto << i);
 	assert_false(on_probe_list(pcb)); /* given up: the RTO's turn */
