@@ -10,11 +10,15 @@
  * reaches it by acknowledging data with data of its own just as the
  * application closes (kb's sent callback closes a DRAINING socket).
  *
- * Loss probes in microseconds (stack/lwip-patches/0021): a stall with more
- * than two segments in flight is probed 2 * srtt + 2 ms into it — never
+ * Loss probes in microseconds (stack/lwip-patches/0021): a stall with two
+ * full segments in flight or more is probed 2 * srtt + 2 ms into it — never
  * sooner, with lwIP's own timers never run here — TCP_PROBE_MAX times at
  * most, the wait doubling; one segment in flight is never probed (a receiver may
  * delay its ACK); a PCB freed while armed leaves the list.
+ *
+ * RACK (stack/lwip-patches/0024): a hole with two segments SACKed above it
+ * (one duplicate ACK) is sent again by RACK, not a probe, entering fast
+ * recovery; a D-SACK for that copy stops RACK on the connection.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,9 +70,11 @@ static err_t nif_init(struct netif *n)
 }
 
 /* A segment from the peer's port sport to port 80, with dlen bytes. */
-static void seg(u16_t sport, u32_t seq, u32_t ack, u8_t flags, int dlen)
+/* A segment from the peer's port sport to port 80, with TCP options OPT
+ * (OLEN bytes, a multiple of 4) and dlen bytes of data. */
+static void seg_opt(u16_t sport, u32_t seq, u32_t ack, u8_t flags, const u8_t *opt, int olen, int dlen)
 {
-	int len = IP_HLEN + TCP_HLEN + dlen;
+	int hl = TCP_HLEN + olen, len = IP_HLEN + hl + dlen;
 	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM), *q;
 	u8_t *f = p->payload;
 	struct ip_hdr *ip = (void *)f;
@@ -77,6 +83,8 @@ static void seg(u16_t sport, u32_t seq, u32_t ack, u8_t flags, int dlen)
 
 	memset(f, 'x', (size_t)len);
 	memset(f, 0, IP_HLEN + TCP_HLEN);
+	if (olen)
+		memcpy(f + IP_HLEN + TCP_HLEN, opt, (size_t)olen);
 	IPH_VHL_SET(ip, 4, 5);
 	IPH_LEN_SET(ip, lwip_htons((u16_t)len));
 	IPH_TTL_SET(ip, 64);
@@ -88,15 +96,31 @@ static void seg(u16_t sport, u32_t seq, u32_t ack, u8_t flags, int dlen)
 	th->dest = lwip_htons(80);
 	th->seqno = lwip_htonl(seq);
 	th->ackno = lwip_htonl(ack);
-	TCPH_HDRLEN_FLAGS_SET(th, 5, flags);
+	TCPH_HDRLEN_FLAGS_SET(th, hl / 4, flags);
 	th->wnd = lwip_htons(65535);
 	ip_addr_set_ip4_u32(&s, ip->src.addr);
 	ip_addr_set_ip4_u32(&d, ip->dest.addr);
-	q = pbuf_alloc(PBUF_RAW, (u16_t)(TCP_HLEN + dlen), PBUF_REF);
+	q = pbuf_alloc(PBUF_RAW, (u16_t)(hl + dlen), PBUF_REF);
 	q->payload = th;
-	th->chksum = ip_chksum_pseudo(q, IP_PROTO_TCP, (u16_t)(TCP_HLEN + dlen), &s, &d);
+	th->chksum = ip_chksum_pseudo(q, IP_PROTO_TCP, (u16_t)(hl + dlen), &s, &d);
 	pbuf_free(q);
 	ip4_input(p, &nif);
+}
+
+static void seg(u16_t sport, u32_t seq, u32_t ack, u8_t flags, int dlen)
+{
+	seg_opt(sport, seq, ack, flags, NULL, 0, dlen);
+}
+
+/* An ACK for ACK from port SPORT with one SACK block [LEFT, RIGHT). */
+static void sack(u16_t sport, u32_t ack, u32_t left, u32_t right)
+{
+	u8_t o[12] = { 1, 1, 5, 10 };
+
+	left = lwip_htonl(left), right = lwip_htonl(right);
+	memcpy(o + 4, &left, 4);
+	memcpy(o + 8, &right, 4);
+	seg_opt(sport, 1001, ack, TCP_ACK, o, sizeof(o), 0);
 }
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
@@ -184,14 +208,22 @@ static void test_close_in_input_removes_once(void **state)
 }
 
 /* A connection from the peer's port PORT, accepted; its PCB. */
-static struct tcp_pcb *connect_from(u16_t port)
+/* A connection from the peer's port PORT, accepted (SACK permitted if
+ * SACK_OK); its PCB. */
+static struct tcp_pcb *connect_opt(u16_t port, int sack_ok)
 {
+	static const u8_t sack_perm[4] = { 1, 1, 4, 2 };
 	int n = nacc;
 
-	seg(port, 1000, 0, TCP_SYN, 0);
+	seg_opt(port, 1000, 0, TCP_SYN, sack_perm, sack_ok ? 4 : 0, 0);
 	seg(port, 1001, tcp_active_pcbs->snd_nxt, TCP_ACK, 0);
 	assert_int_equal(nacc, n + 1);
 	return acc[n];
+}
+
+static struct tcp_pcb *connect_from(u16_t port)
+{
+	return connect_opt(port, 0);
 }
 
 /* Queue and send LEN bytes on PCB; forget what was sent before. */
@@ -297,12 +329,69 @@ static int abort_all(void **state)
 	return 0;
 }
 
+/* Data segments sent since send_data whose sequence number is SEQ. */
+static int sent_of(u32_t seq)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nsent; i++)
+		n += sent_seq[i] == seq;
+	return n;
+}
+
+/* Five segments on PCB (peer port PORT); the peer SACKs the second and
+ * third; tcp_probe_tmr runs until the first went again (or 1 s). Its
+ * sequence number. */
+static u32_t stall_sacked(struct tcp_pcb *pcb, u16_t port)
+{
+	u32_t head = pcb->snd_nxt, t0;
+
+	send_data(pcb, 5 * pcb->mss);
+	sack(port, head, head + pcb->mss, head + 3 * pcb->mss);
+	t0 = kbs_now_us();
+	while (sent_of(head) < 2 && kbs_now_us() - t0 < 1000000u)
+		tcp_probe_tmr();
+	return head;
+}
+
+static void test_rack(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(5555, 1);
+	u64_t probes, recov = kbs_stats->c.tcp_fast_recovery;
+	u32_t head;
+
+	(void)state;
+	assert_true(pcb->flags & TF_SACK);
+	send_data(pcb, 5 * pcb->mss); /* a first exchange: round trips measured */
+	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* five segments; the peer SACKs the second and third: one duplicate
+	 * ACK, no third to come. RACK sends the first again once a quarter of
+	 * the least round trip has passed since the SACKed ones were sent
+	 * after it — long before a loss probe (2 * srtt + 2 ms) */
+	probes = kbs_stats->c.tcp_loss_probes;
+	head = stall_sacked(pcb, 5555);
+	assert_int_equal(sent_of(head), 2);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes); /* RACK, not a probe */
+	assert_int_equal(kbs_stats->c.tcp_fast_recovery, recov + 1);
+	assert_true(pcb->flags & TF_INFR);
+	/* the original was only late: the peer acknowledges all, then reports
+	 * the copy as a duplicate (D-SACK): the path reorders, RACK stops */
+	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(pcb->reord_seen, 0);
+	sack(5555, pcb->snd_nxt, head, head + pcb->mss);
+	assert_int_equal(pcb->reord_seen, 1);
+	probes = kbs_stats->c.tcp_loss_probes;
+	stall_sacked(pcb, 5555);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes + 1); /* a probe, not RACK */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_close_in_input_removes_once),
 		cmocka_unit_test_teardown(test_probe_stall, abort_all),
 		cmocka_unit_test_teardown(test_probe_not_one_segment, abort_all),
+		cmocka_unit_test_teardown(test_rack, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
