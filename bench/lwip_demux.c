@@ -31,6 +31,7 @@
 #include "lwip/tcp.h"
 
 #include "kbs_hooks.h"
+#include "../tests/lib/kbt_tcp_frame.h"
 
 /* kblwip's calls into kbstackd (kbs_sys.c, kbs_tcp_hooks.c): stand-ins. */
 static u32_t bench_ms;
@@ -77,31 +78,7 @@ static u16_t peer_port(unsigned i) { return (u16_t)(10000 + (i & 0x3fff)); }
 
 static void segment(u8_t *f, u32_t src, u16_t sport, u8_t flags)
 {
-	struct ip_hdr *ip = (struct ip_hdr *)f;
-	struct tcp_hdr *th = (struct tcp_hdr *)(f + IP_HLEN);
-	ip_addr_t s, d;
-	struct pbuf *p;
-
-	memset(f, 0, SEG_LEN);
-	IPH_VHL_SET(ip, 4, IP_HLEN / 4);
-	IPH_LEN_SET(ip, lwip_htons(SEG_LEN));
-	IPH_TTL_SET(ip, 64);
-	IPH_PROTO_SET(ip, IP_PROTO_TCP);
-	ip->src.addr = lwip_htonl(src);
-	ip->dest.addr = lwip_htonl(STACK_IP);
-	IPH_CHKSUM_SET(ip, inet_chksum(ip, IP_HLEN));
-	th->src = lwip_htons(sport);
-	th->dest = lwip_htons(PORT);
-	th->seqno = lwip_htonl(1000);
-	th->ackno = lwip_htonl(2000);
-	TCPH_HDRLEN_FLAGS_SET(th, TCP_HLEN / 4, flags);
-	th->wnd = lwip_htons(65535);
-	ip_addr_set_ip4_u32(&s, ip->src.addr);
-	ip_addr_set_ip4_u32(&d, ip->dest.addr);
-	p = pbuf_alloc(PBUF_RAW, TCP_HLEN, PBUF_ROM);
-	p->payload = th;
-	th->chksum = ip_chksum_pseudo(p, IP_PROTO_TCP, TCP_HLEN, &s, &d);
-	pbuf_free(p);
+	kbt_tcp_frame(f, src, sport, STACK_IP, PORT, 1000, 2000, flags, NULL, 0, 0);
 }
 
 static struct tcp_pcb *timewait_pcb(unsigned i)

@@ -337,6 +337,19 @@ static void fr_check_pcbs(void)
 		if (s && (!fr_live_slot(s) || s->pcb != (const struct tcp_pcb *)l))
 			fr_fail("a listening PCB's slot is gone or holds another", NULL, 0);
 	}
+	/* the loss probes' list (lwip-patches/0021): linked both ways, and
+	 * only active PCBs on it (a freed one would be probed after free) */
+	link = &tcp_probe_pcbs;
+	for (pcb = tcp_probe_pcbs; pcb; link = &pcb->probe_next, pcb = pcb->probe_next) {
+		const struct tcp_pcb *a = tcp_active_pcbs;
+
+		if (pcb->probe_pprev != link)
+			fr_fail("a PCB's probe back link is not where it is linked", NULL, 0);
+		while (a && a != pcb)
+			a = a->next;
+		if (!a)
+			fr_fail("a PCB on the probe list is not active", NULL, 0);
+	}
 }
 
 static void fr_check(bool full)

@@ -40,6 +40,7 @@
 
 #include "kbs_hooks.h"
 #include "kbs_stats.h"
+#include "../lib/kbt_tcp_frame.h"
 
 void kbs_sys_init(void); /* kbs_sys.c: sys_now, random numbers, ISNs */
 
@@ -74,36 +75,9 @@ static err_t nif_init(struct netif *n)
  * (OLEN bytes, a multiple of 4) and dlen bytes of data. */
 static void seg_opt(u16_t sport, u32_t seq, u32_t ack, u8_t flags, const u8_t *opt, int olen, int dlen)
 {
-	int hl = TCP_HLEN + olen, len = IP_HLEN + hl + dlen;
-	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM), *q;
-	u8_t *f = p->payload;
-	struct ip_hdr *ip = (void *)f;
-	struct tcp_hdr *th = (void *)(f + IP_HLEN);
-	ip_addr_t s, d;
+	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)(IP_HLEN + TCP_HLEN + olen + dlen), PBUF_RAM);
 
-	memset(f, 'x', (size_t)len);
-	memset(f, 0, IP_HLEN + TCP_HLEN);
-	if (olen)
-		memcpy(f + IP_HLEN + TCP_HLEN, opt, (size_t)olen);
-	IPH_VHL_SET(ip, 4, 5);
-	IPH_LEN_SET(ip, lwip_htons((u16_t)len));
-	IPH_TTL_SET(ip, 64);
-	IPH_PROTO_SET(ip, IP_PROTO_TCP);
-	ip->src.addr = lwip_htonl(PEER_IP);
-	ip->dest.addr = lwip_htonl(STACK_IP);
-	IPH_CHKSUM_SET(ip, inet_chksum(ip, IP_HLEN));
-	th->src = lwip_htons(sport);
-	th->dest = lwip_htons(80);
-	th->seqno = lwip_htonl(seq);
-	th->ackno = lwip_htonl(ack);
-	TCPH_HDRLEN_FLAGS_SET(th, hl / 4, flags);
-	th->wnd = lwip_htons(65535);
-	ip_addr_set_ip4_u32(&s, ip->src.addr);
-	ip_addr_set_ip4_u32(&d, ip->dest.addr);
-	q = pbuf_alloc(PBUF_RAW, (u16_t)(hl + dlen), PBUF_REF);
-	q->payload = th;
-	th->chksum = ip_chksum_pseudo(q, IP_PROTO_TCP, (u16_t)(hl + dlen), &s, &d);
-	pbuf_free(q);
+	kbt_tcp_frame(p->payload, PEER_IP, sport, STACK_IP, 80, seq, ack, flags, opt, olen, dlen);
 	ip4_input(p, &nif);
 }
 
