@@ -71,11 +71,33 @@ static void fz_touch(uint32_t slot)
 		fz_slots_used = slot + 1;
 }
 
+/* Every active PCB's unsent and unacked queues are in sequence order:
+ * lwIP's output, freeing of acknowledged segments and retransmission
+ * timeout rely on it (lwip-patches/0025 moves lost segments between them;
+ * a timeout once concatenated them out of order and the connection hung). */
+static void fz_check_queues(void)
+{
+	const struct tcp_pcb *pcb;
+	const struct tcp_seg *seg;
+	unsigned k;
+
+	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		for (k = 0; k < 2; k++)
+			for (seg = k ? pcb->unacked : pcb->unsent; seg && seg->next; seg = seg->next)
+				if (!TCP_SEQ_LT(lwip_ntohl(seg->tcphdr->seqno),
+						lwip_ntohl(seg->next->tcphdr->seqno))) {
+					fprintf(stderr, "fuzz: a PCB's %s queue is out of sequence order\n",
+						k ? "unacked" : "unsent");
+					abort();
+				}
+}
+
 void fz_stack_turn(void)
 {
 	kbs_ctxs_service();
 	fz_port_tx();
 	kbs_ctxs_wake();
+	fz_check_queues();
 }
 
 struct kbs_ctx *fz_app_ctx(void)

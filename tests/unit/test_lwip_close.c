@@ -19,6 +19,11 @@
  * RACK (stack/lwip-patches/0024): a hole with two segments SACKed above it
  * (one duplicate ACK) is sent again by RACK, not a probe, entering fast
  * recovery; a D-SACK for that copy stops RACK on the connection.
+ *
+ * Every hole (stack/lwip-patches/0025): RACK sends again each lost segment
+ * of a window, not only the first; a lost segment queued behind a full
+ * pipe keeps the queues in order through a retransmission timeout (a
+ * concatenation put it after later segments, and the connection hung).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -359,6 +364,100 @@ static void test_rack(void **state)
 	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes + 1); /* a probe, not RACK */
 }
 
+/* Run tcp_probe_tmr until the segment at SEQ was sent N times since
+ * send_data (or 1 s passed). */
+static void rack_until(u32_t seq, int n)
+{
+	u32_t t0 = kbs_now_us();
+
+	while (sent_of(seq) < n && kbs_now_us() - t0 < 1000000u)
+		tcp_probe_tmr();
+}
+
+/* PCB's queue Q is in sequence order; its segment count. */
+static int queue_sorted(const struct tcp_seg *q)
+{
+	int n = 0;
+
+	for (; q; q = q->next, n++)
+		if (q->next)
+			assert_true(TCP_SEQ_LT(lwip_ntohl(q->tcphdr->seqno), lwip_ntohl(q->next->tcphdr->seqno)));
+	return n;
+}
+
+/* Eight segments from a first exchange's PCB on port PORT; the peer SACKs
+ * the second and the fifth to eighth: the first and the third to fourth
+ * are holes. Their first sequence number. */
+static u32_t eight_with_holes(struct tcp_pcb *pcb, u16_t port)
+{
+	u32_t s = pcb->snd_nxt, m = pcb->mss;
+
+	send_data(pcb, 8 * m);
+	assert_int_equal(nsent, 8);
+	sack(port, s, s + m, s + 2 * m);
+	sack(port, s, s + 4 * m, s + 8 * m);
+	return s;
+}
+
+static void test_rack_every_hole(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(6666, 1);
+	u64_t recov = kbs_stats->c.tcp_fast_recovery;
+	u32_t s, m = pcb->mss;
+
+	(void)state;
+	send_data(pcb, 8 * m);
+	seg(6666, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	s = eight_with_holes(pcb, 6666);
+	/* all three holes go again, in one recovery */
+	rack_until(s + 3 * m, 2);
+	assert_int_equal(sent_of(s), 2);
+	assert_int_equal(sent_of(s + 2 * m), 2);
+	assert_int_equal(sent_of(s + 3 * m), 2);
+	assert_int_equal(sent_of(s + m) + sent_of(s + 4 * m) + sent_of(s + 7 * m), 3); /* SACKed: once */
+	assert_int_equal(kbs_stats->c.tcp_fast_recovery, recov + 1);
+	assert_int_equal(queue_sorted(pcb->unacked), 8);
+	assert_null(pcb->unsent);
+	seg(6666, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_null(pcb->unacked);
+}
+
+static void test_rack_queued_then_rto(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(7777, 1);
+	u32_t s, m = pcb->mss;
+
+	(void)state;
+	send_data(pcb, 8 * m);
+	seg(7777, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* a window of two segments: the first hole goes (the first
+	 * unacknowledged segment goes whatever cwnd says) and the second (the
+	 * pipe: eight sent, five SACKed, two queued), the third waits */
+	s = pcb->snd_nxt;
+	send_data(pcb, 8 * m);
+	pcb->cwnd = 2 * m;
+	sack(7777, s, s + m, s + 2 * m);
+	sack(7777, s, s + 4 * m, s + 8 * m);
+	rack_until(s, 2);
+	assert_int_equal(sent_of(s), 2);
+	assert_int_equal(sent_of(s + 2 * m), 2);
+	assert_int_equal(sent_of(s + 3 * m), 1);
+	assert_non_null(pcb->unsent);
+	assert_int_equal(lwip_ntohl(pcb->unsent->tcphdr->seqno), s + 3 * m);
+	/* a timeout sends everything again, in order: the queues merge */
+	tcp_rexmit_rto(pcb);
+	assert_int_equal(queue_sorted(pcb->unacked) + queue_sorted(pcb->unsent), 8);
+	/* the peer acknowledges, segment by segment: each goes, none is left */
+	while (pcb->unacked || pcb->unsent) {
+		u32_t before = pcb->lastack;
+
+		seg(7777, 1001, pcb->unacked ? lwip_ntohl(pcb->unacked->tcphdr->seqno) + pcb->unacked->len
+						 : pcb->snd_nxt, TCP_ACK, 0);
+		assert_true(TCP_SEQ_GT(pcb->lastack, before));
+	}
+	assert_int_equal(pcb->lastack, s + 8 * m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +465,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_probe_stall, abort_all),
 		cmocka_unit_test_teardown(test_probe_not_one_segment, abort_all),
 		cmocka_unit_test_teardown(test_rack, abort_all),
+		cmocka_unit_test_teardown(test_rack_every_hole, abort_all),
+		cmocka_unit_test_teardown(test_rack_queued_then_rto, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
