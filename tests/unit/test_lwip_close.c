@@ -23,7 +23,10 @@
  * Every hole (stack/lwip-patches/0025): RACK sends again each lost segment
  * of a window, not only the first; a lost segment queued behind a full
  * pipe keeps the queues in order through a retransmission timeout (a
- * concatenation put it after later segments, and the connection hung).
+ * concatenation put it after later segments, and the connection hung);
+ * thirteen holes in one window go again and the connection lives on (each
+ * counted as a retransmission of the first segment, tcp_slowtmr ended it
+ * at TCP_MAXRTX with a reset).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -208,7 +211,7 @@ static struct tcp_pcb *connect_from(u16_t port)
 /* Queue and send LEN bytes on PCB; forget what was sent before. */
 static void send_data(struct tcp_pcb *pcb, int len)
 {
-	static const char buf[16384];
+	static const char buf[40 * 1460];
 
 	assert_int_equal(tcp_write(pcb, buf, (u16_t)len, 0), ERR_OK);
 	nsent = 0;
@@ -458,6 +461,32 @@ static void test_rack_queued_then_rto(void **state)
 	assert_int_equal(pcb->lastack, s + 8 * m);
 }
 
+static void test_rack_many_holes(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(8888, 1);
+	u32_t s, m = pcb->mss;
+	int i;
+
+	(void)state;
+	send_data(pcb, 8 * m);
+	seg(8888, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* 26 segments; the peer SACKs every second one: 13 holes */
+	pcb->cwnd = 40 * m;
+	s = pcb->snd_nxt;
+	send_data(pcb, 26 * m);
+	assert_int_equal(nsent, 26);
+	for (i = 1; i < 26; i += 2)
+		sack(8888, s, s + i * m, s + (i + 1) * m);
+	rack_until(s + 24 * m, 2);
+	for (i = 0; i < 26; i++)
+		assert_int_equal(sent_of(s + i * m), 2 - i % 2);
+	assert_true(pcb->nrtx < TCP_MAXRTX);
+	tcp_slowtmr();
+	assert_int_equal(count(tcp_active_pcbs), 1);
+	seg(8888, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_null(pcb->unacked);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +496,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rack, abort_all),
 		cmocka_unit_test_teardown(test_rack_every_hole, abort_all),
 		cmocka_unit_test_teardown(test_rack_queued_then_rto, abort_all),
+		cmocka_unit_test_teardown(test_rack_many_holes, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
