@@ -26,7 +26,11 @@
  * concatenation put it after later segments, and the connection hung);
  * thirteen holes in one window go again and the connection lives on (each
  * counted as a retransmission of the first segment, tcp_slowtmr ended it
- * at TCP_MAXRTX with a reset).
+ * at TCP_MAXRTX with a reset); data written while a short lost segment
+ * waits to go again goes in a segment of its own, as does a FIN (lwIP
+ * appended them to that segment, over the sequence numbers of segments
+ * after it); the ACK of a segment sent twice moves RACK's clock no more
+ * (taken for the copy's, it made every segment in flight look lost).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,16 +60,19 @@ void kbs_sys_init(void); /* kbs_sys.c: sys_now, random numbers, ISNs */
 #define PEER_IP  0xc6120002u
 
 static struct netif nif;
-static struct tcp_pcb *acc[8];
+static struct tcp_pcb *acc[32];
 static int nacc, close_in_sent, closed_rc = 99;
 static u32_t sent_seq[64];   /* sequence numbers of the data segments sent */
 static int nsent;
+static int nif_down;          /* the netif refuses to send */
 
 static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 {
 	const struct tcp_hdr *th = (const void *)((const u8_t *)p->payload + IP_HLEN);
 
 	(void)n, (void)dst;
+	if (nif_down)
+		return ERR_IF;
 	if (p->tot_len > IP_HLEN + TCP_HLEN && nsent < 64) /* data: noted */
 		sent_seq[nsent++] = lwip_ntohl(th->seqno);
 	return ERR_OK;
@@ -128,6 +135,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	(void)arg, (void)err;
+	assert_true(nacc < 32);
 	acc[nacc++] = pcb;
 	tcp_sent(pcb, on_sent);
 	tcp_recv(pcb, on_recv);
@@ -306,6 +314,7 @@ static void test_probe_not_one_segment(void **state)
 static int abort_all(void **state)
 {
 	(void)state;
+	nif_down = 0;
 	while (tcp_active_pcbs)
 		tcp_abort(tcp_active_pcbs);
 	return 0;
@@ -487,6 +496,81 @@ static void test_rack_many_holes(void **state)
 	assert_null(pcb->unacked);
 }
 
+static void test_rexmit_queued_keeps_bytes(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(9191, 1);
+	u32_t a, b, m = pcb->mss, lbb, t0;
+	struct tcp_seg *q;
+
+	(void)state;
+	tcp_nagle_disable(pcb); /* B goes at once, short */
+	send_data(pcb, 8 * m);
+	seg(9191, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* A (full), B (100 bytes), then C-E; the peer SACKs C-E: A and B
+	 * are holes, queued to go again; the netif refuses them (as a full
+	 * pipe would hold B): B is last on unsent */
+	a = pcb->snd_nxt;
+	send_data(pcb, m);
+	b = pcb->snd_nxt;
+	send_data(pcb, 100);
+	send_data(pcb, 3 * m);
+	assert_int_equal(nsent, 3);
+	assert_int_equal(pcb->snd_nxt, b + 100 + 3 * m);
+	nif_down = 1;
+	sack(9191, a, b + 100, b + 100 + 3 * m);
+	t0 = kbs_now_us();
+	while (!(pcb->unsent && pcb->unsent->next) && kbs_now_us() - t0 < 1000000u)
+		tcp_probe_tmr();
+	assert_non_null(q = pcb->unsent);
+	assert_non_null(q = q->next);
+	assert_int_equal(lwip_ntohl(q->tcphdr->seqno), b);
+	assert_null(q->next);
+	/* the application writes a byte and closes: B keeps its 100 bytes and
+	 * no FIN; the byte and FIN come after E */
+	lbb = pcb->snd_lbb;
+	assert_int_equal(tcp_write(pcb, "x", 1, TCP_WRITE_FLAG_COPY), ERR_OK);
+	assert_int_equal(tcp_shutdown(pcb, 0, 1), ERR_OK);
+	assert_int_equal(q->len, 100);
+	assert_int_equal(TCPH_FLAGS(q->tcphdr) & TCP_FIN, 0);
+	assert_non_null(q->next);
+	assert_int_equal(lwip_ntohl(q->next->tcphdr->seqno), lbb);
+	queue_sorted(pcb->unsent);
+	/* all goes, the peer acknowledges all */
+	nif_down = 0;
+	tcp_output(pcb);
+	seg(9191, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_null(pcb->unsent);
+	assert_null(pcb->unacked);
+	assert_int_equal(pcb->lastack, lbb + 2); /* the byte and FIN */
+}
+
+static void test_rack_ack_of_copy(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(9292, 1);
+	u32_t s, m = pcb->mss, t0;
+	int i;
+
+	(void)state;
+	send_data(pcb, 8 * m);
+	seg(9292, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* eight segments; the peer SACKs the second and third: RACK sends
+	 * the first again */
+	s = stall_sacked(pcb, 9292);
+	assert_int_equal(sent_of(s), 2);
+	/* the original was late: an ACK for the first three, a while after
+	 * the copy went (longer than the least round trip) */
+	t0 = kbs_now_us();
+	while (kbs_now_us() - t0 < 2 * pcb->min_rtt_us + 50)
+		;
+	seg(9292, 1001, s + 3 * m, TCP_ACK, 0);
+	/* the last five, sent with the first three, are not lost for it */
+	t0 = kbs_now_us();
+	while (kbs_now_us() - t0 < 1000u)
+		tcp_probe_tmr();
+	for (i = 3; i < 5; i++)
+		assert_int_equal(sent_of(s + i * m), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +581,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_rack_every_hole, abort_all),
 		cmocka_unit_test_teardown(test_rack_queued_then_rto, abort_all),
 		cmocka_unit_test_teardown(test_rack_many_holes, abort_all),
+		cmocka_unit_test_teardown(test_rexmit_queued_keeps_bytes, abort_all),
+		cmocka_unit_test_teardown(test_rack_ack_of_copy, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
