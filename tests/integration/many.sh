@@ -20,8 +20,16 @@ chmod -R a+rX "$www"
 httpd_up "$www"
 url=http://198.18.0.1:8080/f64
 a0=$(kbstat_of "$stack" tcp_accepted) r0=$(kbstat_of "$stack" tcp_accept_reset)
-# the sockets gauge, sampled while wrk holds its connections
-( sleep 3; kbstat_of "$stack" sockets >"$www/held" ) &
+# the sockets gauge, sampled while wrk holds its connections: the most seen
+# from 2 s to 3.75 s in (a SYN the full queue dropped twice is retried 3 s
+# after the first; one sample at 3 s missed such a connection on a busy machine)
+( held=0
+  sleep 2
+  for _ in 1 2 3 4 5 6 7 8; do
+	n=$(kbstat_of "$stack" sockets); [ "${n:-0}" -gt "$held" ] && held=$n
+	sleep 0.25
+  done
+  echo "$held" >"$www/held" ) &
 sampler=$!
 out=$(ip netns exec "$KB_TB_CNS" taskset -c 0 bash -c \
 	"ulimit -n $nofile && exec wrk -t1 -c$conns -d4s --timeout 10s $url" 2>&1)
