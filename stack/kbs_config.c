@@ -43,8 +43,35 @@ static int parse_eal(struct kbs_config *c, const char *v);
 static int parse_stack(struct kbs_config *c, const char *v);
 static int parse_group(struct kbs_config *c, const char *v);
 static int parse_uid_contexts(struct kbs_config *c, const char *v);
+static int parse_tcp_cc(struct kbs_config *c, const char *v)
+{
+	if (strcmp(v, "bbr") == 0)
+		c->cc = KBS_CC_BBR;
+	else if (strcmp(v, "reno") == 0)
+		c->cc = KBS_CC_RENO;
+	else if (strcmp(v, "host") == 0)
+		c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
+	else
+		return -EINVAL;
+	return 0;
+}
+
+enum kbs_cc kbs_config_host_cc(const char *path)
+{
+	char name[32] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (!fgets(name, sizeof(name), f))
+			name[0] = '\0';
+		fclose(f);
+	}
+	return strcmp(name, "bbr\n") == 0 || strcmp(name, "bbr") == 0 ? KBS_CC_BBR : KBS_CC_RENO;
+}
+
 static int parse_slots(struct kbs_config *c, const char *v);
 static int parse_nice(struct kbs_config *c, const char *v);
+static int parse_tcp_cc(struct kbs_config *c, const char *v);
 
 static const struct kbs_setting kbs_settings[] = {
 	{ "KB_DEV", "dev",
@@ -88,6 +115,12 @@ static const struct kbs_setting kbs_settings[] = {
 	  "lets kbstackd take the core back from it sooner, so the port's queue "
 	  "does not overflow under many connections; the application then gets "
 	  "less of the core (bulk senders are slower)", parse_nice },
+	{ "KB_TCP_CC", "tcp-cc", "bbr, reno or host",
+	  "TCP congestion control of kb's connections: bbr (model-based, as "
+	  "Linux's bbr: loss does not shrink the window), reno (lwIP's NewReno "
+	  "with SACK and CUBIC's 0.7 cut), or host (default): bbr where the "
+	  "host's net.ipv4.tcp_congestion_control, read where kbstackd starts, "
+	  "is bbr, else reno", parse_tcp_cc },
 };
 
 #define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
@@ -347,6 +380,7 @@ static void set_defaults(struct kbs_config *c)
 	c->poll = KBS_POLL_ADAPTIVE;
 	c->uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
 	c->slots = KBQ_NSOCKS;
+	c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }
 

@@ -34,6 +34,16 @@ enum kbs_poll {
 	KBS_POLL_BUSY     = 1, /* always poll: lowest latency, one core at 100% */
 };
 
+/* KB_TCP_CC: the values of lwIP's TCP_CC_* (patch 0026) */
+enum kbs_cc { KBS_CC_RENO = 0, KBS_CC_BBR = 1 };
+
+/* Where KB_TCP_CC=host (the default) reads the host's choice. */
+#define KBS_HOST_CC_PATH "/proc/sys/net/ipv4/tcp_congestion_control"
+
+/* The congestion control the file at path names: bbr if it says "bbr",
+ * reno for anything else or no file. */
+enum kbs_cc kbs_config_host_cc(const char *path);
+
 struct kbs_config {
 	char dev[128];        /* KB_DEV: PCI address or vdev spec */
 	bool dev_is_pci;
@@ -53,6 +63,7 @@ struct kbs_config {
 	unsigned uid_contexts; /* KB_UID_CONTEXTS */
 	unsigned slots;       /* KB_SLOTS: socket slots per application context */
 	int nice;             /* KB_NICE: the process's nice value (0: left as started) */
+	enum kbs_cc cc;       /* KB_TCP_CC, "host" resolved */
 };
 
 /* kbs_config_parse() results besides 0 */

@@ -231,6 +231,7 @@ int main(int argc, char **argv)
 		goto err_eal;
 	kbs_sys_init();
 	lwip_init();
+	kbs_tcp_set_cc((int)c.cc);
 	kbs_life_init();
 	if ((rc = kbs_netif_init(&ni, &port, c.ip, c.netmask, c.gw))) {
 		fprintf(stderr, "kbstackd: lwIP netif set-up failed: %s\n", strerror(-rc));
@@ -246,9 +247,10 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
 	kbs_stats_state(KBQ_STATE_RUNNING);
-	fprintf(stderr, "kbstackd: ready: %s on %s, mac %s, core %d, poll %s, %u mbufs%s%s\n",
+	fprintf(stderr, "kbstackd: ready: %s on %s, mac %s, core %d, poll %s, tcp %s, %u mbufs%s%s\n",
 		kbs_stats->addr, c.dev, kbs_stats->mac, c.core,
-		c.poll == KBS_POLL_BUSY ? "busy" : "adaptive", c.mbufs,
+		c.poll == KBS_POLL_BUSY ? "busy" : "adaptive",
+		c.cc == KBS_CC_BBR ? "bbr" : "reno", c.mbufs,
 		port.rx_cksum ? ", rx checksum offload" : "",
 		port.tx_cksum ? ", tx checksum offload" : "");
 	kbs_loop(&ni, c.poll);

@@ -38,6 +38,10 @@ u32_t kbs_now_us(void);
  * with): the loop calls it every iteration. */
 void tcp_probe_tmr(void);
 
+/* The congestion control of connections made from now on (KB_TCP_CC, a
+ * kbs_cc value: lwIP's TCP_CC_*, patch 0026). */
+void kbs_tcp_set_cc(int cc);
+
 /* A recovery event (enum lwip_tcp_event, patch 0007): counted for kbstat. */
 void kbs_tcp_event(struct tcp_pcb *pcb, int ev);
 

@@ -15,7 +15,8 @@
  * input. ctl bits 4-7, modulo FZ_ACT_COUNT: what the application does
  * after the frame (enum fz_act). A frame shorter than its length takes the
  * rest of the input; length 0 is a record without a frame (time and
- * action only).
+ * action only). Length bit 15: connections made from this record on use
+ * BBR, not Reno (lwIP patch 0026; each input starts with Reno).
  *
  * Between inputs everything is put back: the application closes its
  * sockets, kbstackd resets the context as for a dead application, lwIP
@@ -38,6 +39,7 @@
 #define FZ_TIME_BUDGET (10u * 60 * 1000)
 #define FZ_REC_HDR     3
 #define FZ_LEN_MASK    0x7ff
+#define FZ_LEN_BBR     0x8000
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = (size_t)((data[1] << 8 | data[2]) & FZ_LEN_MASK);
 		uint32_t ms = fz_ms[ctl & 0xf];
 
+		fz_set_cc((data[1] << 8 | data[2]) & FZ_LEN_BBR);
 		data += FZ_REC_HDR;
 		size -= FZ_REC_HDR;
 		if (len > size)

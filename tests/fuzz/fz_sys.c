@@ -33,6 +33,12 @@ void kbs_sys_init(void)
 void fz_sys_reset(void)
 {
 	fz_rand_state = 0x9e3779b97f4a7c15ull;
+	tcp_cc_default = TCP_CC_RENO;
+}
+
+void fz_set_cc(int bbr)
+{
+	tcp_cc_default = bbr ? TCP_CC_BBR : TCP_CC_RENO;
 }
 
 u32_t sys_now(void)

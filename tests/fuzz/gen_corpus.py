@@ -40,9 +40,11 @@ MS = [0, 1, 10, 50, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000,
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
-def rec(frame=b"", t=0, act=NONE):
-    """A record: t ms pass (a value of MS), then frame, then act."""
-    return bytes([act << 4 | MS.index(t)]) + struct.pack(">H", len(frame)) + frame
+def rec(frame=b"", t=0, act=NONE, bbr=False):
+    """A record: t ms pass (a value of MS), then frame, then act; with bbr,
+    connections made from it on use BBR (fuzz_rx.c's length bit 15)."""
+    return (bytes([act << 4 | MS.index(t)]) +
+            struct.pack(">H", len(frame) | (0x8000 if bbr else 0)) + frame)
 
 
 def csum(data, start=0):
@@ -371,6 +373,25 @@ def misc_frames():
     ]
 
 
+def tcp_bbr_sack_recovery():
+    # A BBR connection: 64 KiB queued, a window's worth sent; the first
+    # segment acknowledged, then the peer SACKs past holes (RACK, recovery
+    # with packet conservation), then acknowledges everything (cwnd back).
+    p = Peer(40010, 21000)
+    r = [rec(p.syn(), bbr=True), rec(p.seg()), rec(act=BULK)]
+    p.got(1460)
+    r += [rec(p.seg(), t=10)]
+
+    def sacked(left, right, t):
+        blk = b"\x01\x01\x05\x0a" + struct.pack(">II", p.ack + left, p.ack + right)
+        return rec(tcp(p.sport, p.seq, p.ack, ACK, opts=blk, win=512), t=t)
+    r += [sacked(1460, 3 * 1460, 1), sacked(1460, 8 * 1460, 1)]
+    r += [rec(t=10), rec(t=200)]
+    p.got(8 * 1460)
+    r += [rec(p.seg(), t=10), rec(t=100)]
+    return r + [rec(p.rst())]
+
+
 SEEDS = {
     "arp": arp_frames,
     "icmp-echo": icmp_frames,
@@ -392,6 +413,7 @@ SEEDS = {
     "tcp-connect": tcp_connect,
     "tcp-connect-fail": tcp_connect_fail,
     "app-exit": app_exit,
+    "tcp-bbr-sack-recovery": tcp_bbr_sack_recovery,
 }
 
 def regress_lwip_tcp_option_last_byte():

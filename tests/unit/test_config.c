@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kbs_config.h"
 
@@ -25,7 +26,7 @@
 static const char *const kb_vars[] = {
 	"KB_DEV", "KB_IP", "KB_GW", "KB_MAC", "KB_CORE",
 	"KB_MBUFS", "KB_POLL", "KB_EAL", "KB_STACK", "KB_GROUP", "KB_UID_CONTEXTS",
-	"KB_SLOTS", "KB_NICE",
+	"KB_SLOTS", "KB_NICE", "KB_TCP_CC",
 };
 
 #define NVARS (sizeof(kb_vars) / sizeof(kb_vars[0]))
@@ -852,6 +853,7 @@ static const struct setting_case setting_cases[] = {
 	{ "KB_UID_CONTEXTS", "uid-contexts", "1", "4096", "4097", false, false },
 	{ "KB_SLOTS", "slots", "64", "16384", "63", false, false },
 	{ "KB_NICE", "nice", "-10", "19", "-21", false, false },
+	{ "KB_TCP_CC", "tcp-cc", "bbr", "reno", "cubic", false, false },
 };
 
 #define NCASES (sizeof(setting_cases) / sizeof(setting_cases[0]))
@@ -968,9 +970,44 @@ static void test_every_setting(void **state)
 		check_setting(&setting_cases[i]);
 }
 
+/* KB_TCP_CC=host follows the file the host's sysctl shows: bbr only for
+ * "bbr"; reno for another name, an empty file or none. */
+static void check_host_cc(const char *content, enum kbs_cc want)
+{
+	char path[] = "/tmp/kb-test-cc-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+	assert_int_equal(kbs_config_host_cc(path), want);
+	unlink(path);
+}
+
+static void test_tcp_cc_host(void **state)
+{
+	struct kbs_config c;
+	char err[256];
+	char *argv[] = { "kbstackd", "--tcp-cc=host", NULL };
+
+	(void)state;
+	check_host_cc("bbr\n", KBS_CC_BBR);
+	check_host_cc("cubic\n", KBS_CC_RENO);
+	check_host_cc("bbr2\n", KBS_CC_RENO);
+	check_host_cc("", KBS_CC_RENO);
+	assert_int_equal(kbs_config_host_cc("/nonexistent/kb/cc"), KBS_CC_RENO);
+	/* host, given or by default, is what this machine says */
+	set_minimal();
+	assert_int_equal(parse(&c, 2, argv, err, sizeof(err)), 0);
+	assert_int_equal(c.cc, kbs_config_host_cc(KBS_HOST_CC_PATH));
+	assert_int_equal(parse(&c, 1, argv, err, sizeof(err)), 0);
+	assert_int_equal(c.cc, kbs_config_host_cc(KBS_HOST_CC_PATH));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp_cc_host),
 		cmocka_unit_test(test_minimal_valid_defaults),
 		cmocka_unit_test(test_dev_pci_full),
 		cmocka_unit_test(test_dev_pci_short_normalised),

@@ -31,6 +31,13 @@
  * appended them to that segment, over the sequence numbers of segments
  * after it); the ACK of a segment sent twice moves RACK's clock no more
  * (taken for the copy's, it made every segment in flight look lost).
+ *
+ * BBR (stack/lwip-patches/0026): an ACK's delivery rate is no more than
+ * the bytes it delivered over the time they took; starting up, cwnd grows
+ * by what is delivered, and once the pipe is full it is 2 x bandwidth x
+ * delay plus three segments; in a recovery the first ACK sets cwnd to
+ * what is in flight and what it delivered, and once the holes are
+ * repaired cwnd is back where it was (Reno's ends at 0.7 of it).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -575,6 +582,131 @@ static void test_rack_ack_of_copy(void **state)
 		assert_int_equal(sent_of(s + i * m), 1);
 }
 
+/* Wait US microseconds. */
+static void spin_us(u32_t us)
+{
+	u32_t t0 = kbs_now_us();
+
+	while (kbs_now_us() - t0 < us)
+		;
+}
+
+/* One round trip of PCB (peer port PORT): as many full segments as cwnd
+ * takes (at most 40), acknowledged all at once a millisecond later. */
+static void bbr_round(struct tcp_pcb *pcb, u16_t port)
+{
+	int n = LWIP_MIN((int)(pcb->cwnd / pcb->mss), 40);
+
+	send_data(pcb, n * pcb->mss);
+	spin_us(1000);
+	seg(port, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_null(pcb->unacked);
+}
+
+static u32_t bw_of(const struct tcp_pcb *pcb)
+{
+	u32_t bw = 0;
+	int i;
+
+	for (i = 0; i < TCP_BBR_ROUNDS; i++)
+		bw = LWIP_MAX(bw, pcb->bbr_bw[i]);
+	return bw;
+}
+
+/* Set PCB's model: bottleneck rate BW bytes per ms, least round trip RTT
+ * us. A rate this high is above any sample here (at most 40 segments in
+ * a millisecond), and no round trip is shorter than 1 us: the model then
+ * stays as set. */
+static void bbr_model(struct tcp_pcb *pcb, u32_t bw, u32_t rtt)
+{
+	int i;
+
+	for (i = 0; i < TCP_BBR_ROUNDS; i++)
+		pcb->bbr_bw[i] = bw;
+	pcb->min_rtt_us = rtt;
+}
+
+static void test_bbr_rate_and_startup(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(9393, 1);
+	u32_t m = pcb->mss, c, d0;
+
+	(void)state;
+	pcb->cc = TCP_CC_BBR;
+	c = pcb->cwnd;
+	/* a window acknowledged 2 ms after it went: its rate is at most its
+	 * bytes over 2 ms, whatever else the machine does meanwhile */
+	d0 = pcb->delivered;
+	send_data(pcb, (int)c);
+	assert_int_equal(nsent, (int)(c / m));
+	spin_us(2000);
+	seg(9393, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(pcb->delivered - d0, c);
+	assert_true(bw_of(pcb) > 0);
+	assert_true(bw_of(pcb) <= c / 2);
+	/* starting up, below the model's cwnd: cwnd grows by what was
+	 * delivered (slow start) */
+	assert_false(pcb->bbr_filled);
+	bbr_model(pcb, 1000000, 1000);
+	c = pcb->cwnd;
+	bbr_round(pcb, 9393);
+	assert_int_equal(pcb->cwnd, 2 * c);
+	/* once the pipe is full: the model's cwnd, 2 x bandwidth x delay
+	 * plus three segments (2 x 1000000 B/ms x 1 us = 2000 bytes) */
+	pcb->bbr_filled = 1;
+	bbr_model(pcb, 1000000, 1);
+	bbr_round(pcb, 9393);
+	assert_int_equal(pcb->cwnd, 2000 + 3 * m);
+	/* never below four segments */
+	bbr_model(pcb, 1000, 1);
+	bbr_round(pcb, 9393);
+	assert_int_equal(pcb->cwnd, 4 * m);
+}
+
+static void test_bbr_loss_keeps_window(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(9494, 1);
+	u32_t s, m = pcb->mss, w;
+	int i;
+
+	(void)state;
+	assert_int_equal(pcb->cc, TCP_CC_BBR); /* the default when it connected */
+	pcb->cwnd = 20 * m;
+	for (i = 0; i < 2; i++)
+		bbr_round(pcb, 9494);
+	w = pcb->cwnd;
+	assert_true(w >= 20 * m);
+	/* eight segments, the first, third and fourth lost: RACK sends the
+	 * holes again. The first ACK in the recovery (the last four SACKed,
+	 * or if RACK's timer found the holes, the third and fourth) set cwnd
+	 * to what was in flight and what it delivered: no more than the
+	 * eight segments in play */
+	s = eight_with_holes(pcb, 9494);
+	rack_until(s + 3 * m, 2);
+	assert_true(pcb->flags & TF_INFR);
+	sack(9494, s, s + 2 * m, s + 8 * m);
+	assert_int_equal(tcp_pipe(pcb), m);
+	assert_true(pcb->cwnd <= 8 * m);
+	/* repaired: cwnd is back */
+	seg(9494, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_null(pcb->unacked);
+	assert_false(pcb->flags & TF_INFR);
+	assert_true(pcb->cwnd >= w);
+}
+
+static int bbr_default(void **state)
+{
+	(void)state;
+	tcp_cc_default = TCP_CC_BBR;
+	return 0;
+}
+
+static int reno_default(void **state)
+{
+	tcp_cc_default = TCP_CC_RENO;
+	return abort_all(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +719,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_rack_many_holes, abort_all),
 		cmocka_unit_test_teardown(test_rexmit_queued_keeps_bytes, abort_all),
 		cmocka_unit_test_teardown(test_rack_ack_of_copy, abort_all),
+		cmocka_unit_test_teardown(test_bbr_rate_and_startup, abort_all),
+		cmocka_unit_test_setup_teardown(test_bbr_loss_keeps_window, bbr_default, reno_default),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
