@@ -5,7 +5,8 @@
 # both ways, SIZE bytes down (kb sends) then up (kb receives): byte-exact,
 # each connection ended by FIN with nothing reset or aborted, and kbstat's
 # recovery counters moved as that impairment must move them.
-#   matrix.sh [SIZE]   SIZE in bytes, default 8 MiB
+#   matrix.sh [SIZE]   SIZE in bytes, default 8 MiB; KB_TCP_CC=bbr|reno
+#   chooses kbstackd's congestion control (ctest runs both)
 . "$(dirname "$0")/../lib/kb.sh"
 need_root
 size=${1:-$((8 << 20))}
@@ -14,6 +15,10 @@ limit=150
 
 bed_opts=(--impair)
 bed_up
+# KB_TCP_CC (bbr or reno; unset: the host's) reached kbstackd
+if [ -n "${KB_TCP_CC:-}" ]; then
+	check "kbstackd uses $KB_TCP_CC (its ready line)" wait_for 5 grep -q "tcp $KB_TCP_CC," "$log"
+fi
 spid=
 test_cleanup() { [ -z "$spid" ] || { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; }; }
 ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL=listen:9000 KB_STRICT=1 LD_PRELOAD="$lib" \
