@@ -15,8 +15,8 @@
  * input. ctl bits 4-7, modulo FZ_ACT_COUNT: what the application does
  * after the frame (enum fz_act). A frame shorter than its length takes the
  * rest of the input; length 0 is a record without a frame (time and
- * action only). Length bit 15: connections made from this record on use
- * BBR, not Reno (lwIP patch 0026; each input starts with Reno).
+ * action only). Length bit 15: connections the record makes (its frame's
+ * SYN, its action's connect) use BBR, not Reno (lwIP patch 0026).
  *
  * Between inputs everything is put back: the application closes its
  * sockets, kbstackd resets the context as for a dead application, lwIP

@@ -46,7 +46,8 @@ void fz_clock_advance(uint32_t ms);
 
 /* Start of an input: random numbers from the same seed. */
 void fz_sys_reset(void);
-/* Connections made from now on use BBR (bbr non-zero) or Reno. */
+/* Connections made from now on (until the next call) use BBR (bbr
+ * non-zero) or Reno. */
 void fz_set_cc(int bbr);
 
 /*

@@ -42,7 +42,7 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 def rec(frame=b"", t=0, act=NONE, bbr=False):
     """A record: t ms pass (a value of MS), then frame, then act; with bbr,
-    connections made from it on use BBR (fuzz_rx.c's length bit 15)."""
+    connections the record makes use BBR (fuzz_rx.c's length bit 15)."""
     return (bytes([act << 4 | MS.index(t)]) +
             struct.pack(">H", len(frame) | (0x8000 if bbr else 0)) + frame)
 
