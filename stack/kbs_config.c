@@ -43,32 +43,6 @@ static int parse_eal(struct kbs_config *c, const char *v);
 static int parse_stack(struct kbs_config *c, const char *v);
 static int parse_group(struct kbs_config *c, const char *v);
 static int parse_uid_contexts(struct kbs_config *c, const char *v);
-static int parse_tcp_cc(struct kbs_config *c, const char *v)
-{
-	if (strcmp(v, "bbr") == 0)
-		c->cc = KBS_CC_BBR;
-	else if (strcmp(v, "reno") == 0)
-		c->cc = KBS_CC_RENO;
-	else if (strcmp(v, "host") == 0)
-		c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
-	else
-		return -EINVAL;
-	return 0;
-}
-
-enum kbs_cc kbs_config_host_cc(const char *path)
-{
-	char name[32] = "";
-	FILE *f = fopen(path, "r");
-
-	if (f) {
-		if (!fgets(name, sizeof(name), f))
-			name[0] = '\0';
-		fclose(f);
-	}
-	return strcmp(name, "bbr\n") == 0 || strcmp(name, "bbr") == 0 ? KBS_CC_BBR : KBS_CC_RENO;
-}
-
 static int parse_slots(struct kbs_config *c, const char *v);
 static int parse_nice(struct kbs_config *c, const char *v);
 static int parse_tcp_cc(struct kbs_config *c, const char *v);
@@ -341,6 +315,33 @@ static int parse_nice(struct kbs_config *c, const char *v)
 		return -EINVAL;
 	c->nice = neg ? -(int)n : (int)n;
 	return 0;
+}
+
+static int parse_tcp_cc(struct kbs_config *c, const char *v)
+{
+	if (strcmp(v, "bbr") == 0)
+		c->cc = KBS_CC_BBR;
+	else if (strcmp(v, "reno") == 0)
+		c->cc = KBS_CC_RENO;
+	else if (strcmp(v, "host") == 0)
+		c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
+	else
+		return -EINVAL;
+	return 0;
+}
+
+enum kbs_cc kbs_config_host_cc(const char *path)
+{
+	char name[32] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (!fgets(name, sizeof(name), f))
+			name[0] = '\0';
+		fclose(f);
+	}
+	name[strcspn(name, "\n")] = '\0';
+	return strcmp(name, "bbr") == 0 ? KBS_CC_BBR : KBS_CC_RENO;
 }
 
 static int parse_slots(struct kbs_config *c, const char *v)

@@ -88,6 +88,11 @@ void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
 	}
 }
 
+void kbs_tcp_set_cc(int cc)
+{
+	tcp_cc_default = cc == TCP_CC_BBR ? TCP_CC_BBR : TCP_CC_RENO;
+}
+
 /*
  * TIME_WAIT bounded, as Linux bounds it (tcp_max_tw_buckets): a server that
  * closes first leaves one TIME_WAIT PCB per connection for 60 s, and past
@@ -103,11 +108,6 @@ void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
  * more than half the pool is in use, when TIME_WAIT may pass the bound
  * (~14000 PCBs walked every 64 ms under churn were 2.7 % of the cycles).
  */
-void kbs_tcp_set_cc(int cc)
-{
-	tcp_cc_default = cc == TCP_CC_BBR ? TCP_CC_BBR : TCP_CC_RENO;
-}
-
 #define KBS_TW_HIGH (MEMP_NUM_TCP_PCB / 2)
 #define KBS_TW_LOW  (MEMP_NUM_TCP_PCB / 4)
 
