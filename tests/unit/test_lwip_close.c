@@ -347,6 +347,15 @@ static void rack_until(u32_t seq, int n)
 		tcp_probe_tmr();
 }
 
+/* Wait US microseconds. */
+static void spin_us(u32_t us)
+{
+	u32_t t0 = kbs_now_us();
+
+	while (kbs_now_us() - t0 < us)
+		;
+}
+
 /* Five segments on PCB (peer port PORT); the peer SACKs the second and
  * third; tcp_probe_tmr runs until the first went again (or 1 s). Its
  * sequence number. */
@@ -570,9 +579,7 @@ static void test_rack_ack_of_copy(void **state)
 	assert_int_equal(sent_of(s), 2);
 	/* the original was late: an ACK for the first three, a while after
 	 * the copy went (longer than the least round trip) */
-	t0 = kbs_now_us();
-	while (kbs_now_us() - t0 < 2 * pcb->min_rtt_us + 50)
-		;
+	spin_us(2 * pcb->min_rtt_us + 50);
 	seg(9292, 1001, s + 3 * m, TCP_ACK, 0);
 	/* the last two, sent with the first three, are not lost for it */
 	t0 = kbs_now_us();
@@ -580,15 +587,6 @@ static void test_rack_ack_of_copy(void **state)
 		tcp_probe_tmr();
 	for (i = 3; i < 5; i++)
 		assert_int_equal(sent_of(s + i * m), 1);
-}
-
-/* Wait US microseconds. */
-static void spin_us(u32_t us)
-{
-	u32_t t0 = kbs_now_us();
-
-	while (kbs_now_us() - t0 < us)
-		;
 }
 
 /* One round trip of PCB (peer port PORT): as many full segments as cwnd
