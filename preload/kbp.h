@@ -112,6 +112,16 @@ struct kbp_proc {
 
 extern struct kbp_proc kbp;
 
+/* The slots of a region kbp_attach accepted (it checked the count against
+ * the size kbstackd sent; the bound keeps a program that scribbled on its
+ * own region inside it). */
+static inline uint32_t kbp_region_slots(const struct kbq_region *r)
+{
+	uint32_t n = kbq_ld(&r->slots);
+
+	return n >= KBQ_SLOTS_MIN && n <= KBQ_MAXSLOTS ? n : KBQ_SLOTS_MIN;
+}
+
 /* Attachment att's kbstackd has gone (its control connection hung up). */
 static inline bool kbp_att_dead(uint32_t att)
 {
@@ -223,7 +233,7 @@ struct kbp_sock {
 	int kind;              /* KBP_K_SOCK, for ever (type-stable) */
 	int refs;              /* fds of this process pointing here, plus calls
 				* in progress on it (atomic); 0: free */
-	uint32_t slot;         /* KBQ_NSOCKS: none (given up before it was published) */
+	uint32_t slot;         /* KBQ_MAXSLOTS: none (given up before it was published) */
 	bool listener;
 	bool nonblock;         /* the application's O_NONBLOCK (atomic) */
 	bool shut_rd;          /* atomic */

@@ -409,24 +409,22 @@ static int attach_locked(void)
 	rc = ctl_hello(fd, KBQ_HELLO_NEW, 0, sv[1], &w, &memfd);
 	if (rc)
 		goto err_efd;
-	if (memfd < 0 || w.size != KBQ_REGION_SIZE) {
+	if (memfd < 0 || w.size < kbq_region_size(KBQ_SLOTS_MIN) ||
+	    w.size > kbq_region_size(KBQ_MAXSLOTS)) {
 		rc = -EPROTO;
 		goto err_efd;
 	}
-	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	/* Address space only: pages come as the rings are used. */
+	r = mmap(NULL, w.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0);
 	libc_close(memfd);
 	if (r == MAP_FAILED) {
 		rc = -errno;
 		goto err_efd;
 	}
-	if (kbq_ld_acq(&r->magic) != KBQ_REGION_MAGIC ||
-	    r->version != KBQ_ABI_VERSION) {
-		munmap(r, KBQ_REGION_SIZE);
-		rc = -EPROTO;
-		goto err_efd;
-	}
-	if (w.proc >= KBQ_NPROCS) {
-		munmap(r, KBQ_REGION_SIZE);
+	if (kbq_ld_acq(&r->magic) != KBQ_REGION_MAGIC || r->version != KBQ_ABI_VERSION ||
+	    r->slots < KBQ_SLOTS_MIN || r->slots > KBQ_MAXSLOTS || r->slots % 64 ||
+	    kbq_region_size(r->slots) != w.size || w.proc >= KBQ_NPROCS) {
+		munmap(r, w.size);
 		rc = -EPROTO;
 		goto err_efd;
 	}
@@ -634,7 +632,7 @@ static void rows_copy(uint32_t me, uint32_t child)
 	uint32_t w;
 
 	kbp_drop_begin();
-	for (w = 0; w < KBQ_NSOCKS / 64; w++) {
+	for (w = 0; w < kbq_slot_words(kbp_region_slots(r)); w++) {
 		uint64_t v = kbq_ld_sc(&r->held[me][w]), m = v;
 
 		while (m) {

@@ -101,10 +101,8 @@ static int slot_claim(struct kbp_at at)
 {
 	static uint32_t hint;
 	uint32_t i, start = __atomic_fetch_add(&hint, 1, __ATOMIC_RELAXED);
-	uint32_t n = kbq_ld(&at.r->slots); /* KB_SLOTS: kbstackd's, written once */
+	uint32_t n = kbp_region_slots(at.r); /* KB_SLOTS: kbstackd's, written once */
 
-	if (n == 0 || n > KBQ_NSOCKS)
-		n = KBQ_NSOCKS;
 	for (i = 0; i < n; i++) {
 		uint32_t slot = (start + i) % n, want = KBQ_S_FREE;
 		struct kbq_sock *q = kbq_sock_at(at.r, slot);
@@ -215,7 +213,7 @@ static bool listener_gone(struct kbp_sock *s)
 /* The last reference is gone: close, then to the free list. */
 static void sock_last_put(struct kbp_sock *s)
 {
-	if (s->slot < KBQ_NSOCKS) {
+	if (s->slot < KBQ_MAXSLOTS) {
 		kbp_epoll_forget(s);
 		if (!kbp_gone(s) && hold_drop(s->r, s->slot, &s->close_gen)) {
 			pthread_mutex_lock(&s->lock);
@@ -246,7 +244,7 @@ void kbp_sock_put(struct kbp_sock *s)
 /* A socket never published, whose slot the caller has dealt with. */
 static void sock_discard(struct kbp_sock *s)
 {
-	s->slot = KBQ_NSOCKS;
+	s->slot = KBQ_MAXSLOTS;
 	kbp_sock_put(s);
 }
 
@@ -496,7 +494,7 @@ static int aq_take(struct kbp_sock *l)
 			return -EAGAIN;
 		slot = kbq_ld(&aq->slot[head % KBQ_ACCEPTQ]);
 		if (kbq_cas_acq(&aq->head, &head, head + 1))
-			return slot < KBQ_NSOCKS ? (int)slot : -EAGAIN;
+			return slot < kbp_region_slots(l->r) ? (int)slot : -EAGAIN;
 	}
 }
 
@@ -1217,12 +1215,13 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 
 void kbp_fork_child(bool has_row)
 {
-	uint64_t refd[KBQ_HELD_WORDS] = { 0 };
+	static uint64_t refd[KBQ_HELD_WORDS]; /* one thread here: the child's only one */
 	int fd, max = kbp_fd_end();
 	static unsigned gen;
-	uint32_t w;
+	uint32_t w, words = kbp.r ? kbq_slot_words(kbp_region_slots(kbp.r)) : 0;
 
 	gen++;
+	memset(refd, 0, words * sizeof(refd[0]));
 	pthread_mutex_init(&kbp_sock_free_lock, NULL);
 	for (fd = 0; fd < max; fd++) {
 		struct kbp_sock *s = kbp_sock_get(fd);
@@ -1249,13 +1248,14 @@ void kbp_fork_child(bool has_row)
 				kbp_epoll_forget(s);
 			continue; /* (the object stays: a few bytes per socket) */
 		}
-		refd[s->slot / 64] |= 1ull << (s->slot % 64);
+		if (s->r == kbp.r && s->slot / 64 < words)
+			refd[s->slot / 64] |= 1ull << (s->slot % 64);
 	}
 	if (!has_row)
 		return;
 	/* Sockets another thread of the parent closed between the copy of
 	 * its row and fork: ours to let go of, perhaps to close. */
-	for (w = 0; w < KBQ_HELD_WORDS; w++) {
+	for (w = 0; w < words; w++) {
 		uint64_t m = kbq_ld(&kbp.r->held[kbp_me()][w]) & ~refd[w];
 
 		while (m) {

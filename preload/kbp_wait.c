@@ -517,7 +517,8 @@ struct kbp_ep {
 	 */
 	int *cand, ncand, candcap;  /* item indices */
 	int *fdix, fdcap;      /* fd → item index + 1 (0: none) */
-	int *slotix;           /* slot → item index + 1, KBQ_NSOCKS entries */
+	int *slotix;           /* slot → item index + 1, nslotix entries */
+	uint32_t nslotix;      /* the slots of the region its sockets are in */
 	bool full_only;
 	bool ring_ok;          /* ring state below is this waiter entry's */
 	int ring_idx;          /* waiter entry the ring belongs to */
@@ -603,6 +604,7 @@ static void ep_put(struct kbp_ep *ep)
 	free(ep->slotix);
 	ep->it = NULL;
 	ep->cand = ep->fdix = ep->slotix = NULL;
+	ep->nslotix = 0;
 	ep->n = ep->cap = ep->ncand = ep->candcap = ep->fdcap = 0;
 	ep->full_only = ep->ring_ok = false;
 	ep->link = kbp_eps_free;
@@ -737,7 +739,7 @@ static void ep_uninterest(const struct kbp_ep *ep, struct kbp_sock *s)
 static int ep_sock_item(const struct kbp_ep *ep, const struct kbp_sock *s)
 {
 	if (!ep->full_only && ep->slotix) {
-		int i = s->att == ep->w.att && s->slot < KBQ_NSOCKS ? ep->slotix[s->slot] - 1 : -1;
+		int i = s->att == ep->w.att && s->slot < ep->nslotix ? ep->slotix[s->slot] - 1 : -1;
 
 		return i >= 0 && ep->it[i].s == s ? i : -1;
 	}
@@ -803,7 +805,24 @@ static int item_slot(const struct kbp_ep *ep, int i)
 {
 	const struct kbp_sock *s = ep->it[i].s;
 
-	return s->att == ep->w.att && s->slot < KBQ_NSOCKS ? (int)s->slot : -1;
+	return s->att == ep->w.att && s->slot < KBQ_MAXSLOTS ? (int)s->slot : -1;
+}
+
+/* Room in slotix for slot, sized to the slots of s's region (its
+ * attachment's: a kbstackd restarted with more slots grows it). */
+static bool slotix_room(struct kbp_ep *ep, const struct kbp_sock *s, uint32_t slot)
+{
+	uint32_t n = kbp_region_slots(s->r);
+	int *p;
+
+	if (slot < ep->nslotix)
+		return true;
+	if (slot >= n || !(p = realloc(ep->slotix, (size_t)n * sizeof(int))))
+		return false;
+	memset(p + ep->nslotix, 0, (size_t)(n - ep->nslotix) * sizeof(int));
+	ep->slotix = p;
+	ep->nslotix = n;
+	return true;
 }
 
 static void item_map(struct kbp_ep *ep, int i, bool on)
@@ -811,10 +830,12 @@ static void item_map(struct kbp_ep *ep, int i, bool on)
 	int fd = ep->it[i].fd, slot = item_slot(ep, i);
 
 	ep->fdix[fd] = on ? i + 1 : 0;
-	if (!ep->slotix)
+	if (ep->full_only)
 		return;
-	if (slot < 0) {
+	if (slot < 0 || (on && !slotix_room(ep, ep->it[i].s, (uint32_t)slot))) {
 		ep->full_only |= on;
+	} else if ((uint32_t)slot >= ep->nslotix) {
+		/* off: never mapped */
 	} else if (on) {
 		if (ep->slotix[slot]) /* two fds of one socket (dup): the ring names one */
 			ep->full_only = true;
@@ -850,8 +871,6 @@ static int ep_add_room(struct kbp_ep *ep, int fd)
 	}
 	if (fd >= ep->fdcap && !grow(&ep->fdix, &ep->fdcap, fd + 1))
 		return -ENOMEM;
-	if (!ep->slotix && !ep->full_only && !(ep->slotix = calloc(KBQ_NSOCKS, sizeof(int))))
-		ep->full_only = true;
 	return 0;
 }
 
@@ -990,7 +1009,7 @@ static bool ep_ring_take(struct kbp_ep *ep)
 	bool all;
 	int i;
 
-	if (ep->full_only || !ep->slotix || ep->w.idx < 0 || ep->pid != self_pid())
+	if (ep->full_only || ep->w.idx < 0 || ep->pid != self_pid())
 		return false;
 	rq = &ep->w.r->readyq[ep->w.idx];
 	lost = kbq_ld_acq(&rq->lost);
@@ -1006,7 +1025,7 @@ static bool ep_ring_take(struct kbp_ep *ep)
 		for (h = ep->ring_head; h != tail; h++) {
 			uint32_t slot = kbq_ld(&rq->slot[h % KBQ_READYQ]);
 
-			if (slot < KBQ_NSOCKS && ep->slotix[slot])
+			if (slot < ep->nslotix && ep->slotix[slot])
 				cand_add(ep, ep->slotix[slot] - 1);
 		}
 	}
@@ -1417,7 +1436,7 @@ void kbp_wake_all(struct kbq_region *r, uint32_t me)
 	uint32_t w;
 
 	/* Threads asleep on a socket's futex word: its slot is in our row. */
-	for (w = 0; me < KBQ_NPROCS && w < KBQ_HELD_WORDS; w++) {
+	for (w = 0; me < KBQ_NPROCS && w < kbq_slot_words(kbp_region_slots(r)); w++) {
 		uint64_t m = kbq_ld(&r->held[me][w]);
 
 		while (m) {

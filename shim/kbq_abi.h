@@ -7,10 +7,16 @@
  *
  *   struct kbq_region              header: doorbells, wake-up words
  *   struct kbq_acceptq[KBQ_NLISTEN] accept queues, one per listener
- *   struct kbq_sock[KBQ_NSOCKS]    one slot per socket: state, control
- *                                  mailbox, ring indices
- *   rx data[KBQ_NSOCKS][KBQ_RING]  bytes received, stack → app
- *   tx data[KBQ_NSOCKS][KBQ_RING]  bytes to send, app → stack
+ *   struct kbq_sock[KBQ_MAXSLOTS]  one slot per socket: state, control
+ *                                  mailbox, ring indices (pages of the
+ *                                  slots past `slots` are never touched)
+ *   data[slots]                    per slot: its rx ring (KBQ_RING bytes
+ *                                  received, stack → app), then its tx
+ *                                  ring (bytes to send, app → stack)
+ *
+ * The region's size follows its slot count (kbq_region_size(slots), the
+ * KB_SLOTS kbstackd was started with); every offset but the end is the
+ * same for any count.
  *
  * Rules, both sides:
  *   - Every field is fixed-width and says on its line who writes it.
@@ -99,12 +105,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KBQ_ABI_VERSION 5u
+#define KBQ_ABI_VERSION 6u
 #define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
 
-#ifndef KBQ_NSOCKS /* a build may set fewer (the fuzz targets: their checks walk every slot) */
-#define KBQ_NSOCKS   16384u        /* socket slots per context (rings: pages touched as used) */
+#ifndef KBQ_MAXSLOTS /* a build may set fewer (the fuzz targets: their checks walk every slot) */
+#define KBQ_MAXSLOTS (1u << 20)    /* socket slots a context may have (KB_SLOTS at most) */
 #endif
+#define KBQ_MAXSLOTS_DEC 1048576   /* the same, for messages (a build's may be less) */
+#define KBQ_SLOTS_DEFAULT_DEC 65536
+#define KBQ_SLOTS_DEFAULT (KBQ_MAXSLOTS < 65536u ? KBQ_MAXSLOTS : 65536u) /* KB_SLOTS unset */
+#define KBQ_SLOTS_MIN 64u
 #define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
 #define KBQ_ACCEPTQ  4096u         /* pending connections per listener: Linux's somaxconn */
 #define KBQ_NLISTEN  256u          /* listeners (accept queues) per context */
@@ -112,11 +122,13 @@
 #define KBQ_NPROCS   256u          /* processes of one context at once */
 #define KBQ_READYQ   1024u         /* entries of a waiter's ready ring */
 #define KBQ_CACHELINE 64
-/* Doorbell words per summary bit: bit g of bell_summary covers bell words
- * g * KBQ_BELL_GROUP .. g * KBQ_BELL_GROUP + KBQ_BELL_GROUP - 1. */
-#ifndef KBQ_BELL_GROUP
-#define KBQ_BELL_GROUP (KBQ_NSOCKS / 64 / 64 ? KBQ_NSOCKS / 64 / 64 : 1u)
-#endif
+/* Doorbells, three levels: bit s % 64 of bell[s / 64] names slot s; bit
+ * w % 64 of bell_mid[w / 64] names bell word w; bit g of bell_summary
+ * names mid words g * KBQ_BELL_GROUP .. g * KBQ_BELL_GROUP + KBQ_BELL_GROUP
+ * - 1. A sweep costs what was rung, at any slot count. */
+#define KBQ_BELL_WORDS (KBQ_MAXSLOTS / 64)
+#define KBQ_BELL_MIDS  (((KBQ_BELL_WORDS + 63) / 64 + 7) & ~7u) /* whole lines */
+#define KBQ_BELL_GROUP (KBQ_BELL_MIDS / 64 ? KBQ_BELL_MIDS / 64 : 1u)
 
 /* kbq_sock.state — written by kbstackd, except FREE → OPEN by the app (CAS) */
 enum {
@@ -221,7 +233,8 @@ struct kbq_region {
 	uint64_t size;       /* stack, once: bytes in the region */
 	uint32_t stack_ip;   /* stack, once: kbstackd's IPv4, network order */
 	uint32_t slots;      /* stack, once: slots the application may claim (the
-			      * first ones; 1 to KBQ_NSOCKS: KB_SLOTS) */
+			      * first ones; KBQ_SLOTS_MIN to KBQ_MAXSLOTS: KB_SLOTS);
+			      * size = kbq_region_size(slots) */
 	uint32_t pad0[8];
 
 	uint32_t event_seq;  /* stack: bumped (release) after any socket event */
@@ -229,10 +242,12 @@ struct kbq_region {
 	uint32_t sleepers;   /* app: sum of waiter[].sleeping (seq_cst): 0 = skip the scan */
 	uint8_t  pad2[KBQ_CACHELINE - 4];
 
-	uint64_t bell_summary; /* app: bit w / KBQ_BELL_GROUP set when bell[w] gained a bit;
-				* stack swaps 0 */
+	uint64_t bell_summary; /* app: bit m / KBQ_BELL_GROUP set when bell_mid[m] gained
+				* a bit; stack swaps 0 */
 	uint8_t  pad3[KBQ_CACHELINE - 8];
-	uint64_t bell[KBQ_NSOCKS / 64]; /* app: bit s%64 of word s/64 = "look at slot s" */
+	uint64_t bell_mid[KBQ_BELL_MIDS]; /* app: bit w%64 of word w/64 set when bell[w]
+					   * gained a bit; stack swaps 0 */
+	uint64_t bell[KBQ_BELL_WORDS]; /* app: bit s%64 of word s/64 = "look at slot s" */
 
 	/* Sockets KB_ACCEL matched that stayed on the kernel, by reason; and
 	 * accelerated connections the application could not pass on. */
@@ -255,8 +270,9 @@ struct kbq_region {
 	/* app: bit s of held[p] = process p has an fd for slot s; bit i of
 	 * wheld[p] = p holds waiter[i]. Written by p (seq_cst), and by its
 	 * parent into a child's row before fork; cleared by kbstackd when p
-	 * is gone. */
-	uint64_t held[KBQ_NPROCS][KBQ_NSOCKS / 64];
+	 * is gone. Words past the context's slots stay unused (and
+	 * untouched: kbq_slot_words). */
+	uint64_t held[KBQ_NPROCS][KBQ_BELL_WORDS];
 	uint64_t wheld[KBQ_NPROCS][KBQ_NWAITERS / 64];
 
 	/* --- ready rings, one per waiter: the slots that had an event, so an
@@ -277,7 +293,7 @@ struct kbq_region {
 };
 
 enum {
-	KBQ_FB_NO_SLOT = 0,  /* all KBQ_NSOCKS slots of the context in use */
+	KBQ_FB_NO_SLOT = 0,  /* all slots of the context in use */
 	KBQ_FB_NO_MEM,       /* the application ran out of memory */
 	KBQ_FB_REFUSED,      /* kbstackd refused (e.g. the port is another context's) */
 	KBQ_FB_PASS_REFUSED, /* a sendmsg (SCM_RIGHTS) of an accelerated connection,
@@ -289,10 +305,31 @@ enum {
 #define KBQ_ACCEPTQ_OFF ((sizeof(struct kbq_region) + 4095) & ~(size_t)4095)
 #define KBQ_SOCKS_OFF  (((KBQ_ACCEPTQ_OFF + KBQ_NLISTEN * sizeof(struct kbq_acceptq)) + 4095) & \
 			~(size_t)4095)
-#define KBQ_RX_OFF     (((KBQ_SOCKS_OFF + KBQ_NSOCKS * sizeof(struct kbq_sock)) + 4095) & \
-			~(size_t)4095)
-#define KBQ_TX_OFF     (KBQ_RX_OFF + (size_t)KBQ_NSOCKS * KBQ_RING)
-#define KBQ_REGION_SIZE (KBQ_TX_OFF + (size_t)KBQ_NSOCKS * KBQ_RING)
+#define KBQ_DATA_OFF   (((KBQ_SOCKS_OFF + (size_t)KBQ_MAXSLOTS * sizeof(struct kbq_sock)) + \
+			 4095) & ~(size_t)4095)
+
+/* Bytes in a region of `slots` slots (kbstackd's KB_SLOTS). */
+static inline size_t kbq_region_size(uint32_t slots)
+{
+	return KBQ_DATA_OFF + (size_t)slots * 2 * KBQ_RING;
+}
+
+/* Words of a slot bitmap (held rows, doorbells) a region of `slots` uses. */
+static inline uint32_t kbq_slot_words(uint32_t slots)
+{
+	return (slots + 63) / 64;
+}
+
+/* Offsets in the region of slot's rx and tx rings (slot < the region's slots). */
+static inline size_t kbq_rx_off(uint32_t slot)
+{
+	return KBQ_DATA_OFF + (size_t)slot * 2 * KBQ_RING;
+}
+
+static inline size_t kbq_tx_off(uint32_t slot)
+{
+	return kbq_rx_off(slot) + KBQ_RING;
+}
 
 /* Accept queue i (below KBQ_NLISTEN: the caller checks an index it read). */
 static inline struct kbq_acceptq *kbq_acceptq_at(void *region, uint32_t i)
@@ -307,20 +344,21 @@ static inline struct kbq_sock *kbq_sock_at(void *region, uint32_t slot)
 
 static inline uint8_t *kbq_rx_data(void *region, uint32_t slot)
 {
-	return (uint8_t *)region + KBQ_RX_OFF + (size_t)slot * KBQ_RING;
+	return (uint8_t *)region + kbq_rx_off(slot);
 }
 
 static inline uint8_t *kbq_tx_data(void *region, uint32_t slot)
 {
-	return (uint8_t *)region + KBQ_TX_OFF + (size_t)slot * KBQ_RING;
+	return (uint8_t *)region + kbq_tx_off(slot);
 }
 
 _Static_assert((KBQ_RING & (KBQ_RING - 1)) == 0, "ring size: a power of two");
 _Static_assert((KBQ_ACCEPTQ & (KBQ_ACCEPTQ - 1)) == 0, "accept queue: a power of two");
-_Static_assert(KBQ_NSOCKS % 64 == 0, "doorbell words");
+_Static_assert(KBQ_MAXSLOTS % 64 == 0 && KBQ_SLOTS_MIN % 64 == 0 &&
+	       KBQ_SLOTS_DEFAULT <= KBQ_MAXSLOTS, "doorbell words");
 _Static_assert(KBQ_NWAITERS % 64 == 0, "waiter mask words");
 _Static_assert(offsetof(struct kbq_sock, wmask) == 88, "kbq_sock: waiter mask");
-_Static_assert(KBQ_NSOCKS / 64 <= 64 * KBQ_BELL_GROUP, "one summary bit per doorbell group");
+_Static_assert(KBQ_BELL_MIDS <= 64 * KBQ_BELL_GROUP, "one summary bit per mid group");
 _Static_assert(offsetof(struct kbq_sock, lq) == 120, "kbq_sock: accept queue index");
 _Static_assert(offsetof(struct kbq_sock, rx_tail) == 128, "kbq_sock: two control lines");
 _Static_assert(sizeof(struct kbq_sock) == 128 + 4 * 64, "kbq_sock size");
@@ -338,15 +376,15 @@ _Static_assert(offsetof(struct kbq_sock, closing) == 40, "kbq_sock: closing");
 _Static_assert(offsetof(struct kbq_sock, ev) == 52, "kbq_sock: the words after the holding ones");
 _Static_assert(KBQ_NPROCS % 64 == 0 && KBQ_NPROCS / 64 <= 8, "process index words");
 _Static_assert(offsetof(struct kbq_region, procs) ==
-	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS, "kbq_region: procs");
+	       256 + 8 * (KBQ_BELL_MIDS + KBQ_BELL_WORDS) + 64 + 16 * KBQ_NWAITERS, "kbq_region: procs");
 _Static_assert(offsetof(struct kbq_region, held) % KBQ_CACHELINE == 0, "kbq_region: held");
 _Static_assert((KBQ_READYQ & (KBQ_READYQ - 1)) == 0, "ready ring: a power of two");
 _Static_assert(offsetof(struct kbq_region, readyq) ==
-	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS + 64 +
-	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64), "kbq_region: ready rings");
+	       256 + 8 * (KBQ_BELL_MIDS + KBQ_BELL_WORDS) + 64 + 16 * KBQ_NWAITERS + 64 +
+	       8 * KBQ_NPROCS * (KBQ_BELL_WORDS + KBQ_NWAITERS / 64), "kbq_region: ready rings");
 _Static_assert(sizeof(struct kbq_region) ==
-	       256 + 8 * (KBQ_NSOCKS / 64) + 64 + 16 * KBQ_NWAITERS + 64 +
-	       8 * KBQ_NPROCS * (KBQ_NSOCKS / 64 + KBQ_NWAITERS / 64) +
+	       256 + 8 * (KBQ_BELL_MIDS + KBQ_BELL_WORDS) + 64 + 16 * KBQ_NWAITERS + 64 +
+	       8 * KBQ_NPROCS * (KBQ_BELL_WORDS + KBQ_NWAITERS / 64) +
 	       KBQ_NWAITERS * (128 + 4 * KBQ_READYQ), "kbq_region size");
 
 /* ---- control socket messages (SOCK_SEQPACKET, one message each way) ---- */

@@ -17,12 +17,12 @@
 #include "kbq_abi.h"
 #include "kbq_atomic.h"
 
-#define KBQ_HELD_WORDS  (KBQ_NSOCKS / 64)   /* words of a held[] row */
+#define KBQ_HELD_WORDS  KBQ_BELL_WORDS      /* words of a held[] row */
 #define KBQ_WHELD_WORDS (KBQ_NWAITERS / 64) /* words of a wheld[] row */
 
 /* Whether a process index of procs (one bit each) other than self has bit
- * b in its row; rows: row 0 of held or wheld, words: its row's length. */
-static inline bool kbq_held_by_other(const uint64_t *rows, unsigned words,
+ * b in its row; rows: row 0 of held or wheld, stride: a row's length. */
+static inline bool kbq_held_by_other(const uint64_t *rows, unsigned stride,
 				     const uint64_t procs[KBQ_NPROCS / 64], uint32_t self,
 				     uint32_t b)
 {
@@ -35,15 +35,17 @@ static inline bool kbq_held_by_other(const uint64_t *rows, unsigned words,
 			uint32_t p = k * 64 + (uint32_t)__builtin_ctzll(m);
 
 			m &= m - 1;
-			if (p != self && (kbq_ld_sc(&rows[p * words + b / 64]) >> (b % 64) & 1))
+			if (p != self && (kbq_ld_sc(&rows[p * stride + b / 64]) >> (b % 64) & 1))
 				return true;
 		}
 	}
 	return false;
 }
 
-/* out[0..words) = the union of the rows of procs other than self. */
-static inline void kbq_held_union(const uint64_t *rows, unsigned words,
+/* out[0..words) = the union of words from..from + words of the rows (of
+ * stride words each) of procs other than self. */
+static inline void kbq_held_union(const uint64_t *rows, unsigned stride, unsigned from,
+				  unsigned words,
 				  const uint64_t procs[KBQ_NPROCS / 64], uint32_t self,
 				  uint64_t *out)
 {
@@ -61,7 +63,7 @@ static inline void kbq_held_union(const uint64_t *rows, unsigned words,
 			if (p == self)
 				continue;
 			for (w = 0; w < words; w++)
-				out[w] |= kbq_ld_sc(&rows[p * words + w]);
+				out[w] |= kbq_ld_sc(&rows[p * stride + from + w]);
 		}
 	}
 }

@@ -63,41 +63,66 @@ static inline void kbq_ring_get(const uint8_t *ring, uint32_t head, void *dst, u
 static inline void kbq_bell(struct kbq_region *r, uint32_t s)
 {
 	/* Release: the request or index written before the bell is visible to
-	 * kbstackd once it sees the bit (it swaps with acquire). */
+	 * kbstackd once it sees the bit (it swaps with acquire), at each level. */
 	kbq_or_rel(&r->bell[s / 64], 1ull << (s % 64));
-	kbq_or_rel(&r->bell_summary, 1ull << (s / 64 / KBQ_BELL_GROUP));
+	kbq_or_rel(&r->bell_mid[s / 64 / 64], 1ull << (s / 64 % 64));
+	kbq_or_rel(&r->bell_summary, 1ull << (s / 64 / 64 / KBQ_BELL_GROUP));
 }
 
 /*
- * kbstackd's side: swap the summary, then each word of the groups it names, and call
- * fn(arg, slot) for every slot rung since the last sweep. A summary bit may
- * name an empty word (its bits were taken by the previous sweep): harmless.
+ * kbstackd's side: swap the summary, then each mid word of the groups it
+ * names, then each bell word those name, and call fn(arg, slot) for every
+ * slot rung since the last sweep below slots (the context's count, a
+ * multiple of 64). Bits at or beyond it, which only a misbehaving
+ * application sets, are taken and cost a call fn(arg, slots) once per
+ * sweep, so a sweep costs what was rung below slots. A bit may name an
+ * empty word (the previous sweep took its bits): harmless.
  * Returns the number of slots served.
  */
-static inline unsigned kbq_bell_sweep(struct kbq_region *r, void (*fn)(void *arg, uint32_t s),
-				      void *arg)
+static inline unsigned kbq_bell_sweep(struct kbq_region *r, uint32_t slots,
+				      void (*fn)(void *arg, uint32_t s), void *arg)
 {
 	/* Acquire pairs with the release fetch_or in kbq_bell(). */
 	uint64_t sum = kbq_xchg_acq(&r->bell_summary, 0);
+	uint32_t words = slots / 64;
+	bool beyond = false;
 	unsigned served = 0;
 
 	while (sum) {
-		unsigned g = (unsigned)__builtin_ctzll(sum), w;
+		unsigned g = (unsigned)__builtin_ctzll(sum), m;
 
 		sum &= sum - 1;
-		for (w = g * KBQ_BELL_GROUP; w < (g + 1) * KBQ_BELL_GROUP && w < KBQ_NSOCKS / 64;
-		     w++) {
-			uint64_t bits = kbq_ld(&r->bell[w]) ? kbq_xchg_acq(&r->bell[w], 0) : 0;
+		for (m = g * KBQ_BELL_GROUP; m < (g + 1) * KBQ_BELL_GROUP && m < KBQ_BELL_MIDS;
+		     m++) {
+			uint64_t wbits;
 
-			while (bits) {
-				unsigned b = (unsigned)__builtin_ctzll(bits);
+			if (m * 64 >= words) { /* its bits stay: nobody looks */
+				beyond = beyond || kbq_ld(&r->bell_mid[m]);
+				continue;
+			}
+			wbits = kbq_ld(&r->bell_mid[m]) ? kbq_xchg_acq(&r->bell_mid[m], 0) : 0;
+			while (wbits) {
+				uint32_t w = m * 64 + (uint32_t)__builtin_ctzll(wbits);
+				uint64_t bits;
 
-				bits &= bits - 1;
-				fn(arg, w * 64 + b);
-				served++;
+				wbits &= wbits - 1;
+				if (w >= words) {
+					beyond = true;
+					continue;
+				}
+				bits = kbq_ld(&r->bell[w]) ? kbq_xchg_acq(&r->bell[w], 0) : 0;
+				while (bits) {
+					unsigned b = (unsigned)__builtin_ctzll(bits);
+
+					bits &= bits - 1;
+					fn(arg, w * 64 + b);
+					served++;
+				}
 			}
 		}
 	}
+	if (beyond)
+		fn(arg, slots);
 	return served;
 }
 

@@ -79,10 +79,12 @@ static const struct kbs_setting kbs_settings[] = {
 	  "application contexts one user may hold at once (default "
 	  KBS_STR(KBS_UID_CONTEXTS_DEFAULT) "); more are refused and counted",
 	  parse_uid_contexts },
-	{ "KB_SLOTS", "slots", "an integer from 64 to 16384",
+	{ "KB_SLOTS", "slots", "a multiple of 64 from 64 to " KBS_STR(KBQ_MAXSLOTS_DEC),
 	  "socket slots per application context: its kb sockets at once (default "
-	  "16384, the most the shared-memory layout has); beyond, new sockets use "
-	  "the kernel and a kb listener's SYNs wait", parse_slots },
+	  KBS_STR(KBQ_SLOTS_DEFAULT_DEC) "); beyond, new sockets use the kernel and "
+	  "a kb listener's SYNs wait. Each slot reserves 512 KiB of address space "
+	  "in the application and kbstackd (memory only as its rings are used)",
+	  parse_slots },
 	{ "KB_NICE", "nice", "an integer from -20 to 19",
 	  "kbstackd's nice value (default 0: as started). Where an application "
 	  "shares kbstackd's core (adaptive polling), a negative one (e.g. -10) "
@@ -348,7 +350,7 @@ static int parse_slots(struct kbs_config *c, const char *v)
 {
 	unsigned long n;
 
-	if (parse_uint(v, 64, KBQ_NSOCKS, &n))
+	if (parse_uint(v, KBQ_SLOTS_MIN, KBQ_MAXSLOTS, &n) || n % 64)
 		return -EINVAL;
 	c->slots = (unsigned)n;
 	return 0;
@@ -380,7 +382,7 @@ static void set_defaults(struct kbs_config *c)
 	c->mbufs = KBS_MBUFS_DEFAULT;
 	c->poll = KBS_POLL_ADAPTIVE;
 	c->uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
-	c->slots = KBQ_NSOCKS;
+	c->slots = KBQ_SLOTS_DEFAULT;
 	c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }

@@ -26,9 +26,6 @@
 struct tcp_pcb;
 struct kbs_ctx;
 
-/* Sockets with events remembered per loop iteration for targeted wake-ups. */
-#define KBS_EVQ KBQ_NSOCKS /* every slot once: the list never overflows (64 KiB) */
-
 /*
  * A slot's lifecycle, kept by kbstackd alone (kbs_life_set is the only
  * writer). The shared kbq_sock.state is a copy published from it.
@@ -116,7 +113,8 @@ struct kbs_ctx {
 	unsigned nprocs;
 	uint64_t procs[KBQ_NPROCS / 64]; /* process indices in use (→ r->procs) */
 	unsigned nsocks;       /* slots whose life is not FREE */
-	uint32_t nslots;       /* slots it may use, the first ones (r->slots) */
+	uint32_t nslots;       /* slots it may use, the first ones (r->slots), a
+				* multiple of 64: s[], free_bits and evq are this long */
 	bool orphan;           /* no process left: sending what they queued */
 	bool event;            /* a socket event happened this loop iteration */
 	uint8_t broken;       /* enum kbs_viol: cut off, its sockets reset */
@@ -125,18 +123,35 @@ struct kbs_ctx {
 	uint32_t evq_gen;      /* bumped when evq is forgotten (never 0) */
 	uint32_t rq_tail[KBQ_NWAITERS]; /* → r->readyq[i].tail */
 	uint32_t rq_lost[KBQ_NWAITERS]; /* → r->readyq[i].lost */
-	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it) */
-	uint64_t free_bits[KBQ_NSOCKS / 64];
+	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it);
+	 * no word below free_lo has a bit */
+	uint64_t *free_bits;
+	uint32_t free_lo;
 	/* bit i: accept queue i is no listener's (kbs_life_lq_*) */
 	uint64_t lq_free[KBQ_NLISTEN / 64];
-	uint32_t evq[KBS_EVQ]; /* their slots, each once (evq_gen) */
+	uint32_t *evq;         /* their slots, each once (evq_gen): never overflows */
 	struct kbs_sock *trim_list; /* sockets whose rings may hold pages (kbs_trim.c) */
 	struct kbs_sock **trim_cur; /* where this period's pass resumes; NULL: done */
 	struct kbs_ctx *next;
-	struct kbs_sock s[KBQ_NSOCKS];
+	/* Slot i's private side, set up at its first use (kbs_sock_at); a
+	 * slot never used is all zero: FREE. */
+	struct kbs_sock s[];
 };
 
 extern struct kbs_ctx *kbs_ctxs;
+
+/* Slot slot (below c->nslots) of c, set up on its first use. */
+static inline struct kbs_sock *kbs_sock_at(struct kbs_ctx *c, uint32_t slot)
+{
+	struct kbs_sock *s = &c->s[slot];
+
+	if (!s->ctx) {
+		s->ctx = c;
+		s->slot = slot;
+		s->lq = KBS_LQ_NONE;
+	}
+	return s;
+}
 
 static inline struct kbq_sock *kbs_qs(const struct kbs_sock *s)
 {
@@ -154,9 +169,15 @@ static inline struct kbq_acceptq *kbs_aq(const struct kbs_sock *l)
 /* Once, after lwIP is up: register the PCB-freed callback. */
 void kbs_life_init(void);
 
-/* Give every slot of a new context its identity (all FREE); the first
- * nslots (all when 0) may be used. */
-void kbs_life_ctx_init(struct kbs_ctx *c);
+/* A new context of nslots slots (a multiple of 64, at most KBQ_MAXSLOTS),
+ * all FREE, its region r not yet set; NULL: out of memory. */
+struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots);
+
+/* Every slot of c back to never used (the fuzz targets' fresh start). */
+void kbs_life_ctx_clear(struct kbs_ctx *c);
+
+/* Free what kbs_life_ctx_new allocated (the region is the caller's). */
+void kbs_life_ctx_free(struct kbs_ctx *c);
 
 /* Change s's lifecycle state and publish it. */
 void kbs_life_set(struct kbs_sock *s, enum kbs_life to);

@@ -50,7 +50,7 @@ static uint32_t ctl_stack_ip;
 static uint32_t ctl_next_ctx = 1;
 static unsigned ctl_orphans; /* contexts with no process, still sending */
 static unsigned ctl_uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
-static unsigned ctl_slots = KBQ_NSOCKS;
+static unsigned ctl_slots = KBQ_SLOTS_DEFAULT;
 
 int kbs_ctl_open(const struct kbs_config *cfg)
 {
@@ -157,7 +157,7 @@ static int proc_index_take(struct kbs_ctx *c)
 		return -1;
 	idx = k * 64 + (uint32_t)__builtin_ctzll(~c->procs[k]);
 	bit = 1ull << (idx % 64);
-	for (w = 0; w < KBQ_HELD_WORDS; w++)
+	for (w = 0; w < c->nslots / 64; w++)
 		kbq_st(&c->r->held[idx][w], 0);
 	for (w = 0; w < KBQ_WHELD_WORDS; w++)
 		kbq_st(&c->r->wheld[idx][w], 0);
@@ -176,7 +176,8 @@ static void proc_index_put(struct kbs_ctx *c, uint32_t idx)
 
 static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 {
-	struct kbs_ctx *c = calloc(1, sizeof(*c));
+	size_t size = kbq_region_size(ctl_slots);
+	struct kbs_ctx *c = kbs_life_ctx_new(ctl_slots);
 	struct kbq_region *r;
 	int fd;
 
@@ -187,15 +188,15 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 		goto err_free;
 	/* Sealed: the application maps it read-write but can never shrink it
 	 * under kbstackd (a SIGBUS on the stack core) nor grow it. */
-	if (ftruncate(fd, (off_t)KBQ_REGION_SIZE) ||
+	if (ftruncate(fd, (off_t)size) ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
 		goto err_close;
-	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (r == MAP_FAILED)
 		goto err_close;
 	r->version = KBQ_ABI_VERSION;
 	r->ctx = ctl_next_ctx++;
-	r->size = KBQ_REGION_SIZE;
+	r->size = size;
 	r->stack_ip = ctl_stack_ip;
 	r->slots = ctl_slots;
 	__atomic_store_n(&r->magic, KBQ_REGION_MAGIC, __ATOMIC_RELEASE);
@@ -207,8 +208,6 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 	for (int i = 0; i < KBQ_NWAITERS; i++)
 		c->wfd[i] = -1;
 	c->wfd[0] = wfd;
-	c->nslots = ctl_slots;
-	kbs_life_ctx_init(c);
 	p->idx = (uint32_t)proc_index_take(c); /* 0 */
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
@@ -217,7 +216,7 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 err_close:
 	close(fd);
 err_free:
-	free(c);
+	kbs_life_ctx_free(c);
 	return NULL;
 }
 
@@ -231,12 +230,12 @@ static void ctx_destroy(struct kbs_ctx *c)
 			*pp = c->next;
 			break;
 		}
-	munmap(c->r, KBQ_REGION_SIZE);
+	munmap(c->r, kbq_region_size(c->nslots));
 	close(c->memfd);
 	for (int i = 0; i < KBQ_NWAITERS; i++)
 		if (c->wfd[i] >= 0)
 			close(c->wfd[i]);
-	free(c);
+	kbs_life_ctx_free(c);
 }
 
 /*
@@ -277,7 +276,7 @@ static void ctx_waiters_gone(struct kbs_ctx *c, uint32_t idx)
 		used[i] = kbq_ld(&r->waiter[i].used);
 	for (w = 0; w < KBQ_WHELD_WORDS; w++)
 		gone[w] = kbq_xchg_sc(&r->wheld[idx][w], 0);
-	kbq_held_union(&r->wheld[0][0], KBQ_WHELD_WORDS, c->procs, idx, others);
+	kbq_held_union(&r->wheld[0][0], KBQ_WHELD_WORDS, 0, KBQ_WHELD_WORDS, c->procs, idx, others);
 	gone[0] &= ~1ull;
 	for (w = 0; w < KBQ_WHELD_WORDS; w++) {
 		uint64_t m = gone[w] & ~others[w];
@@ -473,7 +472,7 @@ int kbs_ctl_hello(struct kbs_proc *p)
 		efd = -1; /* the context owns it now */
 		p->ctx = c;
 		c->nprocs = 1;
-		ctl_reply(p, 0, c->id, KBQ_REGION_SIZE, c->memfd);
+		ctl_reply(p, 0, c->id, kbq_region_size(c->nslots), c->memfd);
 		return 0;
 	}
 	if (h.op == KBQ_HELLO_JOIN) {
@@ -495,7 +494,7 @@ int kbs_ctl_hello(struct kbs_proc *p)
 		p->idx = (uint32_t)idx;
 		p->ctx = c;
 		c->nprocs++;
-		ctl_reply(p, 0, c->id, KBQ_REGION_SIZE, -1);
+		ctl_reply(p, 0, c->id, kbq_region_size(c->nslots), -1);
 		if (efd >= 0)
 			close(efd);
 		return 0;

@@ -76,6 +76,8 @@ void kbs_life_set(struct kbs_sock *s, enum kbs_life to)
 	} else if (to == KBS_L_FREE) {
 		s->ctx->nsocks--;
 		s->ctx->free_bits[s->slot / 64] |= 1ull << (s->slot % 64);
+		if (s->slot / 64 < s->ctx->free_lo)
+			s->ctx->free_lo = s->slot / 64;
 	}
 	s->life = (uint8_t)to;
 	/* Release: what the state announces (indices, addresses, ev) was
@@ -120,23 +122,48 @@ void kbs_life_init(void)
 	kbs_ext_id = tcp_ext_arg_alloc_id();
 }
 
-void kbs_life_ctx_init(struct kbs_ctx *c)
+/* Every slot free, every accept queue free, no event listed. */
+static void ctx_fresh(struct kbs_ctx *c)
 {
-	uint32_t i;
-
-	for (i = 0; i < KBQ_NSOCKS; i++) {
-		c->s[i].ctx = c;
-		c->s[i].slot = i;
-	}
-	if (!c->nslots || c->nslots > KBQ_NSOCKS)
-		c->nslots = KBQ_NSOCKS;
-	memset(c->free_bits, 0, sizeof(c->free_bits));
-	for (i = 0; i < c->nslots; i++)
-		c->free_bits[i / 64] |= 1ull << (i % 64);
-	for (i = 0; i < KBQ_NSOCKS; i++)
-		c->s[i].lq = KBS_LQ_NONE;
+	memset(c->free_bits, 0xff, (size_t)c->nslots / 8);
+	c->free_lo = 0;
 	memset(c->lq_free, 0xff, sizeof(c->lq_free));
 	c->evq_gen = 1;
+}
+
+struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots)
+{
+	struct kbs_ctx *c;
+
+	if (nslots < 64 || nslots > KBQ_MAXSLOTS || nslots % 64)
+		return NULL;
+	/* Large blocks come from mmap: a slot's pages are touched at its first
+	 * use (kbs_sock_at), so a context costs what it uses. */
+	c = calloc(1, sizeof(*c) + (size_t)nslots * sizeof(c->s[0]));
+	if (!c)
+		return NULL;
+	c->free_bits = malloc((size_t)nslots / 8);
+	c->evq = malloc((size_t)nslots * sizeof(*c->evq));
+	if (!c->free_bits || !c->evq) {
+		kbs_life_ctx_free(c);
+		return NULL;
+	}
+	c->nslots = nslots;
+	ctx_fresh(c);
+	return c;
+}
+
+void kbs_life_ctx_clear(struct kbs_ctx *c)
+{
+	memset(c->s, 0, (size_t)c->nslots * sizeof(c->s[0]));
+	ctx_fresh(c);
+}
+
+void kbs_life_ctx_free(struct kbs_ctx *c)
+{
+	free(c->free_bits);
+	free(c->evq);
+	free(c);
 }
 
 static err_t kbs_on_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);

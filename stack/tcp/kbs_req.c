@@ -148,7 +148,7 @@ static void kbs_listener_drop_queue(struct kbs_sock *l)
 		uint32_t slot = kbq_ld(&aq->slot[(head + i) % KBQ_ACCEPTQ]);
 		struct kbs_sock *s;
 
-		if (slot >= KBQ_NSOCKS)
+		if (slot >= l->ctx->nslots)
 			continue;
 		s = &l->ctx->s[slot];
 		if (s->life == KBS_L_ESTABLISHED && s->listener == l->slot) {
@@ -300,19 +300,20 @@ static void kbs_sock_open(struct kbs_sock *s)
 
 static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 {
-	struct kbs_sock *s = &c->s[slot];
+	struct kbs_sock *s;
 
 	if (c->broken)
 		return;
+	if (slot >= c->nslots) { /* KB_SLOTS: not the application's to ring */
+		kbs_life_violation(c, KBS_V_SLOT);
+		return;
+	}
+	s = kbs_sock_at(c, slot);
 	if (s->life == KBS_L_FREE) {
 		/* The application claims a slot with a CAS of the shared state;
 		 * anything but FREE there now is that claim. */
 		if (kbq_ld_acq(&kbs_qs(s)->state) == KBQ_S_FREE)
 			return;
-		if (slot >= c->nslots) { /* KB_SLOTS: not the application's to claim */
-			kbs_life_violation(c, KBS_V_SLOT);
-			return;
-		}
 		kbs_sock_open(s);
 	}
 	kbs_sock_request(s);
@@ -336,11 +337,14 @@ unsigned kbs_ctxs_service(void)
 	unsigned served = 0;
 
 	for (c = kbs_ctxs; c; c = c->next) {
-		if (c->broken && !c->reset_done) {
-			c->reset_done = true;
-			kbs_ctx_reset_all(c);
+		if (c->broken) { /* served no more: not even swept */
+			if (!c->reset_done) {
+				c->reset_done = true;
+				kbs_ctx_reset_all(c);
+			}
+			continue;
 		}
-		served += kbq_bell_sweep(c->r, kbs_sock_rung, c);
+		served += kbq_bell_sweep(c->r, c->nslots, kbs_sock_rung, c);
 	}
 	kbs_life_settle();
 	return served;
@@ -390,23 +394,28 @@ static void kbs_sock_exit_release(struct kbs_sock *s)
 
 void kbs_ctx_proc_gone(struct kbs_ctx *c, uint32_t idx)
 {
-	uint64_t gone[KBQ_HELD_WORDS], others[KBQ_HELD_WORDS];
-	uint32_t w;
+	enum { CHUNK = 64 }; /* words at a time: 4096 slots */
+	uint64_t gone[CHUNK], others[CHUNK];
+	uint32_t from, w, n;
 
 	/* Each word of its row read and cleared at once, then the other rows
-	 * read: the order a dropping process uses (kbq_hold.h). The rows are
-	 * application-written: they can only name this context's slots. */
-	for (w = 0; w < KBQ_HELD_WORDS; w++)
-		gone[w] = kbq_xchg_sc(&c->r->held[idx][w], 0);
-	kbq_held_union(&c->r->held[0][0], KBQ_HELD_WORDS, c->procs, idx, others);
-	for (w = 0; w < KBQ_HELD_WORDS; w++) {
-		uint64_t m = gone[w] & ~others[w];
+	 * read: the order a dropping process uses (kbq_hold.h), a chunk at a
+	 * time. The rows are application-written: they can only name this
+	 * context's slots. */
+	for (from = 0; from < c->nslots / 64; from += CHUNK) {
+		n = c->nslots / 64 - from < CHUNK ? c->nslots / 64 - from : CHUNK;
+		for (w = 0; w < n; w++)
+			gone[w] = kbq_xchg_sc(&c->r->held[idx][from + w], 0);
+		kbq_held_union(&c->r->held[0][0], KBQ_HELD_WORDS, from, n, c->procs, idx, others);
+		for (w = 0; w < n; w++) {
+			uint64_t m = gone[w] & ~others[w];
 
-		while (m) {
-			uint32_t b = (uint32_t)__builtin_ctzll(m);
+			while (m) {
+				uint32_t b = (uint32_t)__builtin_ctzll(m);
 
-			m &= m - 1;
-			kbs_sock_exit_release(&c->s[w * 64 + b]);
+				m &= m - 1;
+				kbs_sock_exit_release(kbs_sock_at(c, (from + w) * 64 + b));
+			}
 		}
 	}
 	kbs_life_settle();
@@ -416,14 +425,14 @@ bool kbs_ctx_close_all(struct kbs_ctx *c)
 {
 	uint32_t i;
 
-	for (i = 0; i < KBQ_NSOCKS; i++) {
+	for (i = 0; i < c->nslots; i++) {
 		struct kbs_sock *s = &c->s[i];
 
 		if (s->life == KBS_L_FREE) {
 			/* claimed by the app, never used: nothing to close */
 			uint32_t st = KBQ_S_OPEN;
 
-			kbq_cas(&kbs_qs(s)->state, &st, KBQ_S_FREE);
+			kbq_cas(&kbq_sock_at(c->r, i)->state, &st, KBQ_S_FREE);
 		} else if (s->life != KBS_L_DRAINING) {
 			kbs_sock_exit_close(s);
 		}
@@ -441,7 +450,7 @@ void kbs_ctx_reset_all(struct kbs_ctx *c)
 {
 	uint32_t i;
 
-	for (i = 0; i < KBQ_NSOCKS; i++)
+	for (i = 0; i < c->nslots; i++)
 		if (c->s[i].life != KBS_L_FREE)
 			kbs_life_abort(&c->s[i], ECONNRESET);
 	kbs_life_settle();

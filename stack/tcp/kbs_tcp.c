@@ -91,8 +91,13 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 {
 	uint32_t w;
 
-	for (w = 0; w < KBQ_NSOCKS / 64; w++) {
+	for (w = c->free_lo; w < c->nslots / 64; w++) {
 		uint64_t bits = c->free_bits[w];
+
+		if (!bits) {
+			c->free_lo = w + 1; /* kbs_life_set moves it back */
+			continue;
+		}
 
 		while (bits) {
 			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
@@ -102,7 +107,7 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 			bits &= bits - 1;
 			if (kbq_ld(&q->state) == KBQ_S_FREE &&
 			    kbq_cas(&q->state, &want, KBQ_S_STACK))
-				return &c->s[i];
+				return kbs_sock_at(c, i);
 			/* the application claimed it: kbstackd hears of it
 			 * with its first request */
 		}

@@ -102,7 +102,7 @@ static bool kbs_trim_tx(struct kbs_sock *s)
 	idle = kbq_ld_sc(&q->tx_busy) == 0 &&
 	       (!live || kbq_ld_acq(&q->tx_tail) == s->tx_sent);
 	if (idle) {
-		kbs_trim_ring(s->ctx, KBQ_TX_OFF + (size_t)s->slot * KBQ_RING);
+		kbs_trim_ring(s->ctx, kbq_tx_off(s->slot));
 		s->trim_tx = false;
 	}
 	kbq_st_rel(&q->tx_trim, 0); /* after the hole: the writer's pages are new */
@@ -130,7 +130,7 @@ static bool kbs_trim_one(struct kbs_sock *s)
 	if (s->trim_tx && !kbs_trim_tx(s))
 		return false; /* bytes in flight, or a writer inside */
 	if (s->trim_rx) { /* (both rings of a socket in one go: one over budget at most) */
-		kbs_trim_ring(s->ctx, KBQ_RX_OFF + (size_t)s->slot * KBQ_RING);
+		kbs_trim_ring(s->ctx, kbq_rx_off(s->slot));
 		s->trim_rx = false;
 	}
 	return true;

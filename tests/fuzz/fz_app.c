@@ -44,7 +44,7 @@ struct fz_conn {
 static struct kbs_ctx *fz_ctx;
 static struct kbq_region *fz_r;
 static uint32_t fz_listener = FZ_NONE;
-static struct fz_conn fz_conns[KBQ_NSOCKS]; /* accepted or connecting, not closed,
+static struct fz_conn fz_conns[KBQ_MAXSLOTS]; /* accepted or connecting, not closed,
 					      * oldest first */
 static unsigned fz_nconns;
 static unsigned fz_nconnects;               /* connects this input */
@@ -65,7 +65,7 @@ static void fz_fail(const char *what, uint32_t slot)
 
 static void fz_touch(uint32_t slot)
 {
-	if (slot >= KBQ_NSOCKS)
+	if (slot >= KBQ_MAXSLOTS)
 		fz_fail("slot number out of range", 0);
 	if (slot + 1 > fz_slots_used)
 		fz_slots_used = slot + 1;
@@ -112,11 +112,11 @@ uint32_t fz_app_slots_used(void)
 
 void fz_app_init(void)
 {
-	struct kbs_ctx *c = calloc(1, sizeof(*c));
+	struct kbs_ctx *c = kbs_life_ctx_new(KBQ_MAXSLOTS);
 	struct kbq_region *r;
 	int i;
 
-	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE,
+	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!c || r == MAP_FAILED) {
 		fprintf(stderr, "fuzz: no memory for the application's region\n");
@@ -124,7 +124,8 @@ void fz_app_init(void)
 	}
 	r->version = KBQ_ABI_VERSION;
 	r->ctx = 1;
-	r->size = KBQ_REGION_SIZE;
+	r->size = kbq_region_size(KBQ_MAXSLOTS);
+	r->slots = KBQ_MAXSLOTS;
 	r->stack_ip = __builtin_bswap32(FZ_STACK_IP);
 	r->magic = KBQ_REGION_MAGIC;
 	c->id = 1;
@@ -136,7 +137,6 @@ void fz_app_init(void)
 	/* Process indices: the application (FZ_OWNER) and a child (FZ_CHILD). */
 	c->procs[0] = r->procs[0] = 1ull << FZ_OWNER | 1ull << FZ_CHILD;
 	c->may_bind_low = true; /* as a server started by root */
-	kbs_life_ctx_init(c);
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
 	fz_ctx = c;
@@ -160,7 +160,7 @@ static uint32_t fz_claim(void)
 {
 	uint32_t slot, want;
 
-	for (slot = 0; slot < KBQ_NSOCKS; slot++) {
+	for (slot = 0; slot < KBQ_MAXSLOTS; slot++) {
 		struct kbq_sock *q = kbq_sock_at(fz_r, slot);
 
 		want = KBQ_S_FREE;
@@ -219,7 +219,7 @@ static void fz_listen(void)
 
 static void fz_conn_add(uint32_t slot)
 {
-	if (fz_nconns == KBQ_NSOCKS)
+	if (fz_nconns == KBQ_MAXSLOTS)
 		fz_fail("more connections than slots", slot);
 	fz_conns[fz_nconns].slot = slot;
 	fz_conns[fz_nconns].shut_wr = false;
@@ -508,15 +508,14 @@ void fz_app_stop(void)
 	fz_port_tx();
 
 	/* A fresh context for the next input. */
-	for (i = 0; i < KBQ_NSOCKS; i++) { /* also slots only kbstackd touched */
+	for (i = 0; i < KBQ_MAXSLOTS; i++) { /* also slots only kbstackd touched */
 		struct kbq_sock *q = kbq_sock_at(fz_r, i);
 
 		if (i < fz_slots_used || q->gen || q->closing || q->state)
 			memset(q, 0, sizeof(*q));
 	}
 	memset(fz_r->held, 0, sizeof(fz_r->held));
-	memset(fz_ctx->s, 0, sizeof(fz_ctx->s));
-	kbs_life_ctx_init(fz_ctx);
+	kbs_life_ctx_clear(fz_ctx);
 	fz_ctx->nsocks = 0;
 	fz_ctx->orphan = false;
 	fz_ctx->broken = 0;

@@ -234,7 +234,7 @@ int fz_field_find(const char *name)
 
 static void *fz_field_addr(const struct fz_field *f, void *region, uint32_t slot, uint32_t elem)
 {
-	struct kbq_sock *q = kbq_sock_at(region, slot % KBQ_NSOCKS);
+	struct kbq_sock *q = kbq_sock_at(region, slot % KBQ_MAXSLOTS);
 	char *base = f->base == FZ_B_SOCK ? (char *)q :
 		     f->base == FZ_B_ACCEPTQ ?
 			(char *)kbq_acceptq_at(region, __atomic_load_n(&q->lq, __ATOMIC_RELAXED) %
@@ -302,7 +302,7 @@ uint64_t fz_value(struct fz_in *in, const struct fz_field *f, void *region, uint
 	case 4: v = 1ull << 31; break;
 	case 5: v = KBQ_RING; break;
 	case 6: v = KBQ_ACCEPTQ; break;
-	default: v = KBQ_NSOCKS; break;
+	default: v = KBQ_MAXSLOTS; break;
 	}
 	v += plus[(vm >> 3) & 7];
 	switch (vm >> 6) {

@@ -72,8 +72,8 @@ void fz_hostile_attach(void)
 		fz_hostile_die(0, true); /* the old image's context goes with it */
 	if (fz_nhctx == FZ_HCTX_MAX || fz_hattaches == FZ_HATTACH_MAX)
 		return;
-	c = calloc(1, sizeof(*c));
-	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE,
+	c = kbs_life_ctx_new(KBQ_MAXSLOTS);
+	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!c || r == MAP_FAILED)
 		fz_hfail("no memory for a hostile context");
@@ -81,7 +81,8 @@ void fz_hostile_attach(void)
 	/* What ctx_create (kbs_ctl.c) publishes. */
 	r->version = KBQ_ABI_VERSION;
 	r->ctx = 100 + fz_hattaches;
-	r->size = KBQ_REGION_SIZE;
+	r->size = kbq_region_size(KBQ_MAXSLOTS);
+	r->slots = KBQ_MAXSLOTS;
 	r->stack_ip = __builtin_bswap32(FZ_STACK_IP);
 	kbq_st_rel(&r->magic, KBQ_REGION_MAGIC);
 	c->id = r->ctx;
@@ -110,7 +111,6 @@ void fz_hostile_attach(void)
 		else
 			fz_happ_fd[i][k] = sv[1];
 	}
-	kbs_life_ctx_init(c);
 	c->next = kbs_ctxs;
 	kbs_ctxs = c;
 	fz_hcur = c;
@@ -150,13 +150,13 @@ static void fz_hdestroy(struct kbs_ctx *c)
 			*pp = c->next;
 			break;
 		}
-	if (mmap(c->r, KBQ_REGION_SIZE, PROT_NONE,
+	if (mmap(c->r, kbq_region_size(KBQ_MAXSLOTS), PROT_NONE,
 		 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 		fz_hfail("mmap PROT_NONE over a gone region");
 	fz_hgone[fz_nhgone++] = c->r;
 	if (c == fz_hcur)
 		fz_hcur = NULL;
-	free(c);
+	kbs_life_ctx_free(c);
 	fz_nhctx--;
 	fz_hctx[i] = fz_hctx[fz_nhctx];
 	memcpy(fz_happ_fd[i], fz_happ_fd[fz_nhctx], sizeof(fz_happ_fd[0]));
@@ -264,7 +264,7 @@ void fz_hostile_teardown(void)
 void fz_hostile_release(void)
 {
 	while (fz_nhgone)
-		munmap(fz_hgone[--fz_nhgone], KBQ_REGION_SIZE);
+		munmap(fz_hgone[--fz_nhgone], kbq_region_size(KBQ_MAXSLOTS));
 }
 
 bool fz_hostile_gone(const void *p)
@@ -273,7 +273,7 @@ bool fz_hostile_gone(const void *p)
 
 	for (i = 0; i < fz_nhgone; i++)
 		if ((const char *)p >= (const char *)fz_hgone[i] &&
-		    (const char *)p < (const char *)fz_hgone[i] + KBQ_REGION_SIZE)
+		    (const char *)p < (const char *)fz_hgone[i] + kbq_region_size(KBQ_MAXSLOTS))
 			return true;
 	return false;
 }
@@ -288,7 +288,7 @@ void fz_hostile_check(void)
 
 		if (!c->broken || !c->reset_done)
 			continue;
-		for (k = 0; k < KBQ_NSOCKS; k++) {
+		for (k = 0; k < KBQ_MAXSLOTS; k++) {
 			const struct kbs_sock *s = &c->s[k];
 
 			if (s->pcb || (s->life != KBS_L_FREE && s->life != KBS_L_CLOSED)) {
@@ -308,14 +308,14 @@ uint32_t fz_hostile_slot(struct fz_in *in)
 	uint32_t b = fz_in_u8(in), n, k, i;
 
 	if (b >= 0x80)
-		return ((b & 0x7f) << 8 | fz_in_u8(in)) % KBQ_NSOCKS;
+		return ((b & 0x7f) << 8 | fz_in_u8(in)) % KBQ_MAXSLOTS;
 	if (b >= 0x40)
 		return b - 0x40;
 	/* the (b % n)-th slot in use, in kbstackd's view */
 	if (!fz_hcur || !fz_hcur->nsocks)
 		return 0;
 	n = b % fz_hcur->nsocks;
-	for (i = 0, k = 0; i < KBQ_NSOCKS; i++)
+	for (i = 0, k = 0; i < KBQ_MAXSLOTS; i++)
 		if (fz_hcur->s[i].life != KBS_L_FREE && k++ == n)
 			return i;
 	return 0;
@@ -341,7 +341,7 @@ static uint32_t fz_hclaim(void)
 {
 	uint32_t i;
 
-	for (i = 0; i < KBQ_NSOCKS; i++) {
+	for (i = 0; i < KBQ_MAXSLOTS; i++) {
 		struct kbq_sock *q = kbq_sock_at(fz_hcur->r, i);
 		uint32_t want = KBQ_S_FREE;
 
@@ -363,7 +363,7 @@ void fz_hostile_req(uint32_t slot, uint32_t op, const uint32_t arg[3], uint32_t 
 
 	if (!fz_hcur)
 		return;
-	q = kbq_sock_at(fz_hcur->r, slot % KBQ_NSOCKS);
+	q = kbq_sock_at(fz_hcur->r, slot % KBQ_MAXSLOTS);
 	kbq_st(&q->req_op, op);
 	kbq_st(&q->req_arg[0], arg[0]);
 	kbq_st(&q->req_arg[1], arg[1]);
@@ -371,7 +371,7 @@ void fz_hostile_req(uint32_t slot, uint32_t op, const uint32_t arg[3], uint32_t 
 	seq = kbq_ld(&q->req_seq) + (how & 2 ? 0 : how & 4 ? 2 : 1);
 	kbq_st_rel(&q->req_seq, seq);
 	if (!(how & 1))
-		kbq_bell(fz_hcur->r, slot % KBQ_NSOCKS);
+		kbq_bell(fz_hcur->r, slot % KBQ_MAXSLOTS);
 }
 
 void fz_hostile_listen(uint32_t port, uint32_t backlog, uint32_t inherit)
@@ -397,7 +397,7 @@ void fz_hostile_accept(void)
 
 	if (!fz_hcur)
 		return;
-	for (i = 0; i < KBQ_NSOCKS; i++) {
+	for (i = 0; i < KBQ_MAXSLOTS; i++) {
 		uint32_t lq = kbq_ld(&kbq_sock_at(fz_hcur->r, i)->lq), head, tail, n;
 		struct kbq_acceptq *aq;
 
@@ -409,7 +409,7 @@ void fz_hostile_accept(void)
 		for (n = 0; head != tail && n < KBQ_ACCEPTQ; head++, n++) {
 			uint32_t slot = kbq_ld(&aq->slot[head % KBQ_ACCEPTQ]);
 
-			if (slot < KBQ_NSOCKS) {
+			if (slot < KBQ_MAXSLOTS) {
 				kbq_st(&kbq_sock_at(fz_hcur->r, slot)->forked, 0);
 				fz_hhold(slot, true);
 			}
@@ -474,7 +474,7 @@ void fz_hostile_bell(uint32_t slot, bool all)
 		kbq_bell(fz_hcur->r, slot);
 		return;
 	}
-	for (i = 0; i < KBQ_NSOCKS; i++)
+	for (i = 0; i < KBQ_MAXSLOTS; i++)
 		kbq_bell(fz_hcur->r, i);
 }
 

@@ -69,7 +69,8 @@ static struct kbq_region *attach(const char *path, int *ctl, int *wake)
 		exit(1);
 	}
 	/* Shrinking the region under kbstackd would SIGBUS its loop: sealed. */
-	if (ftruncate(memfd, 4096) == 0 || ftruncate(memfd, (off_t)KBQ_REGION_SIZE * 2) == 0) {
+	if (ftruncate(memfd, 4096) == 0 ||
+	    ftruncate(memfd, (off_t)kbq_region_size(r->slots) * 2) == 0) {
 		fprintf(stderr, "kbtest_hostile: the region could be resized\n");
 		exit(3);
 	}
@@ -85,7 +86,7 @@ static void join_and_leave(struct kbq_region *r, const char *path)
 	if (fd < 0)
 		return;
 	if (kbt_hello(fd, KBQ_HELLO_JOIN, r->ctx, -1, &w, NULL) == 0 && w.proc < KBQ_NPROCS) {
-		for (i = 0; i < (int)(KBQ_NSOCKS / 64); i++)
+		for (i = 0; i < (int)(r->slots / 64); i++)
 			r->held[w.proc][i] = rnd() | (uint64_t)rnd() << 32;
 		for (i = 0; i < (int)(KBQ_NWAITERS / 64); i++)
 			r->wheld[w.proc][i] = ~0ull;
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 	end = time(NULL) + atoi(argv[2]);
 	rng = strtoull(argv[3], NULL, 10) | 1;
 	while (time(NULL) < end) {
-		uint32_t s = rnd() % KBQ_NSOCKS;
+		uint32_t nslots = r->slots; /* the region's: its rings end there */
+		uint32_t s = rnd() % nslots;
 		struct kbq_sock *q = kbq_sock_at(r, s);
 
 		switch (rnd() % 10) {
@@ -134,12 +136,12 @@ int main(int argc, char **argv)
 			struct kbq_acceptq *aq = kbq_acceptq_at(r, rnd() % KBQ_NLISTEN);
 
 			aq->head = wild(aq->head + 1);
-			aq->slot[rnd() % KBQ_ACCEPTQ] = wild(rnd() % KBQ_NSOCKS);
+			aq->slot[rnd() % KBQ_ACCEPTQ] = wild(rnd() % nslots);
 			q->lq = wild(q->lq);
 			break;
 		}
 		case 5: /* who holds what: any row, the close claim, waiter entries */
-			r->held[rnd() % KBQ_NPROCS][rnd() % (KBQ_NSOCKS / 64)] =
+			r->held[rnd() % KBQ_NPROCS][rnd() % (nslots / 64)] =
 				rnd() | (uint64_t)rnd() << 32;
 			r->wheld[rnd() % KBQ_NPROCS][rnd() % (KBQ_NWAITERS / 64)] =
 				rnd() | (uint64_t)rnd() << 32;
@@ -166,7 +168,8 @@ int main(int argc, char **argv)
 		kbq_bell(r, s);
 		if (rnd() % 64 == 0) {
 			r->bell_summary = rnd() | ((uint64_t)rnd() << 32);
-			r->bell[rnd() % (KBQ_NSOCKS / 64)] = ~0ull;
+			r->bell_mid[rnd() % kbq_slot_words(nslots / 64)] = ~0ull;
+			r->bell[rnd() % (nslots / 64)] = ~0ull;
 			r->sleepers = wild(0);
 		}
 		if (rnd() % 64 == 1) { /* claim to sleep everywhere: wake-ups flood */
@@ -178,7 +181,7 @@ int main(int argc, char **argv)
 		/* Now and then a sure breach: an rx head beyond what kbstackd
 		 * published, on every connection the region shows live. */
 		if (rounds % 1024 == 512)
-			for (uint32_t i = 0; i < KBQ_NSOCKS; i++) {
+			for (uint32_t i = 0; i < nslots; i++) {
 				struct kbq_sock *e = kbq_sock_at(r, i);
 
 				if (e->state == KBQ_S_ESTABLISHED) {
@@ -186,6 +189,10 @@ int main(int argc, char **argv)
 					kbq_bell(r, i);
 				}
 			}
+		/* Late in a context's life, a bell beyond its slots (cut off at
+		 * once: the ring and accept breaches above come first). */
+		if (rounds % 4096 == 3072 && nslots < KBQ_MAXSLOTS)
+			kbq_bell(r, nslots + rnd() % (KBQ_MAXSLOTS - nslots));
 		/* A process of the context whose row says it held anything, and
 		 * every waiter entry, hangs up: kbstackd releases that row. */
 		if (rounds % 1024 == 0)
@@ -193,7 +200,7 @@ int main(int argc, char **argv)
 		/* kbstackd cuts a context off at its first broken rule: start
 		 * over in a new one now and then (the old one dies mid-request). */
 		if (rounds % 4096 == 0) {
-			munmap(r, KBQ_REGION_SIZE);
+			munmap(r, kbq_region_size(nslots));
 			close(ctl);
 			close(wake);
 			r = attach(argv[1], &ctl, &wake);

@@ -111,7 +111,7 @@ static inline struct kbq_region *kbt_attach(const char *path, int *ctl, int *wak
 		close(sv[0]);
 		return NULL;
 	}
-	r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	r = mmap(NULL, w.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0);
 	if (memfd_out)
 		*memfd_out = memfd;
 	else

@@ -118,7 +118,7 @@ static void *ctl_main(void *arg)
 
 static struct kbs_ctx *ctx_new(struct kbq_region *r, int wake0)
 {
-	struct kbs_ctx *c = calloc(1, sizeof(*c));
+	struct kbs_ctx *c = kbs_life_ctx_new(r->slots);
 
 	if (!c)
 		return NULL;
@@ -131,10 +131,9 @@ static struct kbs_ctx *ctx_new(struct kbq_region *r, int wake0)
 	/* What NEW's SCM_RIGHTS gives kbstackd: its own copy of the end. */
 	c->wfd[0] = fcntl(wake0, F_DUPFD_CLOEXEC, 0);
 	if (c->wfd[0] < 0) {
-		free(c);
+		kbs_life_ctx_free(c);
 		return NULL;
 	}
-	kbs_life_ctx_init(c);
 	return c;
 }
 
@@ -209,7 +208,7 @@ err_pair:
 	close(sv[1]);
 err_ctx:
 	close(fs_ctx->wfd[0]);
-	free(fs_ctx);
+	kbs_life_ctx_free(fs_ctx);
 	fs_ctx = NULL;
 	return rc;
 }
@@ -236,14 +235,14 @@ void fs_stop(void)
 	for (i = 0; i < KBQ_NWAITERS; i++)
 		if (fs_ctx->wfd[i] >= 0)
 			close(fs_ctx->wfd[i]);
-	free(fs_ctx);
+	kbs_life_ctx_free(fs_ctx);
 	fs_ctx = NULL;
 }
 
 void fs_event(uint32_t slot)
 {
 	pthread_mutex_lock(&fs_lock);
-	kbs_wake_event(&fs_ctx->s[slot]);
+	kbs_wake_event(kbs_sock_at(fs_ctx, slot));
 	if (!fs_held)
 		kbs_ctxs_wake();
 	pthread_mutex_unlock(&fs_lock);

@@ -180,6 +180,7 @@ static void test_minimal_valid_defaults(void **state)
 	assert_int_equal(c.mbufs, 16383);
 	assert_int_equal(c.mbufs, KBS_MBUFS_DEFAULT);
 	assert_int_equal(c.poll, KBS_POLL_ADAPTIVE);
+	assert_int_equal(c.slots, 65536);
 	assert_string_equal(c.eal, "");
 	assert_string_equal(c.stack, "/run/kb/kbstackd.sock");
 }
@@ -487,6 +488,25 @@ static void test_mbufs_bad(void **state)
 		expect_flag_rejected("mbufs", bad[i]);
 	}
 	expect_flag_rejected("mbufs", ""); /* an empty KB_MBUFS counts as unset */
+}
+
+/* ---- KB_SLOTS ---- */
+
+static void test_slots(void **state)
+{
+	static const char *const bad[] = { "0", "63", "65", "1000", "1048577", "1048640",
+					   "4294967296" };
+	struct kbs_config c;
+	size_t i;
+
+	(void)state;
+	set_minimal();
+	expect_env_ok(&c, "KB_SLOTS", "131072");
+	assert_int_equal(c.slots, 131072);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		expect_env_rejected("KB_SLOTS", bad[i]);
+		expect_flag_rejected("slots", bad[i]);
+	}
 }
 
 /* ---- KB_POLL ---- */
@@ -851,7 +871,7 @@ static const struct setting_case setting_cases[] = {
 	{ "KB_STACK", "stack", "/tmp/a.sock", "/run/b.sock", "relative", false, false },
 	{ "KB_GROUP", "group", "root", "65534", "no-such-group-kb", false, false },
 	{ "KB_UID_CONTEXTS", "uid-contexts", "1", "4096", "4097", false, false },
-	{ "KB_SLOTS", "slots", "64", "16384", "63", false, false },
+	{ "KB_SLOTS", "slots", "64", "1048576", "100", false, false },
 	{ "KB_NICE", "nice", "-10", "19", "-21", false, false },
 	{ "KB_TCP_CC", "tcp-cc", "bbr", "reno", "cubic", false, false },
 };
@@ -1008,6 +1028,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_cc_host),
+		cmocka_unit_test(test_slots),
 		cmocka_unit_test(test_minimal_valid_defaults),
 		cmocka_unit_test(test_dev_pci_full),
 		cmocka_unit_test(test_dev_pci_short_normalised),

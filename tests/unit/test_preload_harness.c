@@ -67,6 +67,7 @@
 #define TEST_LIMIT_S 20u
 
 static struct kbq_region *R;
+#define H_SLOTS 16384u /* the harness region's slots (KB_SLOTS) */
 static int efd = -1;  /* waiter 0's wake socket: the end the preload sleeps on */
 static int kick = -1; /* ... and the end kbstackd got (a copy of) */
 static char ctl_dir[64]; /* the control socket's directory (fork's JOIN) */
@@ -136,7 +137,8 @@ static uint32_t next_lq;
 static bool bell_rung(uint32_t slot)
 {
 	return (kbq_ld_acq(&R->bell[slot / 64]) >> (slot % 64) & 1) &&
-	       (kbq_ld_acq(&R->bell_summary) >> (slot / 64 / KBQ_BELL_GROUP) & 1);
+	       (kbq_ld_acq(&R->bell_mid[slot / 64 / 64]) >> (slot / 64 % 64) & 1) &&
+	       (kbq_ld_acq(&R->bell_summary) >> (slot / 64 / 64 / KBQ_BELL_GROUP) & 1);
 }
 
 /* This process (kbp.proc) holds slot. */
@@ -147,7 +149,8 @@ static bool held(int slot)
 
 static void bells_clear(void)
 {
-	memset(R->bell, 0, sizeof(R->bell));
+	memset(R->bell, 0, H_SLOTS / 8);
+	memset(R->bell_mid, 0, sizeof(R->bell_mid));
 	R->bell_summary = 0;
 }
 
@@ -210,13 +213,13 @@ static int fs_accept(uint32_t lslot, uint32_t raddr, uint16_t rport, uint32_t la
 
 	if (tail - kbq_ld_acq(&aq->head) >= KBQ_ACCEPTQ)
 		return -1;
-	for (i = 0; i < KBQ_NSOCKS; i++) {
+	for (i = 0; i < H_SLOTS; i++) {
 		want = KBQ_S_FREE;
 		if (__atomic_compare_exchange_n(&Q(i)->state, &want, KBQ_S_STACK, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			break;
 	}
-	if (i == KBQ_NSOCKS)
+	if (i == H_SLOTS)
 		return -1;
 	q = Q(i);
 	q->done_seq = q->taken_seq = kbq_ld_acq(&q->req_seq);
@@ -452,8 +455,8 @@ static int group_setup(void **state)
 	 * the preload's accept fail with EINTR (all_handlers_restart) */
 	struct sigaction sa = { .sa_handler = on_test_limit, .sa_flags = SA_RESTART };
 	int sv[2];
-	void *p = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, kbq_region_size(H_SLOTS), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return -1;
@@ -461,7 +464,8 @@ static int group_setup(void **state)
 	R->magic = KBQ_REGION_MAGIC;
 	R->version = KBQ_ABI_VERSION;
 	R->ctx = 1;
-	R->size = KBQ_REGION_SIZE;
+	R->size = kbq_region_size(H_SLOTS);
+	R->slots = H_SLOTS;
 	R->stack_ip = htonl(0xc6120001);
 	if (kbp_wake_pair(sv))
 		return -1;
@@ -500,7 +504,7 @@ static int group_teardown(void **state)
 	rmdir(ctl_dir);
 	close(efd);
 	close(kick);
-	munmap(R, KBQ_REGION_SIZE);
+	munmap(R, kbq_region_size(H_SLOTS));
 	return 0;
 }
 
@@ -522,9 +526,10 @@ static int reset(void **state)
 			kbp_epoll_forget((struct kbp_sock *)kbp_fd_take(fd));
 	}
 	fs_wake_hold(false);
-	memset(kbq_sock_at(R, 0), 0, (size_t)KBQ_NSOCKS * sizeof(struct kbq_sock));
+	memset(kbq_sock_at(R, 0), 0, (size_t)H_SLOTS * sizeof(struct kbq_sock));
 	memset(R->procs, 0, sizeof(R->procs));
-	memset(R->held, 0, sizeof(R->held));
+	for (fd = 0; fd < (int)KBQ_NPROCS; fd++)
+		memset(R->held[fd], 0, H_SLOTS / 8);
 	bells_clear();
 	R->sleepers = 0;
 	next_lq = 7;
@@ -558,7 +563,7 @@ static void check_recv_wrap(uint32_t slot, uint32_t start, uint32_t n, size_t l0
 	assert_true(bell_rung(slot));
 	/* Nothing else rang. */
 	assert_int_equal(R->bell[slot / 64], 1ull << (slot % 64));
-	assert_int_equal(R->bell_summary, 1ull << (slot / 64 / KBQ_BELL_GROUP));
+	assert_int_equal(R->bell_summary, 1ull << (slot / 64 / 64 / KBQ_BELL_GROUP));
 	/* Drained: a non-blocking read says EAGAIN. */
 	s->nonblock = true;
 	assert_int_equal(kbp_recv(s, v, 2, 0), -EAGAIN);
@@ -3285,7 +3290,7 @@ static void test_cost_epoll(void **state)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	assert_true(epfd >= 0 && s && k >= 1 && 100 + k <= KBQ_NSOCKS);
+	assert_true(epfd >= 0 && s && k >= 1 && 100 + k <= H_SLOTS);
 	for (i = 0; i < k; i++) {
 		s[i] = mk_conn(100 + i);
 		want.data.u32 = i;

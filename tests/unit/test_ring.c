@@ -449,17 +449,25 @@ static void test_bell_bits(void **state)
 	kbq_bell(r, 63);
 	kbq_bell(r, 64);
 	kbq_bell(r, 130);
-	kbq_bell(r, KBQ_NSOCKS - 1);
+	kbq_bell(r, 64 * 64 + 5);
+	kbq_bell(r, KBQ_MAXSLOTS - 1);
 	kbq_bell(r, 63);   /* ringing twice is one bit */
 	assert_int_equal(r->bell[0], 1ull | 1ull << 63);
 	assert_int_equal(r->bell[1], 1ull);
 	assert_int_equal(r->bell[2], 1ull << 2);
-	assert_int_equal(r->bell[KBQ_NSOCKS / 64 - 1], 1ull << 63);
-	for (w = 3; w < KBQ_NSOCKS / 64 - 1; w++)
-		assert_int_equal(r->bell[w], 0);
+	assert_int_equal(r->bell[64], 1ull << 5);
+	assert_int_equal(r->bell[KBQ_BELL_WORDS - 1], 1ull << 63);
+	for (w = 3; w < KBQ_BELL_WORDS - 1; w++)
+		if (w != 64)
+			assert_int_equal(r->bell[w], 0);
+	assert_int_equal(r->bell_mid[0], 1ull | 1ull << 1 | 1ull << 2);
+	assert_int_equal(r->bell_mid[1], 1ull);
+	assert_int_equal(r->bell_mid[KBQ_BELL_MIDS - 1], 1ull << 63);
+	for (w = 2; w < KBQ_BELL_MIDS - 1; w++)
+		assert_int_equal(r->bell_mid[w], 0);
 	assert_int_equal(r->bell_summary,
-			 1ull | 1ull << (1 / KBQ_BELL_GROUP) | 1ull << (2 / KBQ_BELL_GROUP) |
-			 1ull << ((KBQ_NSOCKS / 64 - 1) / KBQ_BELL_GROUP));
+			 1ull | 1ull << (1 / KBQ_BELL_GROUP) |
+			 1ull << ((KBQ_BELL_MIDS - 1) / KBQ_BELL_GROUP));
 	/* the neighbours of the bells are untouched */
 	assert_int_equal(r->sleepers, 0);
 	assert_int_equal(r->event_seq, 0);
@@ -467,13 +475,50 @@ static void test_bell_bits(void **state)
 	free(r);
 }
 
+static void bell_count(void *arg, uint32_t s)
+{
+	uint32_t *seen = arg;
+
+	seen[s < 3 * 4096 ? s / 4096 : 3]++;
+}
+
+/* A sweep serves the slots below the context's count; bits beyond it cost
+ * one call naming the count itself, and stay unserved. */
+static void test_bell_beyond(void **state)
+{
+	struct kbq_region *r = region_alloc();
+	uint32_t seen[4] = { 0 }, slots = 2 * 4096 + 64;
+
+	kbq_bell(r, 5);
+	kbq_bell(r, slots - 1);
+	kbq_bell(r, slots);            /* beyond: the first slot it may not have */
+	kbq_bell(r, slots + 64 * 64);  /* another mid word */
+	kbq_bell(r, KBQ_MAXSLOTS - 1);
+	assert_int_equal(kbq_bell_sweep(r, slots, bell_count, seen), 2);
+	assert_int_equal(seen[0], 1);
+	assert_int_equal(seen[2], 1 + 1); /* slots - 1, and the call for the beyond */
+	assert_int_equal(seen[1] + seen[3], 0);
+	assert_int_equal(r->bell_summary, 0);
+	assert_int_equal(kbq_bell_sweep(r, slots, bell_count, seen), 0);
+	assert_int_equal(seen[0] + seen[1] + seen[2] + seen[3], 3);
+	/* at the full count, the bits left behind are slots again: those a
+	 * new summary bit names (not KBQ_MAXSLOTS - 1's: its summary bit went) */
+	kbq_bell(r, slots);
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(kbq_bell_sweep(r, KBQ_MAXSLOTS, bell_count, seen), 2);
+	assert_int_equal(seen[2], 1);
+	assert_int_equal(seen[3], 1);
+	free(r);
+}
+
 #define BELL_ROUNDS 300
+#define BELL_SLOTS 16384u /* of a region's KBQ_MAXSLOTS: the sweep's count */
 
 struct bell_test {
 	struct kbq_region *r;
-	uint32_t payload[KBQ_NSOCKS];   /* written by a ringer before its first bell */
-	unsigned seen[KBQ_NSOCKS];      /* stack thread */
-	unsigned rung[KBQ_NSOCKS];      /* ringers, each its own slots */
+	uint32_t payload[BELL_SLOTS];   /* written by a ringer before its first bell */
+	unsigned seen[BELL_SLOTS];      /* stack thread */
+	unsigned rung[BELL_SLOTS];      /* ringers, each its own slots */
 	unsigned bad_payload;           /* stack thread */
 	int done;                       /* main → stack, release */
 };
@@ -490,7 +535,7 @@ static void *ringer_main(void *arg)
 	unsigned round, s;
 
 	for (round = 0; round < BELL_ROUNDS; round++) {
-		for (s = g->residue; s < KBQ_NSOCKS; s += 3) {
+		for (s = g->residue; s < BELL_SLOTS; s += 3) {
 			/* the thread's later rounds ring fewer slots, so
 			 * counts differ per slot */
 			if (round && (s / 3 + round) % 5 == 0)
@@ -510,6 +555,10 @@ static void bell_seen(void *arg, uint32_t s)
 {
 	struct bell_test *t = arg;
 
+	if (s >= BELL_SLOTS) { /* only a bit beyond the count makes the sweep say so */
+		t->bad_payload++;
+		return;
+	}
 	t->seen[s]++;
 	if (t->payload[s] != (0xb0000000u | s))
 		t->bad_payload++;
@@ -517,7 +566,7 @@ static void bell_seen(void *arg, uint32_t s)
 
 static void bell_sweep(struct bell_test *t)
 {
-	(void)kbq_bell_sweep(t->r, bell_seen, t);
+	(void)kbq_bell_sweep(t->r, BELL_SLOTS, bell_seen, t);
 }
 
 static void *stack_main(void *arg)
@@ -549,7 +598,7 @@ static void test_bell_threads(void **state)
 	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
 	assert_int_equal(pthread_join(st, NULL), 0);
 
-	for (s = 0; s < KBQ_NSOCKS; s++) {
+	for (s = 0; s < BELL_SLOTS; s++) {
 		if (s % 3 == 2) {
 			assert_int_equal(t->rung[s], 0);
 			if (t->seen[s])
@@ -564,11 +613,13 @@ static void test_bell_threads(void **state)
 		assert_in_range(t->seen[s], 1, t->rung[s]);
 		rung_slots++;
 	}
-	assert_int_equal(rung_slots, KBQ_NSOCKS - KBQ_NSOCKS / 3);
+	assert_int_equal(rung_slots, BELL_SLOTS - BELL_SLOTS / 3);
 	assert_int_equal(t->bad_payload, 0);
 	/* all consumed */
 	assert_int_equal(t->r->bell_summary, 0);
-	for (w = 0; w < KBQ_NSOCKS / 64; w++)
+	for (w = 0; w < KBQ_BELL_MIDS; w++)
+		assert_int_equal(t->r->bell_mid[w], 0);
+	for (w = 0; w < KBQ_BELL_WORDS; w++)
 		assert_int_equal(t->r->bell[w], 0);
 	free(t->r);
 	free(t);
@@ -589,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_two_threads_stream),
 		cmocka_unit_test(test_two_threads_stream_wrap32),
 		cmocka_unit_test(test_bell_bits),
+		cmocka_unit_test(test_bell_beyond),
 		cmocka_unit_test(test_bell_threads),
 	};
 

@@ -25,18 +25,19 @@
 
 static struct kbs_ctx *c;
 
+#define T_SLOTS 1024u
+
 static int setup(void **state)
 {
-	void *r = mmap(NULL, KBQ_REGION_SIZE, PROT_READ | PROT_WRITE,
+	void *r = mmap(NULL, kbq_region_size(T_SLOTS), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	(void)state;
-	c = calloc(1, sizeof(*c));
+	c = kbs_life_ctx_new(T_SLOTS);
 	if (r == MAP_FAILED || !c)
 		return -1;
 	c->r = r;
 	c->memfd = -1;
-	kbs_life_ctx_init(c);
 	kbs_ctxs = c;
 	return 0;
 }
@@ -45,8 +46,8 @@ static int teardown(void **state)
 {
 	(void)state;
 	kbs_ctxs = NULL;
-	munmap(c->r, KBQ_REGION_SIZE);
-	free(c);
+	munmap(c->r, kbq_region_size(T_SLOTS));
+	kbs_life_ctx_free(c);
 	return 0;
 }
 
@@ -60,7 +61,7 @@ static struct kbs_sock *sock(uint32_t slot, enum kbs_life life, uint32_t rx_tail
 			     uint32_t rx_head, uint32_t tx_sent, uint32_t tx_acked,
 			     uint32_t tx_tail)
 {
-	struct kbs_sock *s = &c->s[slot];
+	struct kbs_sock *s = kbs_sock_at(c, slot);
 	struct kbq_sock *q = kbs_qs(s);
 
 	s->life = (uint8_t)life;
