@@ -46,6 +46,7 @@ static int parse_uid_contexts(struct kbs_config *c, const char *v);
 static int parse_slots(struct kbs_config *c, const char *v);
 static int parse_nice(struct kbs_config *c, const char *v);
 static int parse_tcp_cc(struct kbs_config *c, const char *v);
+static int parse_tcp_pcbs(struct kbs_config *c, const char *v);
 
 static const struct kbs_setting kbs_settings[] = {
 	{ "KB_DEV", "dev",
@@ -97,6 +98,11 @@ static const struct kbs_setting kbs_settings[] = {
 	  "with SACK and CUBIC's 0.7 cut), or host (default): bbr where the "
 	  "host's net.ipv4.tcp_congestion_control, read where kbstackd starts, "
 	  "is bbr, else reno", parse_tcp_cc },
+	{ "KB_TCP_PCBS", "tcp-pcbs", "an integer from 16 to 16777216",
+	  "TCP connections lwIP holds at once for every application, TIME_WAIT "
+	  "included (kbstackd keeps TIME_WAIT to half of them), and as many queued "
+	  "segments (default 262144). Memory follows use, about 0.5 KiB a "
+	  "connection; beyond, a SYN is dropped (the client retries)", parse_tcp_pcbs },
 };
 
 #define KBS_NSETTINGS (sizeof(kbs_settings) / sizeof(kbs_settings[0]))
@@ -344,6 +350,16 @@ enum kbs_cc kbs_config_host_cc(const char *path)
 	}
 	name[strcspn(name, "\n")] = '\0';
 	return strcmp(name, "bbr") == 0 ? KBS_CC_BBR : KBS_CC_RENO;
+}
+
+static int parse_tcp_pcbs(struct kbs_config *c, const char *v)
+{
+	unsigned long n;
+
+	if (parse_uint(v, 16, 16777216, &n))
+		return -EINVAL;
+	c->tcp_pcbs = (unsigned)n;
+	return 0;
 }
 
 static int parse_slots(struct kbs_config *c, const char *v)

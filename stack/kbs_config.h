@@ -64,6 +64,7 @@ struct kbs_config {
 	unsigned slots;       /* KB_SLOTS: socket slots per application context */
 	int nice;             /* KB_NICE: the process's nice value (0: left as started) */
 	enum kbs_cc cc;       /* KB_TCP_CC, "host" resolved */
+	unsigned tcp_pcbs;    /* KB_TCP_PCBS: lwIP's PCBs at once (0: the build's, 262144) */
 };
 
 /* kbs_config_parse() results besides 0 */

@@ -232,6 +232,8 @@ int main(int argc, char **argv)
 	kbs_sys_init();
 	lwip_init();
 	kbs_tcp_set_cc((int)c.cc);
+	if (c.tcp_pcbs)
+		kbs_tcp_set_pcbs(c.tcp_pcbs);
 	kbs_life_init();
 	if ((rc = kbs_netif_init(&ni, &port, c.ip, c.netmask, c.gw))) {
 		fprintf(stderr, "kbstackd: lwIP netif set-up failed: %s\n", strerror(-rc));

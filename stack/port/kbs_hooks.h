@@ -38,6 +38,14 @@ u32_t kbs_now_us(void);
  * with): the loop calls it every iteration. */
 void tcp_probe_tmr(void);
 
+/* The most lwIP objects of each memp type in use at once (lwip-patches/
+ * 0027), MEMP_NUM_* until kbs_tcp_set_pcbs. */
+extern size_t kbs_memp_limit[];
+
+/* Bound PCBs (TIME_WAIT included), and segments and pbuf headers as many,
+ * to n (KB_TCP_PCBS); before lwIP serves anything. */
+void kbs_tcp_set_pcbs(size_t n);
+
 /* The congestion control of connections made from now on (KB_TCP_CC, a
  * kbs_cc value: lwIP's TCP_CC_*, patch 0026). */
 void kbs_tcp_set_cc(int cc);

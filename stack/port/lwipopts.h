@@ -6,9 +6,8 @@
  * value that differs from lwIP's default (src/include/lwip/opt.h) says why.
  * Not for application code: preload/ never includes lwIP.
  *
- * KB_TCP_PCBS, KB_TCP_MSL_MS and KB_LWIP_LIBC_MALLOC are defined by test
- * builds of kbstackd only (tests/CMakeLists.txt); kbstackd itself is built
- * without them.
+ * KB_TCP_MSL_MS is defined by test builds of kbstackd only
+ * (tests/CMakeLists.txt); kbstackd itself is built without it.
  */
 #ifndef KB_LWIPOPTS_H
 #define KB_LWIPOPTS_H
@@ -37,21 +36,24 @@
  * (MEMP_NUM_TCP_SEG), a copy per ARP-queued packet (MEMP_NUM_ARP_QUEUE);
  * the rest is freed within the loop iteration that allocated it. */
 #define MEM_LIBC_MALLOC           1
-#ifdef KB_TCP_PCBS /* test builds only: run out of PCBs in a few dozen connections */
-#define MEMP_NUM_TCP_PCB          KB_TCP_PCBS
-#else
-/* Every slot of a context (KB_SLOTS, 16384) connected, and as many in
- * TIME_WAIT (kbstackd keeps TIME_WAIT to half the pool). lwIP counts a
- * pool in 16 bits. About 8 MiB. */
-#define MEMP_NUM_TCP_PCB          32768
-#endif
+/* Every lwIP object (PCBs, segments, pbufs) comes from malloc and goes
+ * back to free (memory follows use; and under AddressSanitizer a PCB used
+ * after lwIP freed it is reported, which a pool would hide). The MEMP_NUM_*
+ * counts are the default bounds of how many are in use at once; kbstackd
+ * may change them at start-up (KB_TCP_PCBS; lwip-patches/0027:
+ * LWIP_HOOK_MEMP_LIMIT, kbs_memp_limit). */
+#define MEMP_MEM_MALLOC           1
+#define LWIP_HOOK_MEMP_LIMIT(type) (kbs_memp_limit[(type)])
+/* 100,000 connections and as many in TIME_WAIT (kbstackd keeps TIME_WAIT
+ * to half the PCBs), with room. */
+#define MEMP_NUM_TCP_PCB          262144
 /* Buckets of the 4-tuple hash tcp_input finds active and TIME_WAIT PCBs in
- * (lwip-patches/0015): a power of two, twice the PCBs, so a chain holds
- * about one PCB when all are in use. 512 KiB of pointers. */
-#define TCP_PCB_HASH_SIZE         65536
+ * (lwip-patches/0015): a power of two, so a chain holds about one PCB
+ * when all of the default bound are in use. 2 MiB of pointers. */
+#define TCP_PCB_HASH_SIZE         262144
 #define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
-#define MEMP_NUM_TCP_SEG          32768 /* unacked + unsent segments, all connections (u16) */
-#define MEMP_NUM_PBUF             32768 /* PBUF_REF/ROM headers: zero-copy tx (u16) */
+#define MEMP_NUM_TCP_SEG          MEMP_NUM_TCP_PCB /* unacked + unsent segments, all connections */
+#define MEMP_NUM_PBUF             MEMP_NUM_TCP_PCB /* PBUF_REF/ROM headers: zero-copy tx */
 #define MEMP_NUM_REASSDATA        16    /* IP datagrams being reassembled */
 #define IP_REASS_MAX_PBUFS        128   /* fragments held for them in all */
 #define MEMP_NUM_FRAG_PBUF        64
@@ -60,14 +62,6 @@
 #define PBUF_POOL_SIZE            4096  /* rx frames are mbufs; the pool is for copies */
 #define MEMP_NUM_UDP_PCB          4
 #define MEMP_NUM_RAW_PCB          4
-/* KB_LWIP_LIBC_MALLOC: test builds under AddressSanitizer only. Every lwIP
- * object (PCBs, segments, pbufs), not only the heap's, comes from malloc
- * and goes back to free, so
- * a PCB used after lwIP freed it is reported; from lwIP's own pools it would
- * not be. The MEMP_NUM_* counts above then limit nothing. */
-#ifdef KB_LWIP_LIBC_MALLOC
-#define MEMP_MEM_MALLOC           1 /* MEM_LIBC_MALLOC is set above for all builds */
-#endif
 
 /* ---- link and IP ----------------------------------------------------- */
 #define LWIP_ARP                  1

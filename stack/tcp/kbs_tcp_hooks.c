@@ -108,8 +108,8 @@ void kbs_tcp_set_cc(int cc)
  * more than half the pool is in use, when TIME_WAIT may pass the bound
  * (~14000 PCBs walked every 64 ms under churn were 2.7 % of the cycles).
  */
-#define KBS_TW_HIGH (MEMP_NUM_TCP_PCB / 2)
-#define KBS_TW_LOW  (MEMP_NUM_TCP_PCB / 4)
+#define KBS_TW_HIGH (kbs_memp_limit[MEMP_TCP_PCB] / 2)
+#define KBS_TW_LOW  (kbs_memp_limit[MEMP_TCP_PCB] / 4)
 
 void kbs_tcp_tw_trim(void)
 {

@@ -26,7 +26,7 @@
 static const char *const kb_vars[] = {
 	"KB_DEV", "KB_IP", "KB_GW", "KB_MAC", "KB_CORE",
 	"KB_MBUFS", "KB_POLL", "KB_EAL", "KB_STACK", "KB_GROUP", "KB_UID_CONTEXTS",
-	"KB_SLOTS", "KB_NICE", "KB_TCP_CC",
+	"KB_SLOTS", "KB_NICE", "KB_TCP_CC", "KB_TCP_PCBS",
 };
 
 #define NVARS (sizeof(kb_vars) / sizeof(kb_vars[0]))
@@ -181,6 +181,7 @@ static void test_minimal_valid_defaults(void **state)
 	assert_int_equal(c.mbufs, KBS_MBUFS_DEFAULT);
 	assert_int_equal(c.poll, KBS_POLL_ADAPTIVE);
 	assert_int_equal(c.slots, 65536);
+	assert_int_equal(c.tcp_pcbs, 0); /* the build's */
 	assert_string_equal(c.eal, "");
 	assert_string_equal(c.stack, "/run/kb/kbstackd.sock");
 }
@@ -874,6 +875,7 @@ static const struct setting_case setting_cases[] = {
 	{ "KB_SLOTS", "slots", "64", "1048576", "100", false, false },
 	{ "KB_NICE", "nice", "-10", "19", "-21", false, false },
 	{ "KB_TCP_CC", "tcp-cc", "bbr", "reno", "cubic", false, false },
+	{ "KB_TCP_PCBS", "tcp-pcbs", "16", "16777216", "15", false, false },
 };
 
 #define NCASES (sizeof(setting_cases) / sizeof(setting_cases[0]))
