@@ -89,10 +89,10 @@ bed_down() {
 # RLIMIT_NOFILE; its pid in hpid, its output in $log.srv. Checks that it
 # answers ROOT/f64 within 10 s. httpd_down (from test_cleanup) stops it.
 hpid=
-httpd_up() {
+httpd_up() { # ROOT [kbtest_httpd options…]
 	ip netns exec "$KB_TB_SNS" bash -c "ulimit -n \$(ulimit -Hn) && exec env KB_STACK='$stack' \
 		KB_ACCEL=listen:8080 KB_STRICT=1 LD_PRELOAD='$lib' taskset -c 0 '$httpd' --mode epoll \
-		--port 8080 --root '$1'" >"$log.srv" 2>&1 &
+		--port 8080 --root '$1' ${*:2}" >"$log.srv" 2>&1 &
 	hpid=$!
 	check "the server answers" wait_for 10 \
 		ip netns exec "$KB_TB_CNS" curl -s --max-time 1 -o /dev/null http://198.18.0.1:8080/f64

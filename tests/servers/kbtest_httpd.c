@@ -4,6 +4,10 @@
  *   --mode epoll    one thread, non-blocking sockets, epoll (level-triggered,
  *                   or edge-triggered with --et), sendfile for bodies
  *   --mode threads  blocking accept, one thread per connection, read/write
+ * --workers N (epoll): N processes forked after listen() share the listener,
+ * as nginx's workers do; --max-conns M: a worker holding M connections
+ * stops accepting until one closes (nginx's worker_connections); --backlog
+ * N: listen()'s (511, nginx's default).
  * GET /NAME serves ROOT/NAME; keep-alive unless "Connection: close". Plain
  * libc sockets: under LD_PRELOAD=libkbpreload.so it is served by kbstackd.
  * Not a product: no request larger than one buffer, GET only.
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -148,6 +153,8 @@ static int serve(struct conn *c)
 	}
 }
 
+static int backlog = 511; /* --backlog */
+
 static int listen_on(int port, bool nonblock)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -156,20 +163,34 @@ static int listen_on(int port, bool nonblock)
 	if (fd < 0)
 		die("socket");
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 511))
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, backlog))
 		die("bind/listen");
 	return fd;
 }
 
-static void run_epoll(int port, bool et)
+static void run_epoll(int port, bool et, int workers, long max_conns)
 {
-	int lfd = listen_on(port, true), ep = epoll_create1(EPOLL_CLOEXEC);
+	int lfd = listen_on(port, true), ep, w;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL }, evs[64];
+	long conns = 0;
 
+	for (w = 1; w < workers; w++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) { /* a worker: goes when the first process goes */
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			break;
+		}
+	}
+	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev))
 		die("epoll");
-	printf("ready\n");
-	fflush(stdout);
+	if (w == workers) { /* the first process, once every worker exists */
+		printf("ready\n");
+		fflush(stdout);
+	}
 	for (;;) {
 		int n = epoll_wait(ep, evs, 64, -1), i;
 
@@ -181,7 +202,13 @@ static void run_epoll(int port, bool et)
 			if (!c) {
 				int fd, one = 1;
 
-				while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+				while (conns < max_conns &&
+				       (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					if (++conns == max_conns) { /* full: the others accept */
+						ev.events = EPOLLIN;
+						ev.data.ptr = NULL;
+						epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
+					}
 					c = calloc(1, sizeof(*c));
 					c->fd = fd;
 					c->file = -1;
@@ -208,6 +235,11 @@ static void run_epoll(int port, bool et)
 			if (c->file >= 0)
 				close(c->file);
 			free(c);
+			if (conns-- == max_conns) { /* room again */
+				ev.events = EPOLLIN;
+				ev.data.ptr = NULL;
+				epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+			}
 		}
 	}
 }
@@ -254,7 +286,8 @@ int main(int argc, char **argv)
 {
 	const char *mode = "epoll";
 	bool et = false;
-	int port = 8080, i;
+	int port = 8080, workers = 1, i;
+	long max_conns = -1;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--mode") && i + 1 < argc)
@@ -265,11 +298,18 @@ int main(int argc, char **argv)
 			root = argv[++i];
 		else if (!strcmp(argv[i], "--et"))
 			et = true;
+		else if (!strcmp(argv[i], "--workers") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			workers = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--max-conns") && i + 1 < argc && atol(argv[i + 1]) > 0)
+			max_conns = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--backlog") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			backlog = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-sendfile"))
 			use_sendfile = false;
 		else {
 			fprintf(stderr, "usage: kbtest_httpd [--mode epoll|threads] [--et] "
-				"[--no-sendfile] [--port N] [--root DIR]\n");
+				"[--no-sendfile] [--port N] [--root DIR] [--workers N] "
+				"[--max-conns M] [--backlog N]\n");
 			return 2;
 		}
 	}
@@ -277,6 +317,6 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "threads"))
 		run_threads(port);
 	else
-		run_epoll(port, et);
+		run_epoll(port, et, workers, max_conns < 0 ? __LONG_MAX__ : max_conns);
 	return 0;
 }
