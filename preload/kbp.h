@@ -113,8 +113,9 @@ struct kbp_proc {
 extern struct kbp_proc kbp;
 
 /* The slots of a region kbp_attach accepted (it checked the count against
- * the size kbstackd sent; the bound keeps a program that scribbled on its
- * own region inside it). */
+ * the size kbstackd sent). Read from the region each time: a program that
+ * scribbles on its own region can make this wrong, and harms only itself
+ * (its slot table is mapped to KBQ_MAXSLOTS, its rings only to the count). */
 static inline uint32_t kbp_region_slots(const struct kbq_region *r)
 {
 	uint32_t n = kbq_ld(&r->slots);

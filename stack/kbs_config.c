@@ -100,8 +100,8 @@ static const struct kbs_setting kbs_settings[] = {
 	  "is bbr, else reno", parse_tcp_cc },
 	{ "KB_TCP_PCBS", "tcp-pcbs", "an integer from 16 to 16777216",
 	  "TCP connections lwIP holds at once for every application, TIME_WAIT "
-	  "included (kbstackd keeps TIME_WAIT to half of them), and as many queued "
-	  "segments (default 262144). Memory follows use, about 0.5 KiB a "
+	  "included (kbstackd keeps TIME_WAIT to half of them), and queued "
+	  "segments at least as many (default 262144). Memory follows use, about 0.5 KiB a "
 	  "connection; beyond, a SYN is dropped (the client retries)", parse_tcp_pcbs },
 };
 

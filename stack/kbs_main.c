@@ -249,10 +249,11 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
 	kbs_stats_state(KBQ_STATE_RUNNING);
-	fprintf(stderr, "kbstackd: ready: %s on %s, mac %s, core %d, poll %s, tcp %s, %u mbufs%s%s\n",
+	fprintf(stderr, "kbstackd: ready: %s on %s, mac %s, core %d, poll %s, tcp %s, %zu tcp pcbs, "
+		"%u slots an application, %u mbufs%s%s\n",
 		kbs_stats->addr, c.dev, kbs_stats->mac, c.core,
 		c.poll == KBS_POLL_BUSY ? "busy" : "adaptive",
-		c.cc == KBS_CC_BBR ? "bbr" : "reno", c.mbufs,
+		c.cc == KBS_CC_BBR ? "bbr" : "reno", kbs_tcp_pcbs(), c.slots, c.mbufs,
 		port.rx_cksum ? ", rx checksum offload" : "",
 		port.tx_cksum ? ", tx checksum offload" : "");
 	kbs_loop(&ni, c.poll);

@@ -42,9 +42,13 @@ void tcp_probe_tmr(void);
  * 0027), MEMP_NUM_* until kbs_tcp_set_pcbs. */
 extern size_t kbs_memp_limit[];
 
-/* Bound PCBs (TIME_WAIT included), and segments and pbuf headers as many,
- * to n (KB_TCP_PCBS); before lwIP serves anything. */
+/* Bound PCBs (TIME_WAIT included) to n, and segments and pbuf headers to
+ * as many if that is more than the build's (KB_TCP_PCBS); before lwIP
+ * serves anything. */
 void kbs_tcp_set_pcbs(size_t n);
+
+/* The PCB bound in force. */
+size_t kbs_tcp_pcbs(void);
 
 /* The congestion control of connections made from now on (KB_TCP_CC, a
  * kbs_cc value: lwIP's TCP_CC_*, patch 0026). */

@@ -24,9 +24,19 @@ size_t kbs_memp_limit[MEMP_MAX] = {
 #include "lwip/priv/memp_std.h"
 };
 
+size_t kbs_tcp_pcbs(void)
+{
+	return kbs_memp_limit[MEMP_TCP_PCB];
+}
+
 void kbs_tcp_set_pcbs(size_t n)
 {
 	kbs_memp_limit[MEMP_TCP_PCB] = n;
-	kbs_memp_limit[MEMP_TCP_SEG] = n;
-	kbs_memp_limit[MEMP_PBUF] = n;
+	/* Segments and pbuf headers follow a larger bound, never fall below
+	 * the build's: a tcp_write refused for want of one with nothing in
+	 * flight would wait for a doorbell that may not come. */
+	if (n > MEMP_NUM_TCP_SEG)
+		kbs_memp_limit[MEMP_TCP_SEG] = n;
+	if (n > MEMP_NUM_PBUF)
+		kbs_memp_limit[MEMP_PBUF] = n;
 }

@@ -23,6 +23,7 @@
 #include <errno.h>
 
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -122,6 +123,14 @@ void kbs_life_init(void)
 	kbs_ext_id = tcp_ext_arg_alloc_id();
 }
 
+/* A context in one mapping: the struct, its slots' private side, the
+ * event list and the free bitmap (no malloc block hangs off it). */
+static size_t kbs_ctx_bytes(uint32_t nslots)
+{
+	return sizeof(struct kbs_ctx) + (size_t)nslots * (sizeof(struct kbs_sock) + 4) +
+	       nslots / 8;
+}
+
 /* Every slot free, every accept queue free, no event listed. */
 static void ctx_fresh(struct kbs_ctx *c)
 {
@@ -137,18 +146,16 @@ struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots)
 
 	if (nslots < 64 || nslots > KBQ_MAXSLOTS || nslots % 64)
 		return NULL;
-	/* Large blocks come from mmap: a slot's pages are touched at its first
-	 * use (kbs_sock_at), so a context costs what it uses. */
-	c = calloc(1, sizeof(*c) + (size_t)nslots * sizeof(c->s[0]));
-	if (!c)
+	/* From mmap, not malloc (which may hand back a used block and clear
+	 * it whole): a slot's pages are touched at its first use
+	 * (kbs_sock_at), so a context costs what it uses. */
+	c = mmap(NULL, kbs_ctx_bytes(nslots), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c == MAP_FAILED)
 		return NULL;
-	c->free_bits = malloc((size_t)nslots / 8);
-	c->evq = malloc((size_t)nslots * sizeof(*c->evq));
-	if (!c->free_bits || !c->evq) {
-		kbs_life_ctx_free(c);
-		return NULL;
-	}
 	c->nslots = nslots;
+	c->evq = (uint32_t *)(c->s + nslots);
+	c->free_bits = (uint64_t *)(c->evq + nslots); /* 8-aligned: nslots % 64 == 0 */
 	ctx_fresh(c);
 	return c;
 }
@@ -161,9 +168,7 @@ void kbs_life_ctx_clear(struct kbs_ctx *c)
 
 void kbs_life_ctx_free(struct kbs_ctx *c)
 {
-	free(c->free_bits);
-	free(c->evq);
-	free(c);
+	munmap(c, kbs_ctx_bytes(c->nslots));
 }
 
 static err_t kbs_on_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);

@@ -308,13 +308,14 @@ static void kbs_sock_service(struct kbs_ctx *c, uint32_t slot)
 		kbs_life_violation(c, KBS_V_SLOT);
 		return;
 	}
-	s = kbs_sock_at(c, slot);
+	s = &c->s[slot];
 	if (s->life == KBS_L_FREE) {
 		/* The application claims a slot with a CAS of the shared state;
-		 * anything but FREE there now is that claim. */
-		if (kbq_ld_acq(&kbs_qs(s)->state) == KBQ_S_FREE)
+		 * anything but FREE there now is that claim. (A slot rung while
+		 * free costs no private memory: set up only once claimed.) */
+		if (kbq_ld_acq(&kbq_sock_at(c->r, slot)->state) == KBQ_S_FREE)
 			return;
-		kbs_sock_open(s);
+		kbs_sock_open(kbs_sock_at(c, slot));
 	}
 	kbs_sock_request(s);
 	if (s->pcb && (s->life == KBS_L_ESTABLISHED || s->life == KBS_L_DRAINING)) {

@@ -95,7 +95,8 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 		uint64_t bits = c->free_bits[w];
 
 		if (!bits) {
-			c->free_lo = w + 1; /* kbs_life_set moves it back */
+			if (w == c->free_lo) /* no free bit below: kbs_life_set moves it back */
+				c->free_lo = w + 1;
 			continue;
 		}
 
