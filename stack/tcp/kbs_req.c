@@ -225,10 +225,12 @@ static void kbs_op_setopt(struct kbs_sock *s, uint32_t opt, uint32_t val)
 			tcp_nagle_enable(pcb);
 		break;
 	case KBQ_OPT_KEEPALIVE:
-		if (val)
+		if (val) {
 			ip_set_option(pcb, SOF_KEEPALIVE);
-		else
+			tcp_tmr_list(pcb); /* its timer runs from now (lwip-patches/0028) */
+		} else {
 			ip_reset_option(pcb, SOF_KEEPALIVE);
+		}
 		break;
 	case KBQ_OPT_KEEPIDLE: /* seconds, as Linux's TCP_KEEPIDLE (max 32767) */
 		pcb->keep_idle = (val > 32767 ? 32767 : val) * 1000;

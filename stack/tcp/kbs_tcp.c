@@ -183,8 +183,10 @@ err_t kbs_tcp_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	kbs_tcp_flow_attach(s, pcb);
 	if (l->inherit & KBQ_OPT_F_NODELAY)
 		tcp_nagle_disable(pcb);
-	if (l->inherit & KBQ_OPT_F_KEEPALIVE)
+	if (l->inherit & KBQ_OPT_F_KEEPALIVE) {
 		ip_set_option(pcb, SOF_KEEPALIVE);
+		tcp_tmr_list(pcb); /* its timer runs from now (lwip-patches/0028) */
+	}
 	kbs_life_set(s, KBS_L_ESTABLISHED);
 	kbq_st(&aq->slot[l->aq_tail % KBQ_ACCEPTQ], s->slot);
 	l->aq_tail++;

@@ -705,6 +705,62 @@ static int reno_default(void **state)
 	return abort_all(state);
 }
 
+/* Patch 0028: the timers visit only PCBs with something timed. An idle
+ * connection leaves tcp_tmr_pcbs at the first fast tick and tcp_slowtmr
+ * no longer touches it (its poll counter stands still); data sent, data
+ * received or keepalive put it back, and a retransmission timeout still
+ * fires on a listed PCB. */
+static int on_tmr_list(const struct tcp_pcb *pcb)
+{
+	const struct tcp_pcb *p;
+
+	for (p = tcp_tmr_pcbs; p; p = p->tmr_next)
+		if (p == pcb)
+			return 1;
+	return 0;
+}
+
+static void test_timer_list(void **state)
+{
+	struct tcp_pcb *a = connect_from(5101), *b = connect_from(5102);
+	u8_t poll_b;
+	int i;
+
+	(void)state;
+	assert_true(on_tmr_list(a) && on_tmr_list(b)); /* new: listed */
+	tcp_fasttmr();
+	assert_false(on_tmr_list(a));
+	assert_false(on_tmr_list(b));
+	poll_b = b->polltmr;
+	for (i = 0; i < 20; i++)
+		tcp_slowtmr();
+	assert_int_equal(b->polltmr, poll_b); /* not visited */
+	/* data out: listed until acknowledged */
+	send_data(a, 100);
+	assert_true(on_tmr_list(a));
+	tcp_fasttmr();
+	assert_true(on_tmr_list(a));
+	seg(5101, 1001, a->snd_nxt, TCP_ACK, 0);
+	tcp_fasttmr();
+	assert_false(on_tmr_list(a));
+	/* data in: listed (a delayed ACK), then off once it went */
+	seg(5102, 1001, b->snd_nxt, TCP_ACK | TCP_PSH, 10);
+	assert_true(on_tmr_list(b));
+	tcp_fasttmr();
+	assert_false(b->flags & TF_ACK_DELAY);
+	assert_false(on_tmr_list(b));
+	/* keepalive keeps it listed */
+	ip_set_option(b, SOF_KEEPALIVE);
+	tcp_tmr_list(b);
+	tcp_fasttmr();
+	assert_true(on_tmr_list(b));
+	/* the retransmission timeout of an idle-again PCB's new data */
+	send_data(a, 100);
+	for (i = 0; i < 500 && sent_of(a->lastack) < 2; i++)
+		tcp_slowtmr();
+	assert_int_equal(sent_of(a->lastack), 2); /* sent, then sent again */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +775,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_rack_ack_of_copy, abort_all),
 		cmocka_unit_test_teardown(test_bbr_rate_and_startup, abort_all),
 		cmocka_unit_test_setup_teardown(test_bbr_loss_keeps_window, bbr_default, reno_default),
+		cmocka_unit_test_teardown(test_timer_list, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
