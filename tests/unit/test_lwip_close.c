@@ -761,6 +761,44 @@ static void test_timer_list(void **state)
 	assert_int_equal(sent_of(a->lastack), 2); /* sent, then sent again */
 }
 
+/* What keeps a PCB on the timer list: data out of order, the peer's FIN
+ * (CLOSE_WAIT); and tcp_slowtmr removing a PCB from the middle of both
+ * lists (retransmissions exhausted) leaves the others whole. */
+static void test_timer_list_keeps(void **state)
+{
+	struct tcp_pcb *a = connect_from(5111), *b = connect_from(5112), *c = connect_from(5113);
+	int n = count(tcp_active_pcbs), i;
+
+	(void)state;
+	tcp_fasttmr();
+	assert_false(on_tmr_list(a) || on_tmr_list(b) || on_tmr_list(c));
+	seg(5111, 1001 + 100, a->snd_nxt, TCP_ACK, 10); /* a hole before it */
+	assert_non_null(a->ooseq);
+	seg(5112, 1001, b->snd_nxt, TCP_ACK | TCP_FIN, 0);
+	assert_int_equal(b->state, CLOSE_WAIT);
+	for (i = 0; i < 3; i++)
+		tcp_fasttmr();
+	assert_true(on_tmr_list(a));
+	assert_true(on_tmr_list(b));
+	assert_false(on_tmr_list(c));
+	/* c in the middle of the timer list (a, b behind it), then given up */
+	send_data(c, 100);
+	assert_ptr_equal(tcp_tmr_pcbs, c);
+	c->nrtx = TCP_MAXRTX;
+	tcp_slowtmr();
+	assert_int_equal(count(tcp_active_pcbs), n - 1);
+	assert_false(on_tmr_list(c)); /* (freed: compared as a pointer only) */
+	assert_true(on_tmr_list(a) && on_tmr_list(b));
+	{ /* every back link of both lists intact */
+		struct tcp_pcb **pp, *p;
+
+		for (pp = &tcp_active_pcbs; (p = *pp) != NULL; pp = &p->next)
+			assert_ptr_equal(p->list_pprev, pp);
+		for (pp = &tcp_tmr_pcbs; (p = *pp) != NULL; pp = &p->tmr_next)
+			assert_ptr_equal(p->tmr_pprev, pp);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +814,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bbr_rate_and_startup, abort_all),
 		cmocka_unit_test_setup_teardown(test_bbr_loss_keeps_window, bbr_default, reno_default),
 		cmocka_unit_test_teardown(test_timer_list, abort_all),
+		cmocka_unit_test_teardown(test_timer_list_keeps, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
