@@ -127,7 +127,7 @@ void kbs_life_init(void)
  * event list and the free bitmap (no malloc block hangs off it). */
 static size_t kbs_ctx_bytes(uint32_t nslots)
 {
-	return sizeof(struct kbs_ctx) + (size_t)nslots * (sizeof(struct kbs_sock) + 4) +
+	return sizeof(struct kbs_ctx) + (size_t)nslots * (sizeof(struct kbs_sock) + sizeof(uint32_t)) +
 	       nslots / 8;
 }
 
