@@ -9,7 +9,8 @@
 #      closes first), RATE_N connections per run — connections/s;
 #   3. idle memory (kb): IDLE_N keep-alive connections that made one request
 #      each, held open and idle — kbstackd's RSS and the region's pages
-#      (kbstat region_kib) a connection, before and while they are held;
+#      (kbstat region_kib) a connection, and its CPU (user + system time
+#      over 5 s, % of a core), before and while they are held;
 #   4. short connections in a row (kb): SHORT_N connections through ab, then
 #      slots, PCBs other than TIME_WAIT, segments, mbufs and region pages
 #      compared with before the first.
@@ -185,15 +186,24 @@ done
 
 # 3. idle memory (kb)
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$spid/status"; }
+cpu_pct() { # kbstackd's user + system time over 5 s, % of one core
+	local c0 c1 t0 t1 hz
+	hz=$(getconf CLK_TCK)
+	c0=$(awk '{ print $14 + $15 }' "/proc/$spid/stat") t0=$(date +%s%N)
+	sleep 5
+	c1=$(awk '{ print $14 + $15 }' "/proc/$spid/stat") t1=$(date +%s%N)
+	awk -v c="$((c1 - c0))" -v hz="$hz" -v ns="$((t1 - t0))" \
+		'BEGIN { printf "%.1f", c / hz * 1e9 / ns * 100 }'
+}
 for server in "${servers[@]}"; do
 	start kb
 	sleep 0.6 # the curl's slot idle and trimmed
-	rss0=$(rss_kib) reg0=$(kbs region_kib)
+	rss0=$(rss_kib) reg0=$(kbs region_kib) cpu0=$(cpu_pct)
 	coproc IDLE { cx bash -c "ulimit -n $nofile && exec python3 '$top/tests/integration/idle_client.py' \
 		198.18.0.1 8080 $idle_n '$www/html' light" 2>&1; }
 	read -r -t 600 line <&"${IDLE[0]}" || line=timeout
 	sleep 1 # trim periods
-	rss1=$(rss_kib) reg1=$(kbs region_kib) socks=$(kbs sockets)
+	rss1=$(rss_kib) reg1=$(kbs region_kib) socks=$(kbs sockets) cpu1=$(cpu_pct)
 	echo go >&"${IDLE[1]}"
 	read -r -t 600 done_line <&"${IDLE[0]}" || done_line=timeout
 	wait "$IDLE_PID" 2>/dev/null || true
@@ -201,6 +211,7 @@ for server in "${servers[@]}"; do
 		echo "$server: $idle_n idle keep-alive connections ($line, then $done_line; kbstackd sockets $socks)"
 		echo "  kbstackd RSS $rss0 -> $rss1 KiB: $(( (rss1 - rss0) * 1024 / idle_n )) bytes a connection"
 		echo "  region pages $reg0 -> $reg1 KiB: $(( (reg1 - reg0) * 1024 / idle_n )) bytes a connection"
+		echo "  kbstackd CPU $cpu0 -> $cpu1 % of a core (adaptive polling spins while it waits)"
 	} | tee -a "$out/idle.txt" >&2
 	stop
 done
