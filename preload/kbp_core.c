@@ -629,10 +629,10 @@ void kbp_drop_end(void)
 static void rows_copy(uint32_t me, uint32_t child)
 {
 	struct kbq_region *r = kbp.r;
-	uint32_t w;
+	uint32_t w, words = kbq_slot_words(kbp_region_slots(r));
 
 	kbp_drop_begin();
-	for (w = 0; w < kbq_slot_words(kbp_region_slots(r)); w++) {
+	for (w = 0; w < words; w++) {
 		uint64_t v = kbq_ld_sc(&r->held[me][w]), m = v;
 
 		while (m) {

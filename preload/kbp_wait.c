@@ -1433,10 +1433,10 @@ void kbp_wake_all(struct kbq_region *r, uint32_t me)
 {
 	static const char one = 1;
 	struct kbp_ep *ep;
-	uint32_t w;
+	uint32_t w, words = kbq_slot_words(kbp_region_slots(r));
 
 	/* Threads asleep on a socket's futex word: its slot is in our row. */
-	for (w = 0; me < KBQ_NPROCS && w < kbq_slot_words(kbp_region_slots(r)); w++) {
+	for (w = 0; me < KBQ_NPROCS && w < words; w++) {
 		uint64_t m = kbq_ld(&r->held[me][w]);
 
 		while (m) {

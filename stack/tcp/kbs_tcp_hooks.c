@@ -96,7 +96,8 @@ void kbs_tcp_set_cc(int cc)
 /*
  * TIME_WAIT bounded, as Linux bounds it (tcp_max_tw_buckets): a server that
  * closes first leaves one TIME_WAIT PCB per connection for 60 s, and past
- * 136 connections a second they would fill the PCB pool. lwIP then frees
+ * a sixtieth of the PCB bound a second (4369 at the default 262144) they
+ * would fill it. lwIP then frees
  * the oldest one for each new connection (tcp_kill_timewait), walking the
  * whole TIME_WAIT list twice per connection: the connection rate falls as
  * the list grows. Instead, when more than half the pool is in TIME_WAIT,
@@ -108,23 +109,21 @@ void kbs_tcp_set_cc(int cc)
  * more than half the pool is in use, when TIME_WAIT may pass the bound
  * (~14000 PCBs walked every 64 ms under churn were 2.7 % of the cycles).
  */
-#define KBS_TW_HIGH (kbs_memp_limit[MEMP_TCP_PCB] / 2)
-#define KBS_TW_LOW  (kbs_memp_limit[MEMP_TCP_PCB] / 4)
-
 void kbs_tcp_tw_trim(void)
 {
 	static unsigned calls;
+	/* half and a quarter of the PCB bound (KB_TCP_PCBS) */
+	size_t high = kbs_memp_limit[MEMP_TCP_PCB] / 2, low = high / 2, n = 0;
 	struct tcp_pcb *pcb = tcp_tw_pcbs, *cut = NULL, *next;
-	unsigned n = 0;
 
-	if (++calls % 8 && lwip_stats.memp[MEMP_TCP_PCB]->used <= KBS_TW_HIGH)
+	if (++calls % 8 && lwip_stats.memp[MEMP_TCP_PCB]->used <= high)
 		return;
 
 	for (; pcb; pcb = pcb->next)
-		if (++n == KBS_TW_LOW)
+		if (++n == low)
 			cut = pcb;
-	KBS_STAT_SET(tcp_timewait, n <= KBS_TW_HIGH ? n : KBS_TW_LOW);
-	if (n <= KBS_TW_HIGH) /* (above it, cut is the KBS_TW_LOW-th) */
+	KBS_STAT_SET(tcp_timewait, n <= high ? n : low);
+	if (n <= high) /* (above it, cut is the low-th) */
 		return;
 	pcb = cut->next;
 	cut->next = NULL;

@@ -196,7 +196,7 @@ static void fr_check_slots(const struct kbs_ctx *c, bool full)
 	uint64_t lq_seen[KBQ_NLISTEN / 64] = { 0 };
 	uint32_t i;
 
-	for (i = 0; i < KBQ_MAXSLOTS && (full || used < c->nsocks || i < 64); i++) {
+	for (i = 0; i < c->nslots && (full || used < c->nsocks || i < 64); i++) {
 		const struct kbs_sock *s = &c->s[i];
 		uint32_t st;
 
@@ -268,7 +268,7 @@ static bool fr_live_slot(const void *arg)
 
 	for (c = kbs_ctxs; c; c = c->next)
 		if ((const char *)arg >= (const char *)c->s &&
-		    (const char *)arg < (const char *)(c->s + KBQ_MAXSLOTS))
+		    (const char *)arg < (const char *)(c->s + c->nslots))
 			return true;
 	return false;
 }
@@ -409,14 +409,14 @@ static void fr_ffwd_record(struct fz_in *in, unsigned a)
 	if (!(a & 8))
 		slot = fz_hostile_slot(in);
 	else if (a & 4) {
-		for (i = 0; i < KBQ_MAXSLOTS && slot == UINT32_MAX; i++)
+		for (i = 0; i < c->nslots && slot == UINT32_MAX; i++)
 			if (c->s[i].life == KBS_L_LISTEN)
 				slot = i;
 	} else {
 		slot = fz_good_slot(a & 1);
 	}
 	back = (fz_in_u8(in) + 1u) * 61;
-	if (c && slot < KBQ_MAXSLOTS)
+	if (c && slot < c->nslots)
 		fr_ffwd(kbs_sock_at(c, slot), back);
 }
 
@@ -458,7 +458,7 @@ static void fr_trace_ctxs(void)
 	for (c = kbs_ctxs; c; c = c->next) {
 		fprintf(stderr, "fuzz:   context %u%s%s%s:", c->id, c->broken ? " cut off" : "",
 			c->orphan ? " orphan" : "", c == fz_hostile_ctx() ? " (hostile)" : "");
-		for (i = 0, n = 0; i < KBQ_MAXSLOTS && n < c->nsocks; i++)
+		for (i = 0, n = 0; i < c->nslots && n < c->nsocks; i++)
 			if (c->s[i].life != KBS_L_FREE) {
 				n++;
 				fprintf(stderr, " %u:%u%s", i, c->s[i].life, c->s[i].pcb ? "p" : "");

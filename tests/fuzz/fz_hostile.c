@@ -31,6 +31,7 @@
 #define FZ_HCTX_MAX    4   /* hostile contexts at once: its own and orphans still sending */
 #define FZ_HATTACH_MAX 8   /* contexts it makes per input */
 #define FZ_HPROCS_MAX  16  /* its processes */
+#define FZ_HSLOTS      (KBQ_MAXSLOTS - 64) /* its contexts' KB_SLOTS: the last 64 are beyond */
 
 /* Waiters that get a wake socket (kbstackd's end; the other end is the
  * application's, never read). Waiter 64's application end is closed. */
@@ -72,7 +73,9 @@ void fz_hostile_attach(void)
 		fz_hostile_die(0, true); /* the old image's context goes with it */
 	if (fz_nhctx == FZ_HCTX_MAX || fz_hattaches == FZ_HATTACH_MAX)
 		return;
-	c = kbs_life_ctx_new(KBQ_MAXSLOTS);
+	/* Fewer slots than its region has room for: a slot the program rings
+	 * or claims past them is one kbstackd must refuse (ctx_reset_slot). */
+	c = kbs_life_ctx_new(FZ_HSLOTS);
 	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!c || r == MAP_FAILED)
@@ -82,7 +85,7 @@ void fz_hostile_attach(void)
 	r->version = KBQ_ABI_VERSION;
 	r->ctx = 100 + fz_hattaches;
 	r->size = kbq_region_size(KBQ_MAXSLOTS);
-	r->slots = KBQ_MAXSLOTS;
+	r->slots = FZ_HSLOTS;
 	r->stack_ip = __builtin_bswap32(FZ_STACK_IP);
 	kbq_st_rel(&r->magic, KBQ_REGION_MAGIC);
 	c->id = r->ctx;
@@ -288,7 +291,7 @@ void fz_hostile_check(void)
 
 		if (!c->broken || !c->reset_done)
 			continue;
-		for (k = 0; k < KBQ_MAXSLOTS; k++) {
+		for (k = 0; k < c->nslots; k++) {
 			const struct kbs_sock *s = &c->s[k];
 
 			if (s->pcb || (s->life != KBS_L_FREE && s->life != KBS_L_CLOSED)) {
@@ -315,7 +318,7 @@ uint32_t fz_hostile_slot(struct fz_in *in)
 	if (!fz_hcur || !fz_hcur->nsocks)
 		return 0;
 	n = b % fz_hcur->nsocks;
-	for (i = 0, k = 0; i < KBQ_MAXSLOTS; i++)
+	for (i = 0, k = 0; i < fz_hcur->nslots; i++)
 		if (fz_hcur->s[i].life != KBS_L_FREE && k++ == n)
 			return i;
 	return 0;
@@ -397,7 +400,7 @@ void fz_hostile_accept(void)
 
 	if (!fz_hcur)
 		return;
-	for (i = 0; i < KBQ_MAXSLOTS; i++) {
+	for (i = 0; i < fz_hcur->nslots; i++) {
 		uint32_t lq = kbq_ld(&kbq_sock_at(fz_hcur->r, i)->lq), head, tail, n;
 		struct kbq_acceptq *aq;
 
@@ -474,7 +477,7 @@ void fz_hostile_bell(uint32_t slot, bool all)
 		kbq_bell(fz_hcur->r, slot);
 		return;
 	}
-	for (i = 0; i < KBQ_MAXSLOTS; i++)
+	for (i = 0; i < fz_hcur->nslots; i++)
 		kbq_bell(fz_hcur->r, i);
 }
 

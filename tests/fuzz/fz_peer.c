@@ -390,7 +390,7 @@ static uint32_t fz_good_find(const struct fz_good *g)
 	struct kbs_ctx *c = fz_app_ctx();
 	uint32_t i;
 
-	for (i = 0; i < KBQ_MAXSLOTS; i++) {
+	for (i = 0; i < c->nslots; i++) {
 		struct kbq_sock *q = kbq_sock_at(c->r, i);
 
 		if (c->s[i].life != KBS_L_FREE && c->s[i].pcb &&

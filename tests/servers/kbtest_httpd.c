@@ -204,11 +204,8 @@ static void run_epoll(int port, bool et, int workers, long max_conns)
 
 				while (conns < max_conns &&
 				       (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-					if (++conns == max_conns) { /* full: the others accept */
-						ev.events = EPOLLIN;
-						ev.data.ptr = NULL;
+					if (++conns == max_conns) /* full: the others accept */
 						epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
-					}
 					c = calloc(1, sizeof(*c));
 					c->fd = fd;
 					c->file = -1;
