@@ -121,11 +121,14 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
  * accept queue is full; the client sends it again (after 1 s, 3 s, ...)
  * and gets in once the application accepts or closes. A RST would end its
  * connect. Room: the queue (accepted, not yet taken) below the listen
- * backlog + 1 as Linux counts it (aq_limit), and with lwIP's half-open
- * connections (SYN_RCVD, accepts_pending) within the queue's and the
+ * backlog + 1 as Linux counts it (aq_limit); lwIP's half-open connections
+ * (SYN_RCVD, accepts_pending) below it too, as Linux bounds its SYN queue
+ * without SYN cookies; and queued + half-open within the queue's and the
  * free slots' size, so the connection finds both when its handshake
- * completes. lwIP's own bound on half-open connections is the queue's size
- * (kbs_op_listen): it never drops a SYN this has let through. */
+ * completes. So a burst of connects fills the queue before the slots
+ * whenever the backlog is below half the slots. lwIP's own bound on
+ * half-open connections is the queue's size (kbs_op_listen): it never
+ * drops a SYN this has let through. */
 err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 {
 	struct kbs_sock *l = lpcb->callback_arg;
@@ -135,7 +138,7 @@ err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 	    l->lq == KBS_LQ_NONE)
 		return ERR_OK; /* a broken context's SYN is reset at accept */
 	queued = l->aq_tail - kbq_ld(&kbs_aq(l)->head); /* once; > tail: full */
-	if (queued >= l->aq_limit || queued + pending >= KBQ_ACCEPTQ) {
+	if (queued >= l->aq_limit || pending >= l->aq_limit || queued + pending >= KBQ_ACCEPTQ) {
 		KBS_STAT_ADD(tcp_syn_drop_queue, 1);
 		return ERR_ABRT;
 	}

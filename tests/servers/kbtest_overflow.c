@@ -8,13 +8,15 @@
  * tcp_syn_drop_slots; tcp_accept_reset stays 0). Test code only.
  *
  * The side under test listens (backlog 511: a queue of 512 connections on
- * Linux and kb alike, below kb's 1024 slots, so the queue is what fills
- * first) and accepts nothing for 1 s
- * while the peer starts BURST non-blocking connects; then it accepts and
- * holds HOLD connections, accepts nothing for 1.5 s more (kb's slots are
- * all taken: the test runs kbstackd with KB_SLOTS=1024), closes half of
- * what it holds and accepts
- * the rest. Each peer connection sends a byte once connected; each accepted
+ * Linux and kb alike, and as many half-open, so a burst fills the queue
+ * before kb's 1024 slots) and accepts nothing for 1 s while the peer
+ * starts FIRST non-blocking connects; then it accepts and holds HOLD
+ * connections and, accepting nothing, has the peer start the other
+ * BURST - FIRST at once (under kb every slot is taken then, by HOLD and
+ * by what the queue holds: the test runs kbstackd with KB_SLOTS=1024, so
+ * their SYNs are dropped for slots whatever the first burst's retries
+ * did), waits 1.5 s, closes half of what it holds and accepts the rest.
+ * Each peer connection sends a byte once connected; each accepted
  * connection is sent one; the peer checks that every one of its
  * connections received it — a connection reset or refused anywhere fails.
  * Scenario high_fd: a listener and a connection on the highest fds allowed.
@@ -43,6 +45,7 @@
 #include "kbtest_semantics.h"
 
 #define BURST 1100 /* beyond the test's KB_SLOTS=1024 */
+#define FIRST 1050 /* beyond the queue and half-open room (512 each) */
 #define HOLD  1000
 
 /* Room for BURST sockets and more in the fd table (both sides). */
@@ -56,7 +59,8 @@ static void fd_room(void)
 	}
 }
 
-/* ---- the peer's side: "burst N", "burstcheck MS", "burstclose" */
+/* ---- the peer's side: "burst N", "burstmore N", "burstcheck MS",
+ * "burstclose" */
 
 static int burst_fd[BURST];
 static int burst_n;
@@ -68,13 +72,16 @@ static bool burst_running;
  * would: a connection Linux completed with a SYN cookie while its accept
  * queue was full exists for the server only when data comes (a bare ACK
  * was dropped), so a client that never sends would wait forever. */
+static bool burst_sent[BURST];
+
 static void *burst_sender(void *arg)
 {
-	static bool sent[BURST];
-	int i, left = burst_n;
+	bool *sent = burst_sent;
+	int i, left = 0;
 
 	(void)arg;
-	memset(sent, 0, sizeof(sent));
+	for (i = 0; i < burst_n; i++)
+		left += !sent[i];
 	while (left > 0 && !burst_stop) {
 		for (i = 0; i < burst_n; i++) {
 			struct pollfd p = { burst_fd[i], POLLOUT, 0 };
@@ -111,15 +118,22 @@ static void burst_close(void)
 	burst_n = 0;
 }
 
-static void burst_start(int n, const char *host, int p, char *reply, size_t len)
+/* n more connects at once (after burst_close: a new burst), each sending
+ * its byte once connected. */
+static void burst_start(int n, bool more, const char *host, int p, char *reply, size_t len)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
 	int i;
 
 	fd_room();
-	burst_close();
+	if (more) {
+		burst_join();
+	} else {
+		burst_close();
+		memset(burst_sent, 0, sizeof(burst_sent));
+	}
 	inet_pton(AF_INET, host, &a.sin_addr);
-	for (i = 0; i < n && i < BURST; i++) {
+	for (i = 0; i < n && burst_n < BURST; i++) {
 		int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
 		if (s < 0 || (connect(s, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS)) {
@@ -174,7 +188,9 @@ bool peer_burst_cmd(const char *line, const char *host, char *reply, size_t len)
 	int n;
 
 	if (sscanf(line, "burst %d", &n) == 1)
-		burst_start(n, host, port, reply, len);
+		burst_start(n, false, host, port, reply, len);
+	else if (sscanf(line, "burstmore %d", &n) == 1)
+		burst_start(n, true, host, port, reply, len);
 	else if (sscanf(line, "burstcheck %d", &n) == 1)
 		burst_check(n, reply, len);
 	else if (!strncmp(line, "burstclose", 10))
@@ -225,13 +241,16 @@ void sc_accept_overflow(void)
 		fail("listen on port %d: %s", port, strerror(errno));
 		return;
 	}
-	peer_callf(reply, sizeof(reply), "burst %d", BURST);
+	peer_callf(reply, sizeof(reply), "burst %d", FIRST);
 	if (!check(strncmp(reply, "ok", 2) == 0, "the peer starts %d connects at once (%s)",
-		   BURST, reply))
+		   FIRST, reply))
 		return;
 	sleep_ms(1000); /* nothing accepted: the accept queue overflows */
 	accept_until(l, HOLD, 20000);
 	check(accepted == HOLD, "%d connections accepted and held (%d)", HOLD, accepted);
+	peer_callf(reply, sizeof(reply), "burstmore %d", BURST - FIRST);
+	check(strncmp(reply, "ok", 2) == 0, "then %d more connects at once (%s)", BURST - FIRST,
+	      reply);
 	sleep_ms(1500); /* nothing accepted: under kb, no free slot */
 	for (i = 0; i < HOLD / 2; i++)
 		close(held[first_held++]);

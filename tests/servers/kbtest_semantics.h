@@ -48,7 +48,8 @@ void sc_late_close_exhausted(void);
 void sc_accept_overflow(void);
 void sc_high_fd(void);
 void sc_many_listeners(void);
-/* The peer's burst commands ("burst N", "burstcheck MS", "burstclose"):
+/* The peer's burst commands ("burst N", "burstmore N", "burstcheck MS",
+ * "burstclose"):
  * false when line is none of them. */
 bool peer_burst_cmd(const char *line, const char *host, char *reply, size_t len);
 
