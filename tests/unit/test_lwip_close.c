@@ -369,6 +369,26 @@ static u32_t stall_sacked(struct tcp_pcb *pcb, u16_t port)
 	return head;
 }
 
+/* Recoveries found by three duplicate ACKs on PCB (peer port PORT), one
+ * after the other, until RACK is on again (at most 1000): how many. */
+static int dupack_recoveries(struct tcp_pcb *pcb, u16_t port)
+{
+	int n = 0;
+
+	while (pcb->reo_off && n < 1000) {
+		u32_t m = pcb->mss, head = pcb->snd_nxt;
+
+		send_data(pcb, 5 * m);
+		for (u32_t k = 2; k <= 4; k++)
+			sack(port, head, head + m, head + k * m);
+		assert_true(pcb->flags & TF_INFR);
+		assert_int_equal(sent_of(head), 2);
+		seg(port, 1001, pcb->snd_nxt, TCP_ACK, 0);
+		n++;
+	}
+	return n;
+}
+
 static void test_rack(void **state)
 {
 	struct tcp_pcb *pcb = connect_opt(5555, 1);
@@ -389,15 +409,73 @@ static void test_rack(void **state)
 	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes); /* RACK, not a probe */
 	assert_int_equal(kbs_stats->c.tcp_fast_recovery, recov + 1);
 	assert_true(pcb->flags & TF_INFR);
-	/* the original was only late: the peer acknowledges all, then reports
-	 * the copy as a duplicate (D-SACK): the path reorders, RACK stops */
+	/* the original was only late: the peer acknowledges it and reports
+	 * the copy as a duplicate (D-SACK), while more is in flight: the
+	 * reordering window widens by a step (patch 0029; 0024 stopped RACK
+	 * here for good), once in that round trip */
 	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
-	assert_int_equal(pcb->reord_seen, 0);
+	assert_int_equal(pcb->reo_steps, 0);
+	send_data(pcb, 2 * pcb->mss);
+	sack(5555, pcb->lastack, head, head + pcb->mss);
+	assert_int_equal(pcb->reo_steps, 1);
+	assert_int_equal(pcb->reo_persist, 16);
+	sack(5555, pcb->lastack, head, head + pcb->mss);
+	assert_int_equal(pcb->reo_steps, 1);
+	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* the next stall: RACK still, waiting two quarters of the least
+	 * round trip past the delivered segment's round trip (a least round
+	 * trip of 40 ms here, so that the wait is still on when looked at) */
+	probes = kbs_stats->c.tcp_loss_probes;
+	pcb->min_rtt_us = 40000;
+	pcb->srtt_us = 1000000;
+	head = pcb->snd_nxt;
+	send_data(pcb, 5 * pcb->mss);
+	sack(5555, head, head + pcb->mss, head + 3 * pcb->mss);
+	assert_int_equal(pcb->rack_due_us, pcb->unacked->xmit_us + pcb->rack_rtt_us + 20000);
+	pcb->srtt_us = 15000; /* ... and at most the smoothed round trip */
+	tcp_rack_timeout(pcb);
+	assert_int_equal(pcb->rack_due_us, pcb->unacked->xmit_us + pcb->rack_rtt_us + 15000);
+	rack_until(head, 2);
+	assert_int_equal(sent_of(head), 2);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes); /* RACK, not a probe */
+	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	/* that was one recovery without a D-SACK; after 15 more, the window
+	 * is back to a single step */
+	for (int i = 0; i < 15; i++) {
+		assert_int_equal(pcb->reo_steps, 1);
+		head = stall_sacked(pcb, 5555);
+		assert_int_equal(sent_of(head), 2);
+		seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+		assert_false(pcb->flags & TF_INFR);
+	}
+	assert_int_equal(pcb->reo_steps, 0);
+	/* a D-SACK with the window at the smoothed round trip already: the
+	 * path reorders by far more than its least round trip, RACK stops;
+	 * three duplicate ACKs find a hole then; after 255 recoveries without
+	 * a D-SACK RACK is on again */
+	head = stall_sacked(pcb, 5555);
+	assert_int_equal(sent_of(head), 2);
+	pcb->min_rtt_us = 4000; /* a window of 1 ms, the smoothed round trip */
+	pcb->srtt_us = 1000;
 	sack(5555, pcb->snd_nxt, head, head + pcb->mss);
-	assert_int_equal(pcb->reord_seen, 1);
+	assert_int_equal(pcb->reo_off, 1);
 	probes = kbs_stats->c.tcp_loss_probes;
 	stall_sacked(pcb, 5555);
 	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes + 1); /* a probe, not RACK */
+	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(dupack_recoveries(pcb, 5555), 255);
+	assert_int_equal(pcb->reo_steps, 0);
+	/* four round trips with a D-SACK make four steps; a fifth turns RACK
+	 * off however far the smoothed round trip is */
+	for (int i = 1; i <= 5; i++) {
+		pcb->min_rtt_us = 4000;
+		head = stall_sacked(pcb, 5555);
+		assert_int_equal(sent_of(head), 2); /* RACK, not a probe */
+		pcb->srtt_us = 1000000;
+		sack(5555, pcb->snd_nxt, head, head + pcb->mss);
+		assert_int_equal(pcb->reo_steps, i < 5 ? i : 4);
+		assert_int_equal(pcb->reo_off, i == 5);
+	}
 }
 
 /* PCB's queue Q is in sequence order; its segment count. */
