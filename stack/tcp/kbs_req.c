@@ -39,9 +39,9 @@ static void kbs_req_done(struct kbs_sock *s, uint32_t seq, int rc)
  * connections, up to KBQ_ACCEPTQ: Linux's somaxconn), kept in aq_limit for
  * kbs_tcp_listen_input. lwIP's own backlog counts only half-open
  * connections (SYN_RCVD; 16 bits: lwip-patches/0017): KBQ_ACCEPTQ, so
- * kbs_tcp_listen_input, which keeps queued and half-open each within
- * aq_limit and together within the queue, is what drops a SYN, counted —
- * never lwIP, silently.
+ * kbs_tcp_listen_input, which keeps queued within aq_limit, half-open
+ * within half the slots (or aq_limit if more) and both together within
+ * the queue, is what drops a SYN, counted — never lwIP, silently.
  *
  * Any error makes the application keep its listener on the kernel
  * (KBQ_FB_REFUSED): so does a context whose KBQ_NLISTEN accept queues are

@@ -121,14 +121,16 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
  * accept queue is full; the client sends it again (after 1 s, 3 s, ...)
  * and gets in once the application accepts or closes. A RST would end its
  * connect. Room: the queue (accepted, not yet taken) below the listen
- * backlog + 1 as Linux counts it (aq_limit); lwIP's half-open connections
- * (SYN_RCVD, accepts_pending) below it too, as Linux bounds its SYN queue
- * without SYN cookies; and queued + half-open within the queue's and the
- * free slots' size, so the connection finds both when its handshake
- * completes. So a burst of connects fills the queue before the slots
- * whenever the backlog is below half the slots. lwIP's own bound on
- * half-open connections is the queue's size (kbs_op_listen): it never
- * drops a SYN this has let through. */
+ * backlog + 1 as Linux counts it (aq_limit); queued + half-open (lwIP's
+ * SYN_RCVD connections, accepts_pending) within the queue's and the free
+ * slots' size, so the connection finds both when its handshake completes;
+ * and half-open below half the context's slots or aq_limit, whichever is
+ * more — so that a burst of connects cannot take every slot with
+ * handshakes before the queue is full (and a client far away still has
+ * room while its handshake takes a round trip: Linux answers such bursts
+ * with SYN cookies). lwIP's own bound on half-open connections is the
+ * queue's size (kbs_op_listen): it never drops a SYN this has let
+ * through. */
 err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 {
 	struct kbs_sock *l = lpcb->callback_arg;
@@ -138,7 +140,8 @@ err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags)
 	    l->lq == KBS_LQ_NONE)
 		return ERR_OK; /* a broken context's SYN is reset at accept */
 	queued = l->aq_tail - kbq_ld(&kbs_aq(l)->head); /* once; > tail: full */
-	if (queued >= l->aq_limit || pending >= l->aq_limit || queued + pending >= KBQ_ACCEPTQ) {
+	if (queued >= l->aq_limit || queued + pending >= KBQ_ACCEPTQ ||
+	    (pending >= l->aq_limit && pending >= l->ctx->nslots / 2)) {
 		KBS_STAT_ADD(tcp_syn_drop_queue, 1);
 		return ERR_ABRT;
 	}

@@ -7,15 +7,16 @@
  * application's context is taken (kbstat: tcp_syn_drop_queue,
  * tcp_syn_drop_slots; tcp_accept_reset stays 0). Test code only.
  *
- * The side under test listens (backlog 511: a queue of 512 connections on
- * Linux and kb alike, and as many half-open, so a burst fills the queue
- * before kb's 1024 slots) and accepts nothing for 1 s while the peer
- * starts FIRST non-blocking connects; then it accepts and holds HOLD
- * connections and, accepting nothing, has the peer start the other
- * BURST - FIRST at once (under kb every slot is taken then, by HOLD and
- * by what the queue holds: the test runs kbstackd with KB_SLOTS=1024, so
- * their SYNs are dropped for slots whatever the first burst's retries
- * did), waits 1.5 s, closes half of what it holds and accepts the rest.
+ * The side under test listens (backlog 511: new connections join the
+ * queue while it holds fewer than 512, on Linux and kb alike; under kb at
+ * most 512 handshakes are under way, half of the 1024 slots the test
+ * gives kbstackd with KB_SLOTS=1024, so a burst is dropped for the queue
+ * before the slots) and accepts nothing for 1 s while the peer starts
+ * FIRST non-blocking connects; then it accepts and holds HOLD connections
+ * and, accepting nothing, has the peer start the other BURST - FIRST at
+ * once (under kb at most 23 slots are free then, so most of their SYNs
+ * are dropped for slots whatever the first burst's retries did), waits
+ * 1.5 s, closes half of what it holds and accepts the rest.
  * Each peer connection sends a byte once connected; each accepted
  * connection is sent one; the peer checks that every one of its
  * connections received it — a connection reset or refused anywhere fails.
@@ -68,12 +69,12 @@ static pthread_t burst_thread;
 static volatile int burst_stop;
 static bool burst_running;
 
+static bool burst_sent[BURST]; /* burst_fd[i] has sent its byte */
+
 /* Each connection sends one byte once connected, as a client's request
  * would: a connection Linux completed with a SYN cookie while its accept
  * queue was full exists for the server only when data comes (a bare ACK
  * was dropped), so a client that never sends would wait forever. */
-static bool burst_sent[BURST];
-
 static void *burst_sender(void *arg)
 {
 	bool *sent = burst_sent;
@@ -116,6 +117,7 @@ static void burst_close(void)
 		if (burst_fd[i] >= 0)
 			close(burst_fd[i]);
 	burst_n = 0;
+	memset(burst_sent, 0, sizeof(burst_sent));
 }
 
 /* n more connects at once (after burst_close: a new burst), each sending
@@ -126,12 +128,10 @@ static void burst_start(int n, bool more, const char *host, int p, char *reply, 
 	int i;
 
 	fd_room();
-	if (more) {
+	if (more)
 		burst_join();
-	} else {
+	else
 		burst_close();
-		memset(burst_sent, 0, sizeof(burst_sent));
-	}
 	inet_pton(AF_INET, host, &a.sin_addr);
 	for (i = 0; i < n && burst_n < BURST; i++) {
 		int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -249,8 +249,8 @@ void sc_accept_overflow(void)
 	accept_until(l, HOLD, 20000);
 	check(accepted == HOLD, "%d connections accepted and held (%d)", HOLD, accepted);
 	peer_callf(reply, sizeof(reply), "burstmore %d", BURST - FIRST);
-	check(strncmp(reply, "ok", 2) == 0, "then %d more connects at once (%s)", BURST - FIRST,
-	      reply);
+	check(strncmp(reply, "ok", 2) == 0, "then %d more connects at once (%s in all)",
+	      BURST - FIRST, reply);
 	sleep_ms(1500); /* nothing accepted: under kb, no free slot */
 	for (i = 0; i < HOLD / 2; i++)
 		close(held[first_held++]);

@@ -424,17 +424,18 @@ static void test_rack(void **state)
 	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
 	/* the next stall: RACK still, waiting two quarters of the least
 	 * round trip past the delivered segment's round trip (a least round
-	 * trip of 40 ms here, so that the wait is still on when looked at) */
+	 * trip of 400 ms here, so that the wait is still on when looked at
+	 * on a loaded machine) */
 	probes = kbs_stats->c.tcp_loss_probes;
-	pcb->min_rtt_us = 40000;
+	pcb->min_rtt_us = 400000;
 	pcb->srtt_us = 1000000;
 	head = pcb->snd_nxt;
 	send_data(pcb, 5 * pcb->mss);
 	sack(5555, head, head + pcb->mss, head + 3 * pcb->mss);
-	assert_int_equal(pcb->rack_due_us, pcb->unacked->xmit_us + pcb->rack_rtt_us + 20000);
-	pcb->srtt_us = 15000; /* ... and at most the smoothed round trip */
+	assert_int_equal(pcb->rack_due_us, pcb->unacked->xmit_us + pcb->rack_rtt_us + 200000);
+	pcb->srtt_us = 150000; /* ... and at most the smoothed round trip */
 	tcp_rack_timeout(pcb);
-	assert_int_equal(pcb->rack_due_us, pcb->unacked->xmit_us + pcb->rack_rtt_us + 15000);
+	assert_int_equal(pcb->rack_due_us, pcb->unacked->xmit_us + pcb->rack_rtt_us + 150000);
 	rack_until(head, 2);
 	assert_int_equal(sent_of(head), 2);
 	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes); /* RACK, not a probe */
@@ -476,6 +477,45 @@ static void test_rack(void **state)
 		assert_int_equal(pcb->reo_steps, i < 5 ? i : 4);
 		assert_int_equal(pcb->reo_off, i == 5);
 	}
+}
+
+/* The end of a recovery after a timeout counts toward the reordering
+ * window's decay (patch 0029), and a fast recovery begun inside it ends
+ * with it: one recovery, counted once. */
+static void test_rack_recovery_ends_once(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(5656, 1);
+	u32_t head, m = pcb->mss;
+	int i;
+
+	(void)state;
+	send_data(pcb, 5 * m);
+	seg(5656, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	pcb->reo_steps = 1;
+	pcb->reo_persist = 5;
+	/* the timeout sends the head again; acknowledged, the recovery ends */
+	head = pcb->snd_nxt;
+	send_data(pcb, 5 * m);
+	for (i = 0; i < 500 && sent_of(head) < 2; i++)
+		tcp_slowtmr();
+	assert_int_equal(sent_of(head), 2);
+	assert_true(pcb->flags & TF_RTO);
+	seg(5656, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_false(pcb->flags & (TF_RTO | TF_INFR));
+	assert_int_equal(pcb->reo_persist, 4);
+	/* a timeout, then duplicate ACKs: a fast recovery inside it */
+	head = pcb->snd_nxt;
+	send_data(pcb, 5 * m);
+	for (i = 0; i < 500 && sent_of(head) < 2; i++)
+		tcp_slowtmr();
+	assert_true(pcb->flags & TF_RTO);
+	for (u32_t k = 2; k <= 4; k++)
+		sack(5656, head, head + m, head + k * m);
+	assert_true((pcb->flags & (TF_RTO | TF_INFR)) == (TF_RTO | TF_INFR));
+	seg(5656, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_false(pcb->flags & (TF_RTO | TF_INFR));
+	assert_int_equal(pcb->reo_persist, 3);
+	assert_int_equal(pcb->reo_steps, 1);
 }
 
 /* PCB's queue Q is in sequence order; its segment count. */
@@ -884,6 +924,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_probe_stall, abort_all),
 		cmocka_unit_test_teardown(test_probe_not_one_segment, abort_all),
 		cmocka_unit_test_teardown(test_rack, abort_all),
+		cmocka_unit_test_teardown(test_rack_recovery_ends_once, abort_all),
 		cmocka_unit_test_teardown(test_rack_every_hole, abort_all),
 		cmocka_unit_test_teardown(test_rack_queued_then_rto, abort_all),
 		cmocka_unit_test_teardown(test_rack_many_holes, abort_all),
