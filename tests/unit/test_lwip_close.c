@@ -347,6 +347,14 @@ static void rack_until(u32_t seq, int n)
 		tcp_probe_tmr();
 }
 
+/* Run tcp_slowtmr until the segment at SEQ was sent twice since
+ * send_data (a retransmission timeout), at most 500 ticks. */
+static void rto_until(u32_t seq)
+{
+	for (int i = 0; i < 500 && sent_of(seq) < 2; i++)
+		tcp_slowtmr();
+}
+
 /* Wait US microseconds. */
 static void spin_us(u32_t us)
 {
@@ -486,7 +494,6 @@ static void test_rack_recovery_ends_once(void **state)
 {
 	struct tcp_pcb *pcb = connect_opt(5656, 1);
 	u32_t head, m = pcb->mss;
-	int i;
 
 	(void)state;
 	send_data(pcb, 5 * m);
@@ -496,8 +503,7 @@ static void test_rack_recovery_ends_once(void **state)
 	/* the timeout sends the head again; acknowledged, the recovery ends */
 	head = pcb->snd_nxt;
 	send_data(pcb, 5 * m);
-	for (i = 0; i < 500 && sent_of(head) < 2; i++)
-		tcp_slowtmr();
+	rto_until(head);
 	assert_int_equal(sent_of(head), 2);
 	assert_true(pcb->flags & TF_RTO);
 	seg(5656, 1001, pcb->snd_nxt, TCP_ACK, 0);
@@ -506,8 +512,7 @@ static void test_rack_recovery_ends_once(void **state)
 	/* a timeout, then duplicate ACKs: a fast recovery inside it */
 	head = pcb->snd_nxt;
 	send_data(pcb, 5 * m);
-	for (i = 0; i < 500 && sent_of(head) < 2; i++)
-		tcp_slowtmr();
+	rto_until(head);
 	assert_true(pcb->flags & TF_RTO);
 	for (u32_t k = 2; k <= 4; k++)
 		sack(5656, head, head + m, head + k * m);
@@ -874,8 +879,7 @@ static void test_timer_list(void **state)
 	assert_true(on_tmr_list(b));
 	/* the retransmission timeout of an idle-again PCB's new data */
 	send_data(a, 100);
-	for (i = 0; i < 500 && sent_of(a->lastack) < 2; i++)
-		tcp_slowtmr();
+	rto_until(a->lastack);
 	assert_int_equal(sent_of(a->lastack), 2); /* sent, then sent again */
 }
 
