@@ -497,6 +497,60 @@ static void test_rack(void **state)
 	}
 }
 
+/* A burst leaves in one microsecond: a hole sent in the same microsecond
+ * as the segments SACKed after it is found lost by RACK, which orders
+ * such sends by sequence (patch 0030), not left to the loss probe. */
+static void test_rack_same_microsecond(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(5757, 1);
+	u64_t probes = kbs_stats->c.tcp_loss_probes;
+	u32_t head, m = pcb->mss;
+	struct tcp_seg *q;
+
+	(void)state;
+	send_data(pcb, 5 * m);
+	seg(5757, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	head = pcb->snd_nxt;
+	send_data(pcb, 5 * m);
+	for (q = pcb->unacked; q; q = q->next) /* all in one microsecond */
+		q->xmit_us = pcb->unacked->xmit_us;
+	pcb->srtt_us = 1000000; /* the probe 2 s away */
+	sack(5757, head, head + m, head + 3 * m);
+	rack_until(head, 2);
+	assert_int_equal(sent_of(head), 2);
+	assert_int_equal(kbs_stats->c.tcp_loss_probes, probes); /* RACK, not a probe */
+	assert_true(pcb->flags & TF_INFR);
+	assert_int_equal(sent_of(head + 3 * m), 1); /* sent after the SACKed: not lost */
+	seg(5757, 1001, pcb->snd_nxt, TCP_ACK, 0);
+}
+
+/* Resends of the first unacknowledged segment that no timeout made (fast
+ * retransmits, probes, RACK) do not count toward giving the connection up
+ * (patch 0031): 13 of them before an ACK moves, and tcp_slowtmr keeps it;
+ * the timeouts still count. */
+static void test_resends_not_timeouts(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(5858, 1);
+	int i, n = count(tcp_active_pcbs);
+
+	(void)state;
+	send_data(pcb, 5 * pcb->mss);
+	for (i = 0; i < TCP_MAXRTX + 1; i++) {
+		assert_int_equal(tcp_rexmit(pcb), ERR_OK);
+		assert_int_equal(tcp_output(pcb), ERR_OK);
+	}
+	assert_int_equal(sent_of(pcb->lastack), TCP_MAXRTX + 2);
+	assert_int_equal(pcb->nrtx, 0);
+	tcp_slowtmr();
+	assert_int_equal(count(tcp_active_pcbs), n);
+	nsent = 0; /* a timeout now: counted */
+	for (i = 0; i < 500 && sent_of(pcb->lastack) < 1; i++)
+		tcp_slowtmr();
+	assert_int_equal(pcb->nrtx, 1);
+	seg(5858, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	assert_int_equal(pcb->nrtx, 0);
+}
+
 /* The end of a recovery after a timeout counts toward the reordering
  * window's decay (patch 0029), and a fast recovery begun inside it ends
  * with it: one recovery, counted once. */
@@ -939,6 +993,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_probe_not_one_segment, abort_all),
 		cmocka_unit_test_teardown(test_rack, abort_all),
 		cmocka_unit_test_teardown(test_rack_recovery_ends_once, abort_all),
+		cmocka_unit_test_teardown(test_rack_same_microsecond, abort_all),
+		cmocka_unit_test_teardown(test_resends_not_timeouts, abort_all),
 		cmocka_unit_test_teardown(test_rack_every_hole, abort_all),
 		cmocka_unit_test_teardown(test_rack_queued_then_rto, abort_all),
 		cmocka_unit_test_teardown(test_rack_many_holes, abort_all),
