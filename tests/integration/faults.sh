@@ -155,7 +155,13 @@ first = 3145728 - 262144  # all but 256 KiB, so the server's sendall can end
 while n < first:
     b = s.recv(min(65536, first - n))
     h.update(b); n += len(b)
-while os.path.exists("/proc/" + sys.argv[1]) and open("/proc/%s/stat" % sys.argv[1]).read().split()[2] != "Z":
+def alive(pid):  # not gone, not a zombie (its /proc entry may go while read)
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+while alive(sys.argv[1]):
     time.sleep(0.05)      # the server has gone before we read a byte
 time.sleep(0.2)
 try:
