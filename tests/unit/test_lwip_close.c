@@ -236,6 +236,13 @@ static void send_data(struct tcp_pcb *pcb, int len)
 	assert_int_equal(tcp_output(pcb), ERR_OK);
 }
 
+/* Send LEN bytes on PCB; the peer (port PORT) acknowledges them all. */
+static void exchange(struct tcp_pcb *pcb, u16_t port, int len)
+{
+	send_data(pcb, len);
+	seg(port, 1001, pcb->snd_nxt, TCP_ACK, 0);
+}
+
 static int on_probe_list(const struct tcp_pcb *pcb)
 {
 	const struct tcp_pcb *p;
@@ -412,8 +419,7 @@ static void test_rack(void **state)
 
 	(void)state;
 	assert_true(pcb->flags & TF_SACK);
-	send_data(pcb, 5 * pcb->mss); /* a first exchange: round trips measured */
-	seg(5555, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 5555, 5 * pcb->mss); /* a first exchange: round trips measured */
 	/* five segments; the peer SACKs the second and third: one duplicate
 	 * ACK, no third to come. RACK sends the first again once a quarter of
 	 * the least round trip has passed since the SACKed ones were sent
@@ -515,8 +521,7 @@ static void test_rack_same_microsecond(void **state)
 	struct tcp_seg *q;
 
 	(void)state;
-	send_data(pcb, 5 * m);
-	seg(5757, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 5757, 5 * m);
 	head = pcb->snd_nxt;
 	send_data(pcb, 5 * m);
 	for (q = pcb->unacked; q; q = q->next) /* all in one microsecond */
@@ -567,8 +572,7 @@ static void test_rack_recovery_ends_once(void **state)
 	u32_t head, m = pcb->mss;
 
 	(void)state;
-	send_data(pcb, 5 * m);
-	seg(5656, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 5656, 5 * m);
 	pcb->reo_steps = 1;
 	pcb->reo_persist = 5;
 	/* the timeout sends the head again; acknowledged, the recovery ends */
@@ -626,8 +630,7 @@ static void test_rack_every_hole(void **state)
 	u32_t s, m = pcb->mss;
 
 	(void)state;
-	send_data(pcb, 8 * m);
-	seg(6666, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 6666, 8 * m);
 	s = eight_with_holes(pcb, 6666);
 	/* all three holes go again, in one recovery (a loss probe may send
 	 * the first once more on a slow machine) */
@@ -650,8 +653,7 @@ static void test_rack_queued_then_rto(void **state)
 	u32_t s, m = pcb->mss;
 
 	(void)state;
-	send_data(pcb, 8 * m);
-	seg(7777, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 7777, 8 * m);
 	/* a window of two segments: the first hole goes (the first
 	 * unacknowledged segment goes whatever cwnd says) and the second (the
 	 * pipe: eight sent, five SACKed, two queued), the third waits */
@@ -687,8 +689,7 @@ static void test_rack_many_holes(void **state)
 	int i;
 
 	(void)state;
-	send_data(pcb, 8 * m);
-	seg(8888, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 8888, 8 * m);
 	/* 26 segments; the peer SACKs every second one: 13 holes */
 	pcb->cwnd = 40 * m;
 	s = pcb->snd_nxt;
@@ -718,8 +719,7 @@ static void test_rexmit_queued_keeps_bytes(void **state)
 
 	(void)state;
 	tcp_nagle_disable(pcb); /* B goes at once, short */
-	send_data(pcb, 8 * m);
-	seg(9191, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 9191, 8 * m);
 	/* A (full), B (100 bytes), then C-E; the peer SACKs C-E: A and B
 	 * are holes, queued to go again; the netif refuses them (as a full
 	 * pipe would hold B): B is last on unsent */
@@ -765,8 +765,7 @@ static void test_rack_ack_of_copy(void **state)
 	int i;
 
 	(void)state;
-	send_data(pcb, 8 * m);
-	seg(9292, 1001, pcb->snd_nxt, TCP_ACK, 0);
+	exchange(pcb, 9292, 8 * m);
 	/* five segments; the peer SACKs the second and third: RACK sends
 	 * the first again */
 	s = stall_sacked(pcb, 9292);
