@@ -13,7 +13,10 @@
 #      over 5 s, % of a core), before and while they are held;
 #   4. short connections in a row (kb): SHORT_N connections through ab, then
 #      slots, PCBs other than TIME_WAIT, segments, mbufs and region pages
-#      compared with before the first.
+#      compared with before the first;
+#   5. bulk: 1 MiB responses from the epoll server, wrk with BULK_CONNS
+#      keep-alive connections, each round the kernel path then kb — MB/s,
+#      p99, the slowest request and wrk's timeouts (2 s).
 #
 # Environment:
 #   KB_BENCH_OUT      directory for the results (required): keepalive.csv,
@@ -25,6 +28,8 @@
 #   KB_BENCH_RATE_N   connections per rate run (default 100000)
 #   KB_BENCH_IDLE_N   idle connections held (default 10000)
 #   KB_BENCH_SHORT_N  short connections in a row (default 1000000)
+#   KB_BENCH_BULK_CONNS  bulk connection counts (default "1 64")
+#   KB_BENCH_PARTS    which of keepalive rate idle short bulk to run (default all)
 #   KB_BENCH_NICE     kbstackd's KB_NICE (default: unset, kbstackd's own default)
 #   KB_BUILD          the build directory (default build/)
 #
@@ -44,6 +49,14 @@ read -ra servers <<<"${KB_BENCH_SERVERS:-epoll nginx}"
 rate_n=${KB_BENCH_RATE_N:-100000}
 idle_n=${KB_BENCH_IDLE_N:-10000}
 short_n=${KB_BENCH_SHORT_N:-1000000}
+read -ra bulk_conns <<<"${KB_BENCH_BULK_CONNS:-1 64}"
+parts=" ${KB_BENCH_PARTS:-keepalive rate idle short bulk} "
+for p in $parts; do
+	case $p in keepalive|rate|idle|short|bulk) ;;
+	*) echo "connections.sh: KB_BENCH_PARTS: unknown part '$p' (keepalive rate idle short bulk)" >&2; exit 2 ;;
+	esac
+done
+part() { [[ $parts == *" $1 "* ]]; }
 kbstackd=$bld/stack/kbstackd
 kbstat=$bld/stack/kbstat
 httpd=$bld/tests/kbtest_httpd
@@ -71,6 +84,7 @@ dev="net_af_xdp0,iface=$KB_TB_SIF"
 www=$(mktemp -d /tmp/kbconn.XXXXXX)
 mkdir -p "$www/html" "$www/run"
 head -c 64 /dev/urandom >"$www/html/f64"
+head -c 1048576 /dev/urandom >"$www/html/f1m"
 cp "$www/html/f64" "$www/f64"
 nginx_conf "$www/html" "$www/run" "$nofile" >"$www/nginx.conf"
 chmod -R a+rX "$www"
@@ -142,10 +156,11 @@ run_wrk() { # PATH CONNS
 
 echo "round,server,conns,path,rps,p99_ms,max_ms,errors,syn_drops,ring_drops,accept_resets" >"$out/keepalive.csv"
 echo "round,server,path,conns_per_s,failed" >"$out/rate.csv"
+echo "round,conns,path,mb_per_s,p99_ms,max_ms,timeouts,errors" >"$out/bulk.csv"
 : >"$out/idle.txt"; : >"$out/short.txt"
 
 # 1. keep-alive
-for r in $(seq "$rounds"); do
+part keepalive && for r in $(seq "$rounds"); do
 	for c in "${conns[@]}"; do
 		for server in "${servers[@]}"; do
 			for path in kernel kb; do
@@ -169,7 +184,7 @@ for r in $(seq "$rounds"); do
 done
 
 # 2. connection rate
-for r in $(seq "$rounds"); do
+part rate && for r in $(seq "$rounds"); do
 	for server in "${servers[@]}"; do
 		for path in kernel kb; do
 			start "$path"
@@ -195,7 +210,7 @@ cpu_pct() { # kbstackd's user + system time over 5 s, % of one core
 	awk -v c="$((c1 - c0))" -v hz="$hz" -v ns="$((t1 - t0))" \
 		'BEGIN { printf "%.1f", c / hz * 1e9 / ns * 100 }'
 }
-for server in "${servers[@]}"; do
+part idle && for server in "${servers[@]}"; do
 	start kb
 	sleep 0.6 # the curl's slot idle and trimmed
 	rss0=$(rss_kib) reg0=$(kbs region_kib) cpu0=$(cpu_pct)
@@ -219,6 +234,7 @@ done
 # 4. short connections in a row (kb)
 gauges() { echo "sockets=$(kbs sockets) pcbs_not_tw=$(( $(kbs tcp_pcbs) - $(kbs tcp_timewait) )) segs=$(kbs tcp_segs) mbufs=$(kbs mbufs_in_use) region_kib=$(kbs region_kib)"; }
 server=epoll
+part short && {
 start kb
 sleep 0.6
 g0=$(gauges)
@@ -235,35 +251,74 @@ sleep 1
 	echo "  TIME_WAIT $(kbs tcp_timewait), recycled early $(kbs tcp_tw_recycled), resets at accept $(kbs tcp_accept_reset)"
 } | tee -a "$out/short.txt" >&2
 stop
+}
+
+# 5. bulk: wrk → "MB/s p99_ms max_ms timeouts errors"
+part bulk && for r in $(seq "$rounds"); do
+	for c in "${bulk_conns[@]}"; do
+		for path in kernel kb; do
+			start "$path"
+			read -r mbs p99 max tmo err <<<"$(cx wrk -t1 -c"$c" -d"${secs}s" --timeout 2s --latency \
+				"http://$(addr_of "$path"):8080/f1m" 2>&1 |
+			awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; return v * 1000 }
+			     function mb(v) { if (v ~ /GB$/) return v * 1024; if (v ~ /MB$/) return v + 0; if (v ~ /KB$/) return v / 1024; return v / 1048576 }
+			     /^ +Latency +[0-9]/ { max = ms($4) } /^ +99%/ { p99 = ms($2) }
+			     /Transfer\/sec/ { rate = mb($2) }
+			     /Socket errors/ { gsub(/,/, ""); err += $4 + $6 + $8; tmo = $10 }
+			     /Non-2xx/ { err += $NF }
+			     END { printf "%.1f %.1f %.1f %d %d\n", rate, p99, max, tmo, err }')"
+			echo "$r,$c,$path,$mbs,$p99,$max,$tmo,$err" >>"$out/bulk.csv"
+			say "round $r bulk -c$c $path: $mbs MiB/s, p99 $p99 ms, max $max ms, timeouts $tmo, errors $err"
+			stop
+		done
+	done
+done
 
 # Summary: medians per point, kb over kernel.
 python3 - "$out" <<'PY' | tee "$out/summary.md"
 import csv, statistics, sys
 out = sys.argv[1]
 rows = list(csv.DictReader(open(out + "/keepalive.csv")))
-print("| server | conns | kernel req/s | kb req/s | kb/kernel | kernel p99 / max (ms) | kb p99 / max (ms) | errors kernel / kb | kb SYN drops | kb rx_drop_ring |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-keys = sorted({(r["server"], int(r["conns"])) for r in rows})
-for srv, c in keys:
-    k = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kernel"]
-    b = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kb"]
-    ratios = [float(y["rps"]) / float(x["rps"]) for x, y in zip(k, b) if float(x["rps"]) > 0]
-    f = lambda rs, key: ", ".join(r[key] for r in rs)
-    print("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
-        srv, c, f(k, "rps"), f(b, "rps"),
-        "%.2f–%.2f×" % (min(ratios), max(ratios)) if ratios else "-",
-        "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in k),
-        "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in b),
-        f(k, "errors"), f(b, "errors"), f(b, "syn_drops"), f(b, "ring_drops")))
+if rows:
+    print("| server | conns | kernel req/s | kb req/s | kb/kernel | kernel p99 / max (ms) | kb p99 / max (ms) | errors kernel / kb | kb SYN drops | kb rx_drop_ring |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    keys = sorted({(r["server"], int(r["conns"])) for r in rows})
+    for srv, c in keys:
+        k = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kernel"]
+        b = [r for r in rows if r["server"] == srv and int(r["conns"]) == c and r["path"] == "kb"]
+        ratios = [float(y["rps"]) / float(x["rps"]) for x, y in zip(k, b) if float(x["rps"]) > 0]
+        f = lambda rs, key: ", ".join(r[key] for r in rs)
+        print("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
+            srv, c, f(k, "rps"), f(b, "rps"),
+            "%.2f–%.2f×" % (min(ratios), max(ratios)) if ratios else "-",
+            "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in k),
+            "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in b),
+            f(k, "errors"), f(b, "errors"), f(b, "syn_drops"), f(b, "ring_drops")))
 rate = list(csv.DictReader(open(out + "/rate.csv")))
-print()
-print("| server | kernel conn/s | kb conn/s | failed kernel / kb |")
-print("|---|---:|---:|---:|")
-for srv in sorted({r["server"] for r in rate}):
-    k = [r for r in rate if r["server"] == srv and r["path"] == "kernel"]
-    b = [r for r in rate if r["server"] == srv and r["path"] == "kb"]
-    print("| %s | %s | %s | %s / %s |" % (srv, ", ".join(r["conns_per_s"] for r in k),
-          ", ".join(r["conns_per_s"] for r in b), ", ".join(r["failed"] for r in k),
-          ", ".join(r["failed"] for r in b)))
+if rate:
+    print()
+    print("| server | kernel conn/s | kb conn/s | failed kernel / kb |")
+    print("|---|---:|---:|---:|")
+    for srv in sorted({r["server"] for r in rate}):
+        k = [r for r in rate if r["server"] == srv and r["path"] == "kernel"]
+        b = [r for r in rate if r["server"] == srv and r["path"] == "kb"]
+        print("| %s | %s | %s | %s / %s |" % (srv, ", ".join(r["conns_per_s"] for r in k),
+              ", ".join(r["conns_per_s"] for r in b), ", ".join(r["failed"] for r in k),
+              ", ".join(r["failed"] for r in b)))
+bulk = list(csv.DictReader(open(out + "/bulk.csv")))
+if bulk:
+    print()
+    print("| bulk 1 MiB, conns | kernel MiB/s | kb MiB/s | kb/kernel | kernel p99 / max (ms) | kb p99 / max (ms) | timeouts kernel / kb |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for c in sorted({int(r["conns"]) for r in bulk}):
+        k = [r for r in bulk if int(r["conns"]) == c and r["path"] == "kernel"]
+        b = [r for r in bulk if int(r["conns"]) == c and r["path"] == "kb"]
+        ratios = [float(y["mb_per_s"]) / float(x["mb_per_s"]) for x, y in zip(k, b) if float(x["mb_per_s"]) > 0]
+        print("| %d | %s | %s | %s | %s | %s | %s / %s |" % (c, ", ".join(r["mb_per_s"] for r in k),
+              ", ".join(r["mb_per_s"] for r in b),
+              "%.2f–%.2f×" % (min(ratios), max(ratios)) if ratios else "-",
+              "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in k),
+              "; ".join("%s / %s" % (r["p99_ms"], r["max_ms"]) for r in b),
+              ", ".join(r["timeouts"] for r in k), ", ".join(r["timeouts"] for r in b)))
 PY
 cat "$out/idle.txt" "$out/short.txt"
