@@ -82,6 +82,8 @@ static unsigned kbs_netif_rx_burst(struct kbs_netif *ni)
 	unsigned i, n;
 
 	n = rte_eth_rx_burst(ni->port->id, 0, pkts, KBS_BURST);
+	if (n)
+		kbs_tcp_burst_begin();
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct pbuf_custom *pc = rte_mbuf_to_priv(m);
@@ -116,6 +118,7 @@ static unsigned kbs_netif_rx_burst(struct kbs_netif *ni)
 		kbs_tcp_reinput(&ni->netif);
 	}
 	if (n) {
+		kbs_tcp_burst_end(); /* what the burst called for goes out */
 		KBS_STAT_ADD(rx_packets, n);
 		KBS_STAT_ADD(rx_bytes, bytes);
 	}

@@ -16,7 +16,10 @@
  * after the frame (enum fz_act). A frame shorter than its length takes the
  * rest of the input; length 0 is a record without a frame (time and
  * action only). Length bit 15: connections the record makes (its frame's
- * SYN, its action's connect) use BBR, not Reno (lwIP patch 0026).
+ * SYN, its action's connect) use BBR, not Reno (lwIP patch 0026). Length
+ * bit 14: the frame only waits in the port's queue (its ctl is not used)
+ * and goes in one burst with the next record's frame, as frames that
+ * arrive together do (lwIP patch 0032 puts output off to a burst's end).
  *
  * Between inputs everything is put back: the application closes its
  * sockets, kbstackd resets the context as for a dead application, lwIP
@@ -40,6 +43,7 @@
 #define FZ_REC_HDR     3
 #define FZ_LEN_MASK    0x7ff
 #define FZ_LEN_BBR     0x8000
+#define FZ_LEN_BURST   0x4000
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,6 +81,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= FZ_REC_HDR;
 		if (len > size)
 			len = size;
+		if (len && (data[-2] << 8 & FZ_LEN_BURST)) {
+			fz_port_queue(data, len);
+			data += len;
+			size -= len;
+			continue;
+		}
 		if (ms > budget)
 			ms = budget;
 		budget -= ms;
@@ -88,6 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_stack_turn();
 		fz_app_step((enum fz_act)((ctl >> 4) % FZ_ACT_COUNT));
 	}
+	fz_port_drain(); /* frames the last records left queued */
+	fz_stack_turn();
 	fz_app_stop();
 	fz_port_end();
 	return 0;

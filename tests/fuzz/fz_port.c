@@ -262,7 +262,7 @@ static uint16_t fz_be16(const uint8_t *p)
 
 static void fz_trace_frame(const char *dir, const uint8_t *f, size_t len);
 
-void fz_port_rx(const uint8_t *frame, size_t len)
+void fz_port_queue(const uint8_t *frame, size_t len)
 {
 	struct rte_mbuf *m;
 	char *data;
@@ -281,6 +281,16 @@ void fz_port_rx(const uint8_t *frame, size_t len)
 		fz_trace_frame("<-", frame, len);
 	if (rte_ring_enqueue(fz_rx_ring, m))
 		abort();
+}
+
+void fz_port_rx(const uint8_t *frame, size_t len)
+{
+	fz_port_queue(frame, len);
+	kbs_netif_rx(&fz_ni); /* with any frames queued before it: one burst */
+}
+
+void fz_port_drain(void)
+{
 	kbs_netif_rx(&fz_ni);
 }
 

@@ -40,11 +40,14 @@ MS = [0, 1, 10, 50, 100, 200, 500, 1000, 2000, 3000, 5000, 10000, 20000,
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 
-def rec(frame=b"", t=0, act=NONE, bbr=False):
+def rec(frame=b"", t=0, act=NONE, bbr=False, burst=False):
     """A record: t ms pass (a value of MS), then frame, then act; with bbr,
-    connections the record makes use BBR (fuzz_rx.c's length bit 15)."""
+    connections the record makes use BBR (fuzz_rx.c's length bit 15); with
+    burst, the frame only waits for the next record's, to go in one burst
+    with it (bit 14; t and act are not used then)."""
     return (bytes([act << 4 | MS.index(t)]) +
-            struct.pack(">H", len(frame) | (0x8000 if bbr else 0)) + frame)
+            struct.pack(">H", len(frame) | (0x8000 if bbr else 0) |
+                        (0x4000 if burst else 0)) + frame)
 
 
 def csum(data, start=0):
@@ -392,6 +395,31 @@ def tcp_bbr_sack_recovery():
     return r + [rec(p.rst())]
 
 
+def tcp_input_burst():
+    # Frames that arrive together (lwIP patch 0032): six in-order segments
+    # acknowledged once; a gap, a segment beyond it and its filling in one
+    # burst; ACKs for bulk data and a FIN in one burst; then an RST behind
+    # data in the same burst (the PCB freed while its output waits).
+    p = Peer(40011, 23000)
+    r = p.open()
+    r += [rec(p.send(b"a" * 100), burst=True) for _ in range(5)]
+    r += [rec(p.send(b"a" * 100))]
+    p.got(600)  # the echo
+    gap = p.seg(ACK | PSH, b"c" * 50, seq=p.seq + 50)
+    fill = p.seg(ACK | PSH, b"b" * 50)
+    p.seq += 100
+    r += [rec(gap, burst=True), rec(fill)]
+    p.got(100)
+    r += [rec(act=BULK)]
+    p.got(2920)
+    r += [rec(p.seg(), burst=True)]
+    p.got(2920)
+    r += [rec(p.seg(), burst=True), rec(p.fin())]
+    q = Peer(40012, 25000)
+    r += q.open() + [rec(q.send(b"x" * 10), burst=True), rec(q.rst())]
+    return r
+
+
 SEEDS = {
     "arp": arp_frames,
     "icmp-echo": icmp_frames,
@@ -414,6 +442,7 @@ SEEDS = {
     "tcp-connect-fail": tcp_connect_fail,
     "app-exit": app_exit,
     "tcp-bbr-sack-recovery": tcp_bbr_sack_recovery,
+    "tcp-input-burst": tcp_input_burst,
 }
 
 def regress_lwip_tcp_option_last_byte():

@@ -72,6 +72,8 @@ static int nacc, close_in_sent, closed_rc = 99;
 static u32_t sent_seq[64];   /* sequence numbers of the data segments sent */
 static u32_t sent_us[64];    /* ... and when (kbs_now_us) */
 static int nsent;
+static int nacks;            /* segments sent without data */
+static u32_t last_ack;       /* the acknowledgment number of the last one */
 static int nif_down;          /* the netif refuses to send */
 
 static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
@@ -81,9 +83,12 @@ static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 	(void)n, (void)dst;
 	if (nif_down)
 		return ERR_IF;
-	if (p->tot_len > IP_HLEN + TCP_HLEN && nsent < 64) { /* data: noted */
+	if (p->tot_len > IP_HLEN + TCPH_HDRLEN_BYTES(th) && nsent < 64) { /* data: noted */
 		sent_us[nsent] = kbs_now_us();
 		sent_seq[nsent++] = lwip_ntohl(th->seqno);
+	} else if (p->tot_len == IP_HLEN + TCPH_HDRLEN_BYTES(th)) {
+		nacks++;
+		last_ack = lwip_ntohl(th->ackno);
 	}
 	return ERR_OK;
 }
@@ -971,6 +976,58 @@ static void test_timer_list(void **state)
 /* What keeps a PCB on the timer list: data out of order, the peer's FIN
  * (CLOSE_WAIT); and tcp_slowtmr removing a PCB from the middle of both
  * lists (retransmissions exhausted) leaves the others whole. */
+/* Input in a burst (lwIP patch 0032): in-order segments are acknowledged
+ * once, at the burst's end; with a segment out of order, each gets its
+ * duplicate ACK at once; a PCB freed while its output waits is off the
+ * list. */
+static void test_input_burst(void **state)
+{
+	struct tcp_pcb *pcb = connect_from(5151);
+	u32_t s = 1001, a = pcb->snd_nxt;
+	int i;
+
+	(void)state;
+	nacks = 0;
+	tcp_burst_begin();
+	for (i = 0; i < 6; i++, s += 1000)
+		seg(5151, s, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 0);
+	assert_ptr_equal(tcp_out_pcbs, pcb);
+	tcp_burst_end();
+	assert_int_equal(nacks, 1);
+	assert_int_equal(last_ack, s);
+	assert_null(tcp_out_pcbs);
+	/* outside a burst, as lwIP always did: every second segment */
+	nacks = 0;
+	for (i = 0; i < 6; i++, s += 1000)
+		seg(5151, s, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 3);
+	assert_int_equal(last_ack, s);
+	/* a hole at S: each segment beyond it answered at once */
+	nacks = 0;
+	tcp_burst_begin();
+	seg(5151, s + 1000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 1);
+	seg(5151, s + 2000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 2);
+	assert_int_equal(last_ack, s);
+	/* the hole filled in the same burst: one ACK for all, at its end */
+	seg(5151, s, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 2);
+	tcp_burst_end();
+	assert_int_equal(nacks, 3);
+	assert_int_equal(last_ack, s + 3000);
+	s += 3000;
+	/* freed while its output waits: off the list (ASan: no use after free) */
+	tcp_burst_begin();
+	seg(5151, s, a, TCP_ACK, 1000);
+	seg(5151, s + 1000, a, TCP_ACK, 1000);
+	assert_ptr_equal(tcp_out_pcbs, pcb);
+	tcp_abort(pcb);
+	assert_null(tcp_out_pcbs);
+	tcp_burst_end();
+}
+
 static void test_timer_list_keeps(void **state)
 {
 	struct tcp_pcb *a = connect_from(5111), *b = connect_from(5112), *c = connect_from(5113);
@@ -1025,6 +1082,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bbr_loss_keeps_window, bbr_default, reno_default),
 		cmocka_unit_test_teardown(test_timer_list, abort_all),
 		cmocka_unit_test_teardown(test_timer_list_keeps, abort_all),
+		cmocka_unit_test_teardown(test_input_burst, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
