@@ -17,9 +17,11 @@
  * rest of the input; length 0 is a record without a frame (time and
  * action only). Length bit 15: connections the record makes (its frame's
  * SYN, its action's connect) use BBR, not Reno (lwIP patch 0026). Length
- * bit 14: the frame only waits in the port's queue (its ctl is not used)
- * and goes in one burst with the next record's frame, as frames that
- * arrive together do (lwIP patch 0032 puts output off to a burst's end).
+ * bit 14: the frame only waits in the port's queue (its ctl and bit 15
+ * are not used) and goes in one burst with the next record that has a
+ * frame (records without one pass time and act meanwhile; a queued SYN
+ * takes that record's bit 15), as frames that arrive together do (lwIP
+ * patch 0032 puts output off to a burst's end).
  *
  * Between inputs everything is put back: the application closes its
  * sockets, kbstackd resets the context as for a dead application, lwIP

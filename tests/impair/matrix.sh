@@ -75,11 +75,14 @@ check_eq "no impairment: nothing sent again but loss probes" \
 	"$(($(moved tcp_rexmit_segs) - $(moved tcp_loss_probes)))" 0
 check "no impairment: few loss probes ($(moved tcp_loss_probes), want ≤ 8)" test "$(moved tcp_loss_probes)" -le 8
 run "loss 1 %" loss=1 "tcp_rexmit_segs>0" "tcp_rx_ooseq>0"
-run "loss 10 %" loss=10 "tcp_rexmit_segs>0" "tcp_fast_recovery>0" "tcp_loss_probes>0" "tcp_rx_ooseq>0"
+# Loss probes are asked for where stalls are sure: on the 40 ms reordered
+# path. At 10 % loss, 8 MiB under BBR went by once with no stall at all
+# (a burst of ACKs answered once, lwIP patch 0032), where Reno probed 51 times.
+run "loss 10 %" loss=10 "tcp_rexmit_segs>0" "tcp_fast_recovery>0" "tcp_rx_ooseq>0"
 run "duplicate 5 %" dup=5 "tcp_rx_dup>0"
 run "corrupt 1 %" corrupt=1 "tcp_rexmit_segs>0" "tcp_rx_ooseq>0"
 check "corrupt 1 %: corrupted frames dropped by lwIP's checksums ($(moved lwip_drop_tcp) TCP, $(moved lwip_drop_ip) IP)" \
 	test $(($(moved lwip_drop_tcp) + $(moved lwip_drop_ip))) -gt 0
-run "delay 20±5 ms, reorder 25 %" delay=20ms,jitter=5ms,reorder=25 "tcp_rx_ooseq>0"
+run "delay 20±5 ms, reorder 25 %" delay=20ms,jitter=5ms,reorder=25 "tcp_rx_ooseq>0" "tcp_loss_probes>0"
 
 finish

@@ -976,10 +976,45 @@ static void test_timer_list(void **state)
 /* What keeps a PCB on the timer list: data out of order, the peer's FIN
  * (CLOSE_WAIT); and tcp_slowtmr removing a PCB from the middle of both
  * lists (retransmissions exhausted) leaves the others whole. */
+static void test_timer_list_keeps(void **state)
+{
+	struct tcp_pcb *a = connect_from(5111), *b = connect_from(5112), *c = connect_from(5113);
+	int n = count(tcp_active_pcbs), i;
+
+	(void)state;
+	tcp_fasttmr();
+	assert_false(on_tmr_list(a) || on_tmr_list(b) || on_tmr_list(c));
+	seg(5111, 1001 + 100, a->snd_nxt, TCP_ACK, 10); /* a hole before it */
+	assert_non_null(a->ooseq);
+	seg(5112, 1001, b->snd_nxt, TCP_ACK | TCP_FIN, 0);
+	assert_int_equal(b->state, CLOSE_WAIT);
+	for (i = 0; i < 3; i++)
+		tcp_fasttmr();
+	assert_true(on_tmr_list(a));
+	assert_true(on_tmr_list(b));
+	assert_false(on_tmr_list(c));
+	/* c in the middle of the timer list (a, b behind it), then given up */
+	send_data(c, 100);
+	assert_ptr_equal(tcp_tmr_pcbs, c);
+	c->nrtx = TCP_MAXRTX;
+	tcp_slowtmr();
+	assert_int_equal(count(tcp_active_pcbs), n - 1);
+	assert_false(on_tmr_list(c)); /* (freed: compared as a pointer only) */
+	assert_true(on_tmr_list(a) && on_tmr_list(b));
+	{ /* every back link of both lists intact */
+		struct tcp_pcb **pp, *p;
+
+		for (pp = &tcp_active_pcbs; (p = *pp) != NULL; pp = &p->next)
+			assert_ptr_equal(p->list_pprev, pp);
+		for (pp = &tcp_tmr_pcbs; (p = *pp) != NULL; pp = &p->tmr_next)
+			assert_ptr_equal(p->tmr_pprev, pp);
+	}
+}
+
 /* Input in a burst (lwIP patch 0032): in-order segments are acknowledged
- * once, at the burst's end; with a segment out of order, each gets its
- * duplicate ACK at once; a PCB freed while its output waits is off the
- * list. */
+ * once, at the burst's end; a segment out of order still gets its
+ * duplicate ACK at once (from tcp_receive); a PCB freed while its output
+ * waits is off the list. */
 static void test_input_burst(void **state)
 {
 	struct tcp_pcb *pcb = connect_from(5151);
@@ -1018,7 +1053,8 @@ static void test_input_burst(void **state)
 	assert_int_equal(nacks, 3);
 	assert_int_equal(last_ack, s + 3000);
 	s += 3000;
-	/* freed while its output waits: off the list (ASan: no use after free) */
+	/* freed while its output waits, by the application: off the list
+	 * (ASan: no use after free) */
 	tcp_burst_begin();
 	seg(5151, s, a, TCP_ACK, 1000);
 	seg(5151, s + 1000, a, TCP_ACK, 1000);
@@ -1026,41 +1062,17 @@ static void test_input_burst(void **state)
 	tcp_abort(pcb);
 	assert_null(tcp_out_pcbs);
 	tcp_burst_end();
-}
-
-static void test_timer_list_keeps(void **state)
-{
-	struct tcp_pcb *a = connect_from(5111), *b = connect_from(5112), *c = connect_from(5113);
-	int n = count(tcp_active_pcbs), i;
-
-	(void)state;
-	tcp_fasttmr();
-	assert_false(on_tmr_list(a) || on_tmr_list(b) || on_tmr_list(c));
-	seg(5111, 1001 + 100, a->snd_nxt, TCP_ACK, 10); /* a hole before it */
-	assert_non_null(a->ooseq);
-	seg(5112, 1001, b->snd_nxt, TCP_ACK | TCP_FIN, 0);
-	assert_int_equal(b->state, CLOSE_WAIT);
-	for (i = 0; i < 3; i++)
-		tcp_fasttmr();
-	assert_true(on_tmr_list(a));
-	assert_true(on_tmr_list(b));
-	assert_false(on_tmr_list(c));
-	/* c in the middle of the timer list (a, b behind it), then given up */
-	send_data(c, 100);
-	assert_ptr_equal(tcp_tmr_pcbs, c);
-	c->nrtx = TCP_MAXRTX;
-	tcp_slowtmr();
-	assert_int_equal(count(tcp_active_pcbs), n - 1);
-	assert_false(on_tmr_list(c)); /* (freed: compared as a pointer only) */
-	assert_true(on_tmr_list(a) && on_tmr_list(b));
-	{ /* every back link of both lists intact */
-		struct tcp_pcb **pp, *p;
-
-		for (pp = &tcp_active_pcbs; (p = *pp) != NULL; pp = &p->next)
-			assert_ptr_equal(p->list_pprev, pp);
-		for (pp = &tcp_tmr_pcbs; (p = *pp) != NULL; pp = &p->tmr_next)
-			assert_ptr_equal(p->tmr_pprev, pp);
-	}
+	/* ... and by the peer's reset, inside tcp_input, in the same burst */
+	pcb = connect_from(5252);
+	a = pcb->snd_nxt;
+	tcp_burst_begin();
+	seg(5252, 1001, a, TCP_ACK, 1000);
+	seg(5252, 2001, a, TCP_ACK, 1000);
+	assert_ptr_equal(tcp_out_pcbs, pcb);
+	seg(5252, 3001, a, TCP_RST | TCP_ACK, 0);
+	assert_null(tcp_out_pcbs);
+	tcp_burst_end();
+	assert_null(tcp_active_pcbs);
 }
 
 int main(void)
