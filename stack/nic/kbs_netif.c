@@ -21,6 +21,7 @@
 
 #include "lwip/etharp.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
 #include "netif/ethernet.h"
 
 #include "kbs_hooks.h"
@@ -83,7 +84,7 @@ static unsigned kbs_netif_rx_burst(struct kbs_netif *ni)
 
 	n = rte_eth_rx_burst(ni->port->id, 0, pkts, KBS_BURST);
 	if (n)
-		kbs_tcp_burst_begin();
+		tcp_burst_begin(); /* output waits for the batch's end (lwIP patch 0032) */
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		struct pbuf_custom *pc = rte_mbuf_to_priv(m);
@@ -118,7 +119,7 @@ static unsigned kbs_netif_rx_burst(struct kbs_netif *ni)
 		kbs_tcp_reinput(&ni->netif);
 	}
 	if (n) {
-		kbs_tcp_burst_end(); /* what the burst called for goes out */
+		tcp_burst_end(); /* what the batch called for goes out */
 		KBS_STAT_ADD(rx_packets, n);
 		KBS_STAT_ADD(rx_bytes, bytes);
 	}

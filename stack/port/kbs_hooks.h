@@ -26,11 +26,6 @@ err_t kbs_tcp_listen_input(struct tcp_pcb_listen *lpcb, u8_t flags);
 
 /* Feed in again the SYN kbs_tcp_inpacket kept; after each frame's input. */
 void kbs_tcp_reinput(struct netif *netif);
-/* Around each batch of frames from the port: output waits for the batch's
- * end (lwIP patch 0032), so a burst of in-order segments is acknowledged
- * once (kbs_tcp_hooks.c). */
-void kbs_tcp_burst_begin(void);
-void kbs_tcp_burst_end(void);
 
 /* Free the oldest TIME_WAIT PCBs when more than half the pool is in
  * TIME_WAIT (kbs_tcp_hooks.c); the loop calls it every 64 ms. */

@@ -74,16 +74,6 @@ void kbs_tcp_reinput(struct netif *netif)
 	ip4_input(p, netif); /* consumes p */
 }
 
-void kbs_tcp_burst_begin(void)
-{
-	tcp_burst_begin();
-}
-
-void kbs_tcp_burst_end(void)
-{
-	tcp_burst_end();
-}
-
 void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
 {
 	(void)pcb;

@@ -75,20 +75,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_app_start();
 	while (size >= FZ_REC_HDR) {
 		uint8_t ctl = data[0];
-		size_t len = (size_t)((data[1] << 8 | data[2]) & FZ_LEN_MASK);
+		unsigned field = (unsigned)(data[1] << 8 | data[2]);
+		size_t len = field & FZ_LEN_MASK;
 		uint32_t ms = fz_ms[ctl & 0xf];
 
-		fz_set_cc((data[1] << 8 | data[2]) & FZ_LEN_BBR);
 		data += FZ_REC_HDR;
 		size -= FZ_REC_HDR;
 		if (len > size)
 			len = size;
-		if (len && (data[-2] << 8 & FZ_LEN_BURST)) {
+		if (len && (field & FZ_LEN_BURST)) {
 			fz_port_queue(data, len);
 			data += len;
 			size -= len;
 			continue;
 		}
+		fz_set_cc(field & FZ_LEN_BBR);
 		if (ms > budget)
 			ms = budget;
 		budget -= ms;
@@ -100,8 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_stack_turn();
 		fz_app_step((enum fz_act)((ctl >> 4) % FZ_ACT_COUNT));
 	}
-	fz_port_drain(); /* frames the last records left queued */
-	fz_stack_turn();
+	if (fz_port_drain()) /* frames the last records left queued */
+		fz_stack_turn();
 	fz_app_stop();
 	fz_port_end();
 	return 0;

@@ -73,13 +73,14 @@ struct kbs_netif *fz_port_init(void);
  * what waits for them); the peer's entry is put back. */
 void fz_port_reset(void);
 
-/* Put one frame on the port's rx ring and run kbs_netif_rx on it. */
+/* Put one frame on the port's rx ring and run kbs_netif_rx on it (and on
+ * any frames fz_port_queue left there: one burst). */
 void fz_port_rx(const uint8_t *frame, size_t len);
 /* Put a frame in the port's receive queue only: the next fz_port_rx takes
  * it in the same burst (lwIP's output waits for a burst's end, patch 0032). */
 void fz_port_queue(const uint8_t *frame, size_t len);
-/* Run kbs_netif_rx on whatever frames are queued. */
-void fz_port_drain(void);
+/* Run kbs_netif_rx on whatever frames are queued; how many it took. */
+unsigned fz_port_drain(void);
 
 /* kbs_netif_tx_flush, then take every frame the port sent off its tx ring,
  * check it is well formed (aborts if not) and free it. */

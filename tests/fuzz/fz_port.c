@@ -289,10 +289,13 @@ void fz_port_rx(const uint8_t *frame, size_t len)
 	kbs_netif_rx(&fz_ni); /* with any frames queued before it: one burst */
 }
 
-void fz_port_drain(void)
+unsigned fz_port_drain(void)
 {
-	while (kbs_netif_rx(&fz_ni)) /* a call takes a bounded number of bursts */
-		;
+	unsigned n = 0, k;
+
+	while ((k = kbs_netif_rx(&fz_ni))) /* a call takes a bounded number of bursts */
+		n += k;
+	return n;
 }
 
 uint16_t fz_csum(const uint8_t *p, size_t n, uint32_t sum)
