@@ -74,6 +74,7 @@ static u32_t sent_us[64];    /* ... and when (kbs_now_us) */
 static int nsent;
 static int nacks;            /* segments sent without data */
 static u32_t last_ack;       /* the acknowledgment number of the last one */
+static u32_t last_sack[2];   /* ... and its first SACK block, or 0, 0 */
 static int nif_down;          /* the netif refuses to send */
 
 static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
@@ -87,8 +88,25 @@ static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 		sent_us[nsent] = kbs_now_us();
 		sent_seq[nsent++] = lwip_ntohl(th->seqno);
 	} else if (p->tot_len == IP_HLEN + TCPH_HDRLEN_BYTES(th)) {
+		const u8_t *o = (const u8_t *)(th + 1), *end = (const u8_t *)th + TCPH_HDRLEN_BYTES(th);
+
 		nacks++;
 		last_ack = lwip_ntohl(th->ackno);
+		last_sack[0] = last_sack[1] = 0;
+		while (o < end && *o != 0) { /* options: NOPs, then SACK */
+			if (*o == 1) {
+				o++;
+			} else if (o + 1 < end && o[1] >= 2) {
+				if (*o == 5 && o[1] >= 10) {
+					memcpy(last_sack, o + 2, 8);
+					last_sack[0] = lwip_ntohl(last_sack[0]);
+					last_sack[1] = lwip_ntohl(last_sack[1]);
+				}
+				o += o[1];
+			} else {
+				break;
+			}
+		}
 	}
 	return ERR_OK;
 }
@@ -1075,6 +1093,53 @@ static void test_input_burst(void **state)
 	assert_null(tcp_active_pcbs);
 }
 
+/* With SACK, what a burst tells goes in one ACK at its end (patch 0034):
+ * segments beyond a hole, and in-order ones while blocks remain. */
+static void test_input_burst_sack(void **state)
+{
+	struct tcp_pcb *pcb = connect_opt(5353, 1);
+	u32_t s = 1001, a = pcb->snd_nxt;
+	int i;
+
+	(void)state;
+	assert_true(pcb->flags & TF_SACK);
+	/* a hole at S: three segments beyond it, one ACK at the burst's end */
+	nacks = 0;
+	tcp_burst_begin();
+	for (i = 1; i <= 3; i++)
+		seg(5353, s + (u32_t)i * 1000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 0);
+	tcp_burst_end();
+	assert_int_equal(nacks, 1);
+	assert_int_equal(last_ack, s);
+	assert_int_equal(last_sack[0], s + 1000);
+	assert_int_equal(last_sack[1], s + 4000);
+	/* outside a burst, at once */
+	seg(5353, s + 5000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 2);
+	assert_int_equal(last_sack[0], s + 5000);
+	assert_int_equal(last_sack[1], s + 6000);
+	/* the first hole filled, one left (S + 4000), and one more beyond
+	 * it, in a burst: one ACK, with the block that is left */
+	tcp_burst_begin();
+	seg(5353, s, a, TCP_ACK, 1000);
+	seg(5353, s + 6000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 2);
+	tcp_burst_end();
+	assert_int_equal(nacks, 3);
+	assert_int_equal(last_ack, s + 4000);
+	assert_int_equal(last_sack[0], s + 5000);
+	assert_int_equal(last_sack[1], s + 7000);
+	assert_false(pcb->flags & TF_SACK_NOW);
+	/* the last hole filled: a plain ACK for everything */
+	tcp_burst_begin();
+	seg(5353, s + 4000, a, TCP_ACK, 1000);
+	tcp_burst_end();
+	assert_int_equal(nacks, 4);
+	assert_int_equal(last_ack, s + 7000);
+	assert_int_equal(last_sack[0], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1160,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_timer_list, abort_all),
 		cmocka_unit_test_teardown(test_timer_list_keeps, abort_all),
 		cmocka_unit_test_teardown(test_input_burst, abort_all),
+		cmocka_unit_test_teardown(test_input_burst_sack, abort_all),
 	};
 
 	return cmocka_run_group_tests_name("lwip_close", tests, setup, NULL);
