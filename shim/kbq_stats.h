@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 8u
+#define KBQ_STATS_VERSION 9u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -89,6 +89,8 @@ enum {
 	X(tcp_loss_probes, "loss probes: the first unacked segment sent again 2 * srtt + 2 ms into a stall") \
 	X(tcp_rx_ooseq,    "data segments received out of order (beyond a hole)") \
 	X(tcp_rx_dup,      "data segments received again (all already acknowledged)") \
+	X(tcp_ooseq_pruned, "segments dropped from out-of-order queues: lwIP held its bound of received frames") \
+	X(rx_held,         "received frames lwIP holds now (out-of-order queues and the like)") \
 	X(ctx_reset_ring,  "contexts cut off: a ring index outside what kbstackd published") \
 	X(ctx_reset_accept,"contexts cut off: an accept-queue head beyond its tail") \
 	X(ctx_reset_slot,  "contexts cut off: a slot claimed beyond KB_SLOTS") \
@@ -121,9 +123,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 66 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 68 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 66 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 68 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

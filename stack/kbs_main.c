@@ -72,6 +72,7 @@ static void kbs_publish(struct kbs_port *port, uint32_t ms, uint64_t now)
 	struct rte_eth_stats es;
 
 	KBS_STAT_SET(mbufs_in_use, port->pool->size - rte_mempool_avail_count(port->pool));
+	KBS_STAT_SET(rx_held, kbs_netif_rx_held());
 	KBS_STAT_SET(lwip_drop_ip, lwip_stats.ip.drop);
 	KBS_STAT_SET(lwip_drop_tcp, lwip_stats.tcp.drop);
 	KBS_STAT_SET(lwip_drop_icmp, lwip_stats.icmp.drop);
@@ -137,6 +138,7 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 			kbs_life_settle();
 			kbs_ctl_poll();
 			kbs_publish(ni->port, ms, prev);
+			kbs_netif_ooseq_prune(); /* the packet pool kept for receiving */
 		}
 		if (trim_more) /* what the period's pass left for later iterations */
 			trim_more = kbs_trim_pass(false);

@@ -49,10 +49,88 @@
 #define KBS_CK_SW_RX (NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_TCP)
 #define KBS_CK_SW_TX (NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_TCP)
 
+/*
+ * Segments beyond a hole wait in lwIP's queue in the frames they came in
+ * (receive is zero-copy), so each holds an mbuf of the one pool the port
+ * receives into, for every application. lwIP lets a connection hold a
+ * window's worth (TCP_OOSEQ_MAX_PBUFS): a peer that opens connections and
+ * never fills their holes — or many honest ones recovering at once — could
+ * take the whole pool, and the port would receive nothing more, for
+ * anyone. So the frames lwIP holds are counted (kbs_rx_held: wrapped in a
+ * pbuf, not yet freed) and bounded to half of what the rx ring leaves of
+ * the pool. At the bound no out-of-order queue grows, and one beyond a
+ * connection's share (KBS_OOSEQ_SHARE) keeps its share, the segments
+ * nearest its hole (kbs_tcp_ooseq_limit: lwIP drops the rest, from the
+ * highest sequence number down, as Linux prunes under memory pressure);
+ * then, within a millisecond (or once seven eighths of the bound are
+ * held), kbs_netif_ooseq_prune drops whole queues, those beyond the share
+ * first, until three quarters of the bound are held. The peers send that data again: RFC 2018 lets a receiver discard
+ * what it SACKed. Counted: tcp_ooseq_pruned (segments dropped).
+ */
+#define KBS_OOSEQ_SHARE (TCP_OOSEQ_MAX_PBUFS / 8) /* 23 frames */
+
+static unsigned kbs_rx_held;     /* received frames lwIP holds */
+static unsigned kbs_rx_held_max; /* 0 (no port yet): lwIP's bound alone */
+static bool kbs_rx_pressed;      /* the bound was met since the last prune */
+
+static unsigned kbs_ooseq_frames(const struct tcp_pcb *pcb)
+{
+	const struct tcp_seg *g;
+	unsigned n = 0;
+
+	for (g = pcb->ooseq; g; g = g->next)
+		n += pbuf_clen(g->p);
+	return n;
+}
+
+u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb)
+{
+	unsigned n, keep;
+
+	if (!kbs_rx_held_max || kbs_rx_held < kbs_rx_held_max)
+		return TCP_OOSEQ_MAX_PBUFS;
+	kbs_rx_pressed = true;
+	n = kbs_ooseq_frames(pcb); /* with the segment just queued */
+	if (!n)
+		return TCP_OOSEQ_MAX_PBUFS;
+	keep = n > KBS_OOSEQ_SHARE ? KBS_OOSEQ_SHARE : n - 1;
+	KBS_STAT_ADD(tcp_ooseq_pruned, n - keep);
+	return (u16_t)keep;
+}
+
+void kbs_netif_ooseq_prune(void)
+{
+	unsigned pass, n;
+	struct tcp_pcb *pcb;
+
+	if (!kbs_rx_pressed && kbs_rx_held < kbs_rx_held_max / 8 * 7)
+		return;
+	kbs_rx_pressed = false;
+	for (pass = 0; pass < 2; pass++) { /* beyond the share first, then any */
+		for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+			if (kbs_rx_held <= kbs_rx_held_max / 4 * 3)
+				return;
+			if (!pcb->ooseq)
+				continue;
+			n = kbs_ooseq_frames(pcb);
+			if (pass == 0 && n <= KBS_OOSEQ_SHARE)
+				continue;
+			tcp_free_ooseq(pcb);
+			KBS_STAT_ADD(tcp_ooseq_pruned, n);
+		}
+	}
+}
+
+unsigned kbs_netif_rx_held(void)
+{
+	return kbs_rx_held;
+}
+
 static void kbs_pbuf_free(struct pbuf *p)
 {
 	/* The pbuf_custom is the mbuf's private area, right behind it. */
 	rte_pktmbuf_free((struct rte_mbuf *)(void *)p - 1);
+	kbs_rx_held--;
 }
 
 /*
@@ -111,6 +189,7 @@ static unsigned kbs_netif_rx_burst(struct kbs_netif *ni)
 			rte_pktmbuf_free(m);
 			continue;
 		}
+		kbs_rx_held++;
 		/* ethernet_input consumes p on ERR_OK, leaves it to us otherwise. */
 		if (ni->netif.input(p, &ni->netif) != ERR_OK) {
 			KBS_STAT_ADD(rx_drop_input, 1);
@@ -232,6 +311,7 @@ int kbs_netif_init(struct kbs_netif *ni, struct kbs_port *port,
 		return -EINVAL;
 	memset(ni, 0, sizeof(*ni));
 	ni->port = port;
+	kbs_rx_held_max = port->pool->size > KBS_RX_DESC ? (port->pool->size - KBS_RX_DESC) / 2 : 1;
 	ip4_addr_set_u32(&a, ip);
 	ip4_addr_set_u32(&m, netmask);
 	ip4_addr_set_u32(&g, gw);

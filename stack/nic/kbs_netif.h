@@ -47,4 +47,13 @@ unsigned kbs_netif_rx_due(void);
 /* Send what linkoutput queued. Returns the frames the port took. */
 unsigned kbs_netif_tx_flush(struct kbs_netif *ni);
 
+/* Once a millisecond, outside lwIP: if lwIP held as many received frames
+ * as it may (half of what the rx ring leaves of the pool) since the last
+ * call, or holds seven eighths of that now, drop out-of-order queues until
+ * it holds three quarters of it (kbs_netif.c). */
+void kbs_netif_ooseq_prune(void);
+
+/* The received frames lwIP holds (out-of-order queues and the like). */
+unsigned kbs_netif_rx_held(void);
+
 #endif /* KBS_NETIF_H */

@@ -30,7 +30,6 @@
 
 static void kbs_port_find_xsk(struct kbs_port *p);
 
-#define KBS_RX_DESC  2048 /* see kbs_netif.c: read often, not a larger ring */
 #define KBS_TX_DESC  1024
 #define KBS_POOL_CACHE 256
 #define KBS_EAL_ARGS 64

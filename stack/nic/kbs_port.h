@@ -14,6 +14,8 @@
 
 #include "kbs_config.h"
 
+#define KBS_RX_DESC  2048 /* the rx ring; see kbs_netif.c: read often, not a larger ring */
+
 struct kbs_port {
 	uint16_t id;
 	struct rte_mempool *pool;

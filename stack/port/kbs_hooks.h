@@ -54,6 +54,10 @@ size_t kbs_tcp_pcbs(void);
  * kbs_cc value: lwIP's TCP_CC_*, patch 0026). */
 void kbs_tcp_set_cc(int cc);
 
+/* How many pbufs PCB may hold beyond a hole (TCP_OOSEQ_PBUFS_LIMIT): lwIP
+ * drops the queue of a PCB over it (kbs_netif.c). */
+u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb);
+
 /* A recovery event (enum lwip_tcp_event, patch 0007): counted for kbstat. */
 void kbs_tcp_event(struct tcp_pcb *pcb, int ev);
 

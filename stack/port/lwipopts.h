@@ -106,9 +106,12 @@
  * 64 (half a window) a single loss made lwIP drop the tail of the window it
  * had already SACKed; the sender then learnt of it only by its timeout
  * (bench/impair, kb receiving at 1 % loss: 69x the kernel's time). The cost:
- * a connection may pin up to 192 mbufs of the pool while a hole is open. */
+ * a connection may pin up to 191 mbufs of the pool while a hole is open. */
 #define TCP_OOSEQ_MAX_PBUFS       (TCP_WND / TCP_MSS + 12) /* 191 segments */
 #define TCP_OOSEQ_MAX_BYTES       TCP_WND
+/* ... while the packet pool can spare them: lwIP holds at most half of
+ * what the rx ring leaves of it (kbs_tcp_ooseq_limit, stack/nic/kbs_netif.c). */
+#define TCP_OOSEQ_PBUFS_LIMIT(pcb) kbs_tcp_ooseq_limit(pcb)
 #define TCP_LISTEN_BACKLOG        1 /* accept backlog per listener */
 /* SO_REUSEADDR: a restarted server must listen again on its port while
  * connections of its previous run still use it (TIME_WAIT, FIN_WAIT). */

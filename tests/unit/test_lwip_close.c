@@ -96,7 +96,7 @@ static err_t nif_out(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 		while (o < end && *o != 0) { /* options: NOPs, then SACK */
 			if (*o == 1) {
 				o++;
-			} else if (o + 1 < end && o[1] >= 2) {
+			} else if (o + 1 < end && o[1] >= 2 && o + o[1] <= end) {
 				if (*o == 5 && o[1] >= 10) {
 					memcpy(last_sack, o + 2, 8);
 					last_sack[0] = lwip_ntohl(last_sack[0]);
@@ -1093,8 +1093,9 @@ static void test_input_burst(void **state)
 	assert_null(tcp_active_pcbs);
 }
 
-/* With SACK, what a burst tells goes in one ACK at its end (patch 0034):
- * segments beyond a hole, and in-order ones while blocks remain. */
+/* With SACK, the first three ACKs with SACK blocks for one rcv_nxt go at
+ * once (a sender may count them); later ones in a burst go once, at its
+ * end (patch 0034). */
 static void test_input_burst_sack(void **state)
 {
 	struct tcp_pcb *pcb = connect_opt(5353, 1);
@@ -1103,40 +1104,57 @@ static void test_input_burst_sack(void **state)
 
 	(void)state;
 	assert_true(pcb->flags & TF_SACK);
-	/* a hole at S: three segments beyond it, one ACK at the burst's end */
+	/* a hole at S, five segments beyond it in a burst: three ACKs at
+	 * once, one at the burst's end whose block covers all five */
 	nacks = 0;
 	tcp_burst_begin();
-	for (i = 1; i <= 3; i++)
+	for (i = 1; i <= 5; i++)
 		seg(5353, s + (u32_t)i * 1000, a, TCP_ACK, 1000);
-	assert_int_equal(nacks, 0);
-	tcp_burst_end();
-	assert_int_equal(nacks, 1);
-	assert_int_equal(last_ack, s);
-	assert_int_equal(last_sack[0], s + 1000);
-	assert_int_equal(last_sack[1], s + 4000);
-	/* outside a burst, at once */
-	seg(5353, s + 5000, a, TCP_ACK, 1000);
-	assert_int_equal(nacks, 2);
-	assert_int_equal(last_sack[0], s + 5000);
-	assert_int_equal(last_sack[1], s + 6000);
-	/* the first hole filled, one left (S + 4000), and one more beyond
-	 * it, in a burst: one ACK, with the block that is left */
-	tcp_burst_begin();
-	seg(5353, s, a, TCP_ACK, 1000);
-	seg(5353, s + 6000, a, TCP_ACK, 1000);
-	assert_int_equal(nacks, 2);
-	tcp_burst_end();
 	assert_int_equal(nacks, 3);
-	assert_int_equal(last_ack, s + 4000);
-	assert_int_equal(last_sack[0], s + 5000);
-	assert_int_equal(last_sack[1], s + 7000);
-	assert_false(pcb->flags & TF_SACK_NOW);
-	/* the last hole filled: a plain ACK for everything */
-	tcp_burst_begin();
-	seg(5353, s + 4000, a, TCP_ACK, 1000);
+	assert_int_equal(last_sack[1], s + 4000);
 	tcp_burst_end();
 	assert_int_equal(nacks, 4);
-	assert_int_equal(last_ack, s + 7000);
+	assert_int_equal(last_ack, s);
+	assert_int_equal(last_sack[0], s + 1000);
+	assert_int_equal(last_sack[1], s + 6000);
+	/* outside a burst, at once: a second hole at S + 6000 */
+	seg(5353, s + 7000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 5);
+	assert_int_equal(last_sack[0], s + 7000);
+	assert_int_equal(last_sack[1], s + 8000);
+	/* the burst's ACK cannot go: it is owed no more past the burst, and
+	 * the fast timer sends it, blocks and all */
+	tcp_burst_begin();
+	seg(5353, s + 8000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 5);
+	nif_down = 1;
+	tcp_burst_end();
+	nif_down = 0;
+	assert_false(pcb->flags & TF_SACK_NOW);
+	assert_true(pcb->flags & TF_ACK_NOW);
+	tcp_fasttmr();
+	assert_int_equal(nacks, 6);
+	assert_int_equal(last_sack[0], s + 7000);
+	assert_int_equal(last_sack[1], s + 9000);
+	/* the first hole filled: rcv_nxt moves, so three at once again (the
+	 * filling and two beyond the second hole), then one at the end */
+	tcp_burst_begin();
+	seg(5353, s, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 7);
+	assert_int_equal(last_ack, s + 6000);
+	for (i = 9; i <= 11; i++)
+		seg(5353, s + (u32_t)i * 1000, a, TCP_ACK, 1000);
+	assert_int_equal(nacks, 9);
+	tcp_burst_end();
+	assert_int_equal(nacks, 10);
+	assert_int_equal(last_sack[0], s + 7000);
+	assert_int_equal(last_sack[1], s + 12000);
+	/* the last hole filled: a plain ACK for everything */
+	tcp_burst_begin();
+	seg(5353, s + 6000, a, TCP_ACK, 1000);
+	tcp_burst_end();
+	assert_int_equal(nacks, 11);
+	assert_int_equal(last_ack, s + 12000);
 	assert_int_equal(last_sack[0], 0);
 }
 
