@@ -64,8 +64,9 @@
  * highest sequence number down, as Linux prunes under memory pressure);
  * then, within a millisecond (or once seven eighths of the bound are
  * held), kbs_netif_ooseq_prune drops whole queues, those beyond the share
- * first, until three quarters of the bound are held. The peers send that data again: RFC 2018 lets a receiver discard
- * what it SACKed. Counted: tcp_ooseq_pruned (segments dropped).
+ * first, until three quarters of the bound are held. The peers send that
+ * data again: RFC 2018 lets a receiver discard what it SACKed. Counted:
+ * tcp_ooseq_pruned (segments dropped).
  */
 #define KBS_OOSEQ_SHARE (TCP_OOSEQ_MAX_PBUFS / 8) /* 23 frames */
 
@@ -124,6 +125,11 @@ void kbs_netif_ooseq_prune(void)
 unsigned kbs_netif_rx_held(void)
 {
 	return kbs_rx_held;
+}
+
+void kbs_netif_set_rx_held_max(unsigned n)
+{
+	kbs_rx_held_max = n;
 }
 
 static void kbs_pbuf_free(struct pbuf *p)

@@ -56,4 +56,7 @@ void kbs_netif_ooseq_prune(void);
 /* The received frames lwIP holds (out-of-order queues and the like). */
 unsigned kbs_netif_rx_held(void);
 
+/* Tests: bound them to n instead (after kbs_netif_init). */
+void kbs_netif_set_rx_held_max(unsigned n);
+
 #endif /* KBS_NETIF_H */

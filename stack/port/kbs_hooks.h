@@ -55,7 +55,8 @@ size_t kbs_tcp_pcbs(void);
 void kbs_tcp_set_cc(int cc);
 
 /* How many pbufs PCB may hold beyond a hole (TCP_OOSEQ_PBUFS_LIMIT): lwIP
- * drops the queue of a PCB over it (kbs_netif.c). */
+ * drops what its queue holds beyond that, from the highest sequence
+ * number down (kbs_netif.c). */
 u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb);
 
 /* A recovery event (enum lwip_tcp_event, patch 0007): counted for kbstat. */

@@ -86,6 +86,10 @@ unsigned fz_port_drain(void);
  * check it is well formed (aborts if not) and free it. */
 void fz_port_tx(void);
 
+/* What kbstackd does once a millisecond to the out-of-order queues
+ * (kbs_netif_ooseq_prune). */
+void fz_port_prune(void);
+
 /* Mbufs not in the pool (held by lwIP, queued, or leaked). */
 unsigned fz_port_mbufs_out(void);
 

@@ -94,6 +94,7 @@ static void fz_check_queues(void)
 
 void fz_stack_turn(void)
 {
+	fz_port_prune();
 	kbs_ctxs_service();
 	fz_port_tx();
 	kbs_ctxs_wake();

@@ -47,6 +47,7 @@
 void kbs_sys_init(void);
 
 #define FZ_MBUFS     4095 /* rx frames held by lwIP (reassembly, out of order) and tx */
+#define FZ_RX_HELD   32   /* received frames lwIP may hold (kbstackd: half the pool's spare) */
 #define FZ_RING      4096
 #define FZ_POOL_OPS  "kb_fuzz_fifo"
 
@@ -221,6 +222,9 @@ struct kbs_netif *fz_port_init(void)
 	kbs_life_init();
 	if (kbs_netif_init(&fz_ni, &fz_port, lwip_htonl(FZ_STACK_IP), lwip_htonl(FZ_NETMASK), 0))
 		fz_die("kbs_netif_init");
+	/* An input holds a few dozen frames at most: a bound it can meet, so
+	 * that out-of-order queues are cut and pruned (kbs_netif.c). */
+	kbs_netif_set_rx_held_max(FZ_RX_HELD);
 	fz_port_tx(); /* the gratuitous ARP */
 	fz_port_arp(FZ_PEER_IP, peer_mac.addr);
 	return &fz_ni;
@@ -427,6 +431,11 @@ unsigned fz_port_mbufs_out(void)
 	return fz_port.pool->size - rte_mempool_avail_count(fz_port.pool);
 }
 
+void fz_port_prune(void)
+{
+	kbs_netif_ooseq_prune();
+}
+
 void fz_port_end(void)
 {
 	unsigned out;
@@ -437,6 +446,11 @@ void fz_port_end(void)
 	out = fz_port_mbufs_out();
 	if (out) {
 		fprintf(stderr, "fuzz: %u mbufs not back in the pool after the input\n", out);
+		abort();
+	}
+	if (kbs_netif_rx_held()) { /* the bound's count: every wrapped frame freed */
+		fprintf(stderr, "fuzz: lwIP still holds %u received frames by the count\n",
+			kbs_netif_rx_held());
 		abort();
 	}
 }

@@ -420,6 +420,22 @@ def tcp_input_burst():
     return r
 
 
+def tcp_ooseq_bound():
+    # More segments beyond a hole than lwIP may hold (the fuzz build bounds
+    # the received frames it holds to 32, kbs_netif.c): the queue is cut to
+    # its share, then pruned; a second connection queues beyond its own
+    # hole meanwhile; then both holes are filled.
+    p, q = Peer(40021, 27000), Peer(40022, 29000)
+    r = p.open() + q.open()
+    pb, qb = p.seq, q.seq
+    for i in range(40):
+        r += [rec(p.seg(ACK | PSH, b"o", seq=pb + 1 + i), burst=(i % 8 != 7))]
+    r += [rec(q.seg(ACK | PSH, b"q", seq=qb + 1 + i), burst=True) for i in range(5)]
+    r += [rec(q.seg(ACK | PSH, b"q", seq=qb + 6), t=1)]
+    r += [rec(p.seg(ACK | PSH, b"h", seq=pb), t=1), rec(q.seg(ACK | PSH, b"h", seq=qb))]
+    return r
+
+
 SEEDS = {
     "arp": arp_frames,
     "icmp-echo": icmp_frames,
@@ -443,6 +459,7 @@ SEEDS = {
     "app-exit": app_exit,
     "tcp-bbr-sack-recovery": tcp_bbr_sack_recovery,
     "tcp-input-burst": tcp_input_burst,
+    "tcp-ooseq-bound": tcp_ooseq_bound,
 }
 
 def regress_lwip_tcp_option_last_byte():
