@@ -8,8 +8,8 @@
 # 190 one-byte segments beyond a hole on each: 7600 frames, more than the
 # pool. kbstackd must keep receiving for everyone — an honest client
 # downloads 1 MiB byte-exact, ping is answered — and count what it gave
-# back (tcp_ooseq_pruned), with the frames lwIP holds (rx_held) pruned to
-# three quarters of their bound.
+# back (tcp_ooseq_pruned), with the frames lwIP holds (rx_held) pruned below
+# seven eighths of their bound.
 . "$(dirname "$0")/../lib/kb.sh"
 need_root
 www=$(mktemp -d)
