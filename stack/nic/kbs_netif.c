@@ -99,18 +99,29 @@ u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb)
 	return (u16_t)keep;
 }
 
+/* The prune walks the active PCBs: with many connections and the bound
+ * met again and again (a flood), it would take the core. Its calls are
+ * skipped so that it visits at most this many PCBs a call on average; the
+ * bound itself holds meanwhile (kbs_tcp_ooseq_limit). */
+#define KBS_PRUNE_PCBS 4096
+
 void kbs_netif_ooseq_prune(void)
 {
-	unsigned pass, n;
+	static unsigned skip;
+	unsigned pass, n, seen = 0;
 	struct tcp_pcb *pcb;
 
+	if (skip) {
+		skip--;
+		return;
+	}
 	if (!kbs_rx_pressed && kbs_rx_held < kbs_rx_held_max / 8 * 7)
 		return;
 	kbs_rx_pressed = false;
 	for (pass = 0; pass < 2; pass++) { /* beyond the share first, then any */
-		for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-			if (kbs_rx_held <= kbs_rx_held_max / 4 * 3)
-				return;
+		for (pcb = tcp_active_pcbs; pcb && kbs_rx_held > kbs_rx_held_max / 4 * 3;
+		     pcb = pcb->next) {
+			seen++;
 			if (!pcb->ooseq)
 				continue;
 			n = kbs_ooseq_frames(pcb);
@@ -120,6 +131,7 @@ void kbs_netif_ooseq_prune(void)
 			KBS_STAT_ADD(tcp_ooseq_pruned, n);
 		}
 	}
+	skip = seen / KBS_PRUNE_PCBS;
 }
 
 unsigned kbs_netif_rx_held(void)
