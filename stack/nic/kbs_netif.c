@@ -115,7 +115,7 @@ void kbs_netif_ooseq_prune(void)
 		skip--;
 		return;
 	}
-	if (!kbs_rx_pressed && kbs_rx_held < kbs_rx_held_max / 8 * 7)
+	if (!kbs_rx_held_max || (!kbs_rx_pressed && kbs_rx_held < kbs_rx_held_max / 8 * 7))
 		return;
 	kbs_rx_pressed = false;
 	for (pass = 0; pass < 2; pass++) { /* beyond the share first, then any */
