@@ -37,6 +37,7 @@
 #include "lwip/timeouts.h"
 
 #include "kbs_config.h"
+#include "kbs_hooks.h"
 #include "kbs_netif.h"
 #include "kbs_port.h"
 #include "kbs_stats.h"
@@ -164,7 +165,8 @@ static bool peer_push_body(struct peer_conn *c)
 			n = room;
 		if (n > 0xffff)
 			n = 0xffff;
-		if (!n || tcp_sndqueuelen(c->pcb) >= TCP_SND_QUEUELEN - 1)
+		/* the ring's bound, as kbstackd keeps (lwIP's is the largest ring's) */
+		if (!n || tcp_sndqueuelen(c->pcb) >= 4 * kbs_tcp_wnd / TCP_MSS - 1)
 			return false;
 		/* No copy: the file stays in memory for the life of the process. */
 		if (tcp_write(c->pcb, c->out->data + c->out_off, (u16_t)n,
@@ -404,6 +406,11 @@ int main(int argc, char **argv)
 		goto err_eal;
 	kbs_sys_init();
 	lwip_init();
+	/* kbstackd's TCP settings, so that the two compare alike */
+	kbs_tcp_set_cc((int)c.cc);
+	kbs_tcp_set_ring(c.ring);
+	if (c.tcp_pcbs)
+		kbs_tcp_set_pcbs(c.tcp_pcbs);
 	if ((rc = kbs_netif_init(&ni, &p, c.ip, c.netmask, c.gw)) || (rc = peer_listen((u16_t)port))) {
 		fprintf(stderr, "kbpeer_httpd: lwIP set-up failed: %s\n", strerror(-rc));
 		goto err_port;

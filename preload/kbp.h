@@ -123,6 +123,18 @@ static inline uint32_t kbp_region_slots(const struct kbq_region *r)
 	return n >= KBQ_SLOTS_MIN && n <= KBQ_MAXSLOTS ? n : KBQ_SLOTS_MIN;
 }
 
+/* The ring size of a region kbp_attach accepted (KB_RING, checked there
+ * against the size kbstackd sent), read from it as the slot count is: a
+ * program that scribbles on its own region's header harms only itself (an
+ * invalid size reads as the least; another valid one sends its copies
+ * outside its rings, in its own memory). kbstackd never reads it. */
+static inline uint32_t kbp_region_ring(const struct kbq_region *r)
+{
+	uint32_t n = kbq_ld(&r->ring);
+
+	return kbq_ring_size_ok(n) ? n : KBQ_RING_MIN;
+}
+
 /* Attachment att's kbstackd has gone (its control connection hung up). */
 static inline bool kbp_att_dead(uint32_t att)
 {

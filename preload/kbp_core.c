@@ -409,8 +409,8 @@ static int attach_locked(void)
 	rc = ctl_hello(fd, KBQ_HELLO_NEW, 0, sv[1], &w, &memfd);
 	if (rc)
 		goto err_efd;
-	if (memfd < 0 || w.size < kbq_region_size(KBQ_SLOTS_MIN) ||
-	    w.size > kbq_region_size(KBQ_MAXSLOTS)) {
+	if (memfd < 0 || w.size < kbq_region_size(KBQ_SLOTS_MIN, KBQ_RING_MIN) ||
+	    w.size > KBQ_DATA_OFF + KBQ_RINGS_MAX_BYTES) {
 		rc = -EPROTO;
 		goto err_efd;
 	}
@@ -423,7 +423,8 @@ static int attach_locked(void)
 	}
 	if (kbq_ld_acq(&r->magic) != KBQ_REGION_MAGIC || r->version != KBQ_ABI_VERSION ||
 	    r->slots < KBQ_SLOTS_MIN || r->slots > KBQ_MAXSLOTS || r->slots % 64 ||
-	    kbq_region_size(r->slots) != w.size || w.proc >= KBQ_NPROCS) {
+	    !kbq_ring_size_ok(r->ring) || kbq_region_size(r->slots, r->ring) != w.size ||
+	    w.proc >= KBQ_NPROCS) {
 		munmap(r, w.size);
 		rc = -EPROTO;
 		goto err_efd;

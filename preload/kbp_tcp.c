@@ -710,7 +710,8 @@ static size_t iov_len(const struct iovec *iov, int n)
  * Copy n bytes between the ring (from index idx) and iov, starting skip
  * bytes into iov: out of the ring when to_iov, into it otherwise.
  */
-static void ring_iov_copy(uint8_t *ring, uint32_t idx, const struct iovec *iov, int cnt,
+static void ring_iov_copy(uint8_t *ring, uint32_t size, uint32_t idx, const struct iovec *iov,
+			  int cnt,
 			  size_t skip, size_t n, bool to_iov)
 {
 	int i;
@@ -726,9 +727,9 @@ static void ring_iov_copy(uint8_t *ring, uint32_t idx, const struct iovec *iov, 
 		}
 		k = (uint32_t)(l - skip < n ? l - skip : n);
 		if (to_iov)
-			kbq_ring_get(ring, idx, base + skip, k);
+			kbq_ring_get(ring, size, idx, base + skip, k);
 		else
-			kbq_ring_put(ring, idx, base + skip, k);
+			kbq_ring_put(ring, size, idx, base + skip, k);
 		idx += k;
 		n -= k;
 		skip = 0;
@@ -755,7 +756,7 @@ static bool tx_ready(struct kbp_sock *s)
 	if (st == KBQ_S_CONNECTING || st == KBQ_S_OPEN)
 		return false;
 	return st != KBQ_S_ESTABLISHED || (kbq_ld_acq(&q->ev) & (KBQ_EV_ERR | KBQ_EV_WRDONE)) ||
-	       kbq_ring_free(kbq_ld(&q->tx_tail), kbq_ld_acq(&q->tx_head)) > 0;
+	       kbq_ring_free(kbp_region_ring(s->r), kbq_ld(&q->tx_tail), kbq_ld_acq(&q->tx_head)) > 0;
 }
 
 static int sock_error(struct kbp_sock *s)
@@ -804,6 +805,7 @@ static int timeout_ms(const uint32_t *timeo)
 ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
+	uint32_t ring = kbp_region_ring(s->r);
 	size_t want = iovcnt > 0 ? iov_len(iov, iovcnt) : 0, got = 0;
 
 	if (iovcnt < 0 || iovcnt > IOV_MAX)
@@ -820,7 +822,7 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 		tail = kbq_ld_acq(&q->rx_tail);
 		head = q->rx_head;
 		avail = tail - head;
-		if (avail > KBQ_RING) {
+		if (avail > ring) {
 			kbp_unlock(&s->rx_lock);
 			return -EIO;
 		}
@@ -828,7 +830,8 @@ ssize_t kbp_recv(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 			size_t n = avail < want - got ? avail : want - got;
 
 			/* after what earlier rounds of MSG_WAITALL filled */
-			ring_iov_copy(kbq_rx_data(s->r, s->slot), head, iov, iovcnt, got, n, true);
+			ring_iov_copy(kbq_rx_data(s->r, s->slot, ring), ring, head, iov, iovcnt, got, n,
+				      true);
 			if (!(flags & MSG_PEEK))
 				kbq_st_rel(&q->rx_head, head + (uint32_t)n); /* frees ring space */
 			kbp_unlock(&s->rx_lock);
@@ -919,7 +922,8 @@ static int tx_wait(struct kbp_sock *s, int flags)
 		return send_error(s, flags, EPIPE);
 	if (st == KBQ_S_OPEN || s->listener)
 		return -ENOTCONN;
-	if (st == KBQ_S_ESTABLISHED && kbq_ring_free(q->tx_tail, kbq_ld_acq(&q->tx_head)))
+	if (st == KBQ_S_ESTABLISHED &&
+	    kbq_ring_free(kbp_region_ring(s->r), q->tx_tail, kbq_ld_acq(&q->tx_head)))
 		return 0;
 	if (nonblocking(s, flags))
 		return kbp_stack_check_often(), -EAGAIN;
@@ -966,6 +970,7 @@ static void tx_leave(struct kbp_sock *s)
 static ssize_t send_locked(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct kbq_sock *q = kbp_q(s);
+	uint32_t ring = kbp_region_ring(s->r);
 	size_t len = iov_len(iov, iovcnt), sent = 0;
 
 	for (;;) {
@@ -981,10 +986,11 @@ static ssize_t send_locked(struct kbp_sock *s, const struct iovec *iov, int iovc
 		if (!tx_enter(s))
 			continue;
 		tail = q->tx_tail;
-		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
+		n = kbq_ring_free(ring, tail, kbq_ld_acq(&q->tx_head));
 		if (n > len - sent)
 			n = (uint32_t)(len - sent);
-		ring_iov_copy(kbq_tx_data(s->r, s->slot), tail, iov, iovcnt, sent, n, false);
+		ring_iov_copy(kbq_tx_data(s->r, s->slot, ring), ring, tail, iov, iovcnt, sent, n,
+			      false);
 		kbq_st_rel(&q->tx_tail, tail + n); /* pairs with kbstackd's acquire load */
 		tx_leave(s);
 		kbq_bell(s->r, s->slot);
@@ -1010,6 +1016,7 @@ ssize_t kbp_send(struct kbp_sock *s, const struct iovec *iov, int iovcnt, int fl
 static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t count)
 {
 	struct kbq_sock *q = kbp_q(s);
+	uint32_t ring = kbp_region_ring(s->r);
 	size_t sent = 0;
 
 	while (sent < count) {
@@ -1024,8 +1031,8 @@ static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t co
 		if (!tx_enter(s))
 			continue;
 		tail = q->tx_tail;
-		n = kbq_ring_free(tail, kbq_ld_acq(&q->tx_head));
-		n = kbq_ring_contig(tail, n); /* read() straight into the ring */
+		n = kbq_ring_free(ring, tail, kbq_ld_acq(&q->tx_head));
+		n = kbq_ring_contig(ring, tail, n); /* read() straight into the ring */
 		if (n > count - sent)
 			n = (uint32_t)(count - sent);
 		/* read and pread are cancellation points: a thread cancelled
@@ -1033,9 +1040,9 @@ static ssize_t sendfile_locked(struct kbp_sock *s, int in, off_t *off, size_t co
 		 * trim this ring again); the cancel waits for the next one. */
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 		if (off)
-			got = pread(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n, *off);
+			got = pread(in, kbq_tx_data(s->r, s->slot, ring) + (tail & (ring - 1)), n, *off);
 		else
-			got = libc_read(in, kbq_tx_data(s->r, s->slot) + (tail & (KBQ_RING - 1)), n);
+			got = libc_read(in, kbq_tx_data(s->r, s->slot, ring) + (tail & (ring - 1)), n);
 		pthread_setcancelstate(cancel, NULL);
 		if (got <= 0) {
 			int e = errno;
@@ -1206,7 +1213,8 @@ uint32_t kbp_sock_events(struct kbp_sock *s)
 	if (ev & KBQ_EV_ERR)
 		e |= EPOLLERR | EPOLLHUP | EPOLLOUT;
 	else if (st == KBQ_S_ESTABLISHED &&
-		 (kbq_ld(&s->shut_wr) || kbq_ring_free(kbq_ld(&q->tx_tail), kbq_ld_acq(&q->tx_head))))
+		 (kbq_ld(&s->shut_wr) ||
+		  kbq_ring_free(kbp_region_ring(s->r), kbq_ld(&q->tx_tail), kbq_ld_acq(&q->tx_head))))
 		e |= EPOLLOUT | EPOLLWRNORM;
 	if (st == KBQ_S_CLOSED || ((ev & KBQ_EV_RDHUP) && (ev & KBQ_EV_WRDONE)))
 		e |= EPOLLHUP;

@@ -10,7 +10,7 @@
  *   struct kbq_sock[KBQ_MAXSLOTS]  one slot per socket: state, control
  *                                  mailbox, ring indices (pages of the
  *                                  slots past `slots` are never touched)
- *   data[slots]                    per slot: its rx ring (KBQ_RING bytes
+ *   data[slots]                    per slot: its rx ring (ring bytes
  *                                  received, stack → app), then its tx
  *                                  ring (bytes to send, app → stack)
  *
@@ -23,7 +23,7 @@
  *   - Publishing: write the payload, then the index or state with a release
  *     store; the reader loads the index with acquire before the payload.
  *   - No pointers: positions are slot numbers and free-running 32-bit ring
- *     indices (position = index % KBQ_RING).
+ *     indices (position = index % ring, the region's ring size).
  *   - kbstackd treats every byte written by the application as hostile: it
  *     keeps private copies of everything it publishes and never reads them
  *     back; it reads each application-written word once and checks it; a
@@ -105,7 +105,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KBQ_ABI_VERSION 6u
+#define KBQ_ABI_VERSION 7u
 #define KBQ_REGION_MAGIC 0x4b42524547494f4eull /* "KBREGION" */
 
 #ifndef KBQ_MAXSLOTS /* a build may set fewer (the fuzz targets: their checks walk every slot) */
@@ -115,7 +115,17 @@
 #define KBQ_SLOTS_DEFAULT_DEC 65536
 #define KBQ_SLOTS_DEFAULT (KBQ_MAXSLOTS < 65536u ? KBQ_MAXSLOTS : 65536u) /* KB_SLOTS unset */
 #define KBQ_SLOTS_MIN 64u
-#define KBQ_RING     (256u * 1024) /* bytes per rx and per tx ring: = TCP_WND */
+/* Bytes per rx and per tx ring (the region's ring: KB_RING, a power of two;
+ * kbstackd's TCP window and send buffer are the same). */
+#define KBQ_RING_MIN     (64u * 1024)
+#define KBQ_RING_MAX     (8u * 1024 * 1024)
+#define KBQ_RING_DEFAULT (256u * 1024)
+#define KBQ_RING_MIN_DEC     65536 /* the same, for messages */
+#define KBQ_RING_MAX_DEC     8388608
+#define KBQ_RING_DEFAULT_DEC 262144
+/* Address space a context's rings may take (slots * 2 * ring): 1 TiB,
+ * 65536 slots of 8 MiB rings. kbstackd maps every context's region. */
+#define KBQ_RINGS_MAX_BYTES (1ull << 40)
 #define KBQ_ACCEPTQ  4096u         /* pending connections per listener: Linux's somaxconn */
 #define KBQ_NLISTEN  256u          /* listeners (accept queues) per context */
 #define KBQ_NWAITERS 256           /* sleepers with a wake socket of their own */
@@ -234,8 +244,10 @@ struct kbq_region {
 	uint32_t stack_ip;   /* stack, once: kbstackd's IPv4, network order */
 	uint32_t slots;      /* stack, once: slots the application may claim (the
 			      * first ones; KBQ_SLOTS_MIN to KBQ_MAXSLOTS: KB_SLOTS);
-			      * size = kbq_region_size(slots) */
-	uint32_t pad0[8];
+			      * size = kbq_region_size(slots, ring) */
+	uint32_t ring;       /* stack, once: bytes per ring, a power of two from
+			      * KBQ_RING_MIN to KBQ_RING_MAX (KB_RING) */
+	uint32_t pad0[7];
 
 	uint32_t event_seq;  /* stack: bumped (release) after any socket event */
 	uint8_t  pad1[KBQ_CACHELINE - 4];
@@ -308,10 +320,17 @@ enum {
 #define KBQ_DATA_OFF   (((KBQ_SOCKS_OFF + (size_t)KBQ_MAXSLOTS * sizeof(struct kbq_sock)) + \
 			 4095) & ~(size_t)4095)
 
-/* Bytes in a region of `slots` slots (kbstackd's KB_SLOTS). */
-static inline size_t kbq_region_size(uint32_t slots)
+/* A ring size a region may have. */
+static inline int kbq_ring_size_ok(uint64_t ring)
 {
-	return KBQ_DATA_OFF + (size_t)slots * 2 * KBQ_RING;
+	return ring >= KBQ_RING_MIN && ring <= KBQ_RING_MAX && (ring & (ring - 1)) == 0;
+}
+
+/* Bytes in a region of `slots` slots (kbstackd's KB_SLOTS) with rings of
+ * `ring` bytes (KB_RING). */
+static inline size_t kbq_region_size(uint32_t slots, uint32_t ring)
+{
+	return KBQ_DATA_OFF + (size_t)slots * 2 * ring;
 }
 
 /* Words of a slot bitmap (held rows, doorbells) a region of `slots` uses. */
@@ -320,15 +339,16 @@ static inline uint32_t kbq_slot_words(uint32_t slots)
 	return (slots + 63) / 64;
 }
 
-/* Offsets in the region of slot's rx and tx rings (slot < the region's slots). */
-static inline size_t kbq_rx_off(uint32_t slot)
+/* Offsets in the region of slot's rx and tx rings (slot < the region's
+ * slots, ring its ring size). */
+static inline size_t kbq_rx_off(uint32_t slot, uint32_t ring)
 {
-	return KBQ_DATA_OFF + (size_t)slot * 2 * KBQ_RING;
+	return KBQ_DATA_OFF + (size_t)slot * 2 * ring;
 }
 
-static inline size_t kbq_tx_off(uint32_t slot)
+static inline size_t kbq_tx_off(uint32_t slot, uint32_t ring)
 {
-	return kbq_rx_off(slot) + KBQ_RING;
+	return kbq_rx_off(slot, ring) + ring;
 }
 
 /* Accept queue i (below KBQ_NLISTEN: the caller checks an index it read). */
@@ -342,17 +362,23 @@ static inline struct kbq_sock *kbq_sock_at(void *region, uint32_t slot)
 	return (struct kbq_sock *)((char *)region + KBQ_SOCKS_OFF) + slot;
 }
 
-static inline uint8_t *kbq_rx_data(void *region, uint32_t slot)
+static inline uint8_t *kbq_rx_data(void *region, uint32_t slot, uint32_t ring)
 {
-	return (uint8_t *)region + kbq_rx_off(slot);
+	return (uint8_t *)region + kbq_rx_off(slot, ring);
 }
 
-static inline uint8_t *kbq_tx_data(void *region, uint32_t slot)
+static inline uint8_t *kbq_tx_data(void *region, uint32_t slot, uint32_t ring)
 {
-	return (uint8_t *)region + kbq_tx_off(slot);
+	return (uint8_t *)region + kbq_tx_off(slot, ring);
 }
 
-_Static_assert((KBQ_RING & (KBQ_RING - 1)) == 0, "ring size: a power of two");
+_Static_assert((KBQ_RING_MIN & (KBQ_RING_MIN - 1)) == 0 &&
+	       (KBQ_RING_MAX & (KBQ_RING_MAX - 1)) == 0 &&
+	       (KBQ_RING_DEFAULT & (KBQ_RING_DEFAULT - 1)) == 0 &&
+	       KBQ_RING_MIN <= KBQ_RING_DEFAULT && KBQ_RING_DEFAULT <= KBQ_RING_MAX &&
+	       KBQ_RING_MIN == KBQ_RING_MIN_DEC && KBQ_RING_MAX == KBQ_RING_MAX_DEC &&
+	       KBQ_RING_DEFAULT == KBQ_RING_DEFAULT_DEC, "ring sizes: powers of two");
+_Static_assert(KBQ_RING_MIN % 4096 == 0, "rings: whole pages");
 _Static_assert((KBQ_ACCEPTQ & (KBQ_ACCEPTQ - 1)) == 0, "accept queue: a power of two");
 _Static_assert(KBQ_MAXSLOTS % 64 == 0 && KBQ_SLOTS_MIN % 64 == 0 &&
 	       KBQ_SLOTS_DEFAULT <= KBQ_MAXSLOTS, "doorbell words");

@@ -1,11 +1,12 @@
 /*
  * kbq_ring.h — byte-ring arithmetic and copies shared by both sides.
  *
- * A ring is KBQ_RING bytes with two free-running 32-bit indices: the
- * producer's tail and the consumer's head. used = tail - head (mod 2^32),
- * which is at most KBQ_RING when both sides behave; kbstackd checks that
- * before trusting an index the application wrote. These helpers only copy;
- * the caller publishes the index (release) afterwards.
+ * A ring is `size` bytes (the region's ring: a power of two) with two
+ * free-running 32-bit indices: the producer's tail and the consumer's head.
+ * used = tail - head (mod 2^32), which is at most size when both sides
+ * behave; kbstackd checks that before trusting an index the application
+ * wrote. These helpers only copy; the caller publishes the index (release)
+ * afterwards.
  */
 #ifndef KBQ_RING_H
 #define KBQ_RING_H
@@ -22,40 +23,42 @@ static inline uint32_t kbq_ring_used(uint32_t tail, uint32_t head)
 	return tail - head;
 }
 
-static inline uint32_t kbq_ring_free(uint32_t tail, uint32_t head)
+static inline uint32_t kbq_ring_free(uint32_t size, uint32_t tail, uint32_t head)
 {
-	return KBQ_RING - (tail - head);
+	return size - (tail - head);
 }
 
 /* A (tail, head) pair a well-behaved peer could have written. */
-static inline bool kbq_ring_sane(uint32_t tail, uint32_t head)
+static inline bool kbq_ring_sane(uint32_t size, uint32_t tail, uint32_t head)
 {
-	return tail - head <= KBQ_RING;
+	return tail - head <= size;
 }
 
 /* Bytes readable from position idx without wrapping. */
-static inline uint32_t kbq_ring_contig(uint32_t idx, uint32_t n)
+static inline uint32_t kbq_ring_contig(uint32_t size, uint32_t idx, uint32_t n)
 {
-	uint32_t off = idx & (KBQ_RING - 1);
+	uint32_t off = idx & (size - 1);
 
-	return n < KBQ_RING - off ? n : KBQ_RING - off;
+	return n < size - off ? n : size - off;
 }
 
 /* Copy n bytes into the ring at index tail (n <= free space). */
-static inline void kbq_ring_put(uint8_t *ring, uint32_t tail, const void *src, uint32_t n)
+static inline void kbq_ring_put(uint8_t *ring, uint32_t size, uint32_t tail, const void *src,
+				uint32_t n)
 {
-	uint32_t first = kbq_ring_contig(tail, n);
+	uint32_t first = kbq_ring_contig(size, tail, n);
 
-	memcpy(ring + (tail & (KBQ_RING - 1)), src, first);
+	memcpy(ring + (tail & (size - 1)), src, first);
 	memcpy(ring, (const uint8_t *)src + first, n - first);
 }
 
 /* Copy n bytes out of the ring from index head (n <= used). */
-static inline void kbq_ring_get(const uint8_t *ring, uint32_t head, void *dst, uint32_t n)
+static inline void kbq_ring_get(const uint8_t *ring, uint32_t size, uint32_t head, void *dst,
+				uint32_t n)
 {
-	uint32_t first = kbq_ring_contig(head, n);
+	uint32_t first = kbq_ring_contig(size, head, n);
 
-	memcpy(dst, ring + (head & (KBQ_RING - 1)), first);
+	memcpy(dst, ring + (head & (size - 1)), first);
 	memcpy((uint8_t *)dst + first, ring, n - first);
 }
 

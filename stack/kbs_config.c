@@ -44,6 +44,7 @@ static int parse_stack(struct kbs_config *c, const char *v);
 static int parse_group(struct kbs_config *c, const char *v);
 static int parse_uid_contexts(struct kbs_config *c, const char *v);
 static int parse_slots(struct kbs_config *c, const char *v);
+static int parse_ring(struct kbs_config *c, const char *v);
 static int parse_nice(struct kbs_config *c, const char *v);
 static int parse_tcp_cc(struct kbs_config *c, const char *v);
 static int parse_tcp_pcbs(struct kbs_config *c, const char *v);
@@ -83,9 +84,16 @@ static const struct kbs_setting kbs_settings[] = {
 	{ "KB_SLOTS", "slots", "a multiple of 64 from 64 to " KBS_STR(KBQ_MAXSLOTS_DEC),
 	  "socket slots per application context: its kb sockets at once (default "
 	  KBS_STR(KBQ_SLOTS_DEFAULT_DEC) "); beyond, new sockets use the kernel and "
-	  "a kb listener's SYNs wait. Each slot reserves 512 KiB of address space "
-	  "in the application and kbstackd (memory only as its rings are used)",
+	  "a kb listener's SYNs wait. Each slot reserves 2 x KB_RING (512 KiB by default) of "
+	  "address space in the application and kbstackd (memory only as its "
+	  "rings are used)",
 	  parse_slots },
+	{ "KB_RING", "ring", "a power of two from 64k to 8m (bytes, or with k or m: 65536, 256k, 1m)",
+	  "bytes of each kb socket's receive ring and send ring: the most TCP "
+	  "window it offers and the most it has in flight (default 256k, as "
+	  "Linux's tcp_rmem/tcp_wmem). Each slot reserves twice this in address "
+	  "space (KB_SLOTS x 2 x KB_RING at most 1 TiB), memory only as used",
+	  parse_ring },
 	{ "KB_NICE", "nice", "an integer from -20 to 19",
 	  "kbstackd's nice value (default 0: as started). Where an application "
 	  "shares kbstackd's core (adaptive polling), a negative one (e.g. -10) "
@@ -101,7 +109,7 @@ static const struct kbs_setting kbs_settings[] = {
 	{ "KB_TCP_PCBS", "tcp-pcbs", "an integer from 16 to 16777216",
 	  "TCP connections lwIP holds at once for every application, TIME_WAIT "
 	  "included (kbstackd keeps TIME_WAIT to half of them), and queued "
-	  "segments at least as many (default 262144). Memory follows use (kbstackd "
+	  "segments at least as many, times KB_RING / 256k above it (default 262144). Memory follows use (kbstackd "
 	  "grew by about 1.1 KiB an idle connection, measured with 15000); beyond, a "
 	  "SYN is dropped (the client retries)", parse_tcp_pcbs },
 };
@@ -373,6 +381,28 @@ static int parse_slots(struct kbs_config *c, const char *v)
 	return 0;
 }
 
+static int parse_ring(struct kbs_config *c, const char *v)
+{
+	unsigned long n, unit = 1;
+	size_t len = strlen(v);
+	char num[16];
+
+	if (len && (v[len - 1] == 'k' || v[len - 1] == 'K'))
+		unit = 1024;
+	else if (len && (v[len - 1] == 'm' || v[len - 1] == 'M'))
+		unit = 1024 * 1024;
+	if (unit > 1)
+		len--;
+	if (!len || len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	if (parse_uint(num, 1, KBQ_RING_MAX, &n) || !kbq_ring_size_ok((uint64_t)n * unit))
+		return -EINVAL;
+	c->ring = (uint32_t)(n * unit);
+	return 0;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -400,6 +430,7 @@ static void set_defaults(struct kbs_config *c)
 	c->poll = KBS_POLL_ADAPTIVE;
 	c->uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
 	c->slots = KBQ_SLOTS_DEFAULT;
+	c->ring = KBQ_RING_DEFAULT;
 	c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }
@@ -465,6 +496,7 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 	struct option opts[KBS_NSETTINGS + 3];
 	bool by_flag[KBS_NSETTINGS] = { false };
 	const char *v;
+	uint64_t rings;
 	size_t i;
 	int ch, idx, rc;
 
@@ -533,5 +565,20 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 		return fail(err, errlen, "%s=%s: expected an address inside %s other than "
 			    "the stack's own", gw_label, gw, a);
 	}
+	rings = (uint64_t)c->slots * 2 * c->ring;
+	if (rings > KBQ_RINGS_MAX_BYTES)
+		return fail(err, errlen, "KB_SLOTS=%u with KB_RING=%u: %llu GiB of rings a "
+			    "context, more than %llu GiB; fewer slots or smaller rings",
+			    c->slots, c->ring, (unsigned long long)(rings >> 30),
+			    (unsigned long long)(KBQ_RINGS_MAX_BYTES >> 30));
+	/* kbstackd maps every context's region: one user's may not take
+	 * half of its 128 TiB of address space, so one cannot take it all. */
+	if (c->uid_contexts * rings > KBS_UID_SPACE_MAX)
+		return fail(err, errlen, "KB_UID_CONTEXTS=%u with KB_SLOTS=%u and KB_RING=%u: "
+			    "%llu TiB of rings one user may map in kbstackd, more than %llu TiB; "
+			    "fewer contexts, fewer slots or smaller rings",
+			    c->uid_contexts, c->slots, c->ring,
+			    (unsigned long long)(c->uid_contexts * rings >> 40),
+			    (unsigned long long)(KBS_UID_SPACE_MAX >> 40));
 	return 0;
 }

@@ -17,9 +17,13 @@
 #define KBS_STACK_DEFAULT "/run/kb/kbstackd.sock"
 #define KBS_MBUFS_DEFAULT 16383u /* 2^n - 1: the mempool's best size */
 #define KBS_PATH_MAX      KBQ_STACK_PATH_MAX /* KB_STACK, with its NUL */
-/* Contexts (regions of 0.5 GiB address space, 256 waiter fds, a private
- * table) one uid may hold: a user cannot exhaust kbstackd's memory or fds. */
+/* Contexts (regions of KB_SLOTS x 2 x KB_RING address space, 256 waiter
+ * fds, a private table) one uid may hold: a user cannot exhaust kbstackd's
+ * memory, address space or fds. */
 #define KBS_UID_CONTEXTS_DEFAULT 64
+/* Address space one user's contexts' rings may take in kbstackd
+ * (KB_UID_CONTEXTS x KB_SLOTS x 2 x KB_RING): 64 TiB, half of it. */
+#define KBS_UID_SPACE_MAX (1ull << 46)
 
 /* Adaptive idle policy: spin this long after the last packet, then sleep in
  * steps doubling from MIN to MAX. MAX bounds the wake-up delay for a packet
@@ -62,6 +66,7 @@ struct kbs_config {
 	bool has_group;
 	unsigned uid_contexts; /* KB_UID_CONTEXTS */
 	unsigned slots;       /* KB_SLOTS: socket slots per application context */
+	uint32_t ring;        /* KB_RING: bytes per rx and per tx ring (TCP window, send buffer) */
 	int nice;             /* KB_NICE: the process's nice value (0: left as started) */
 	enum kbs_cc cc;       /* KB_TCP_CC, "host" resolved */
 	unsigned tcp_pcbs;    /* KB_TCP_PCBS: lwIP's PCBs at once (0: the build's, 262144) */

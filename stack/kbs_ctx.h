@@ -115,6 +115,7 @@ struct kbs_ctx {
 	unsigned nsocks;       /* slots whose life is not FREE */
 	uint32_t nslots;       /* slots it may use, the first ones (r->slots), a
 				* multiple of 64: s[], free_bits and evq are this long */
+	uint32_t ring;         /* bytes per ring (r->ring: KB_RING) */
 	bool orphan;           /* no process left: sending what they queued */
 	bool event;            /* a socket event happened this loop iteration */
 	uint8_t broken;       /* enum kbs_viol: cut off, its sockets reset */
@@ -171,7 +172,7 @@ void kbs_life_init(void);
 
 /* A new context of nslots slots (a multiple of 64, at most KBQ_MAXSLOTS),
  * all FREE, its region r not yet set; NULL: out of memory. */
-struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots);
+struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots, uint32_t ring);
 
 /* Every slot of c back to never used (the fuzz targets' fresh start). */
 void kbs_life_ctx_clear(struct kbs_ctx *c);

@@ -234,6 +234,7 @@ int main(int argc, char **argv)
 	kbs_sys_init();
 	lwip_init();
 	kbs_tcp_set_cc((int)c.cc);
+	kbs_tcp_set_ring(c.ring);
 	if (c.tcp_pcbs)
 		kbs_tcp_set_pcbs(c.tcp_pcbs);
 	kbs_life_init();
@@ -252,10 +253,10 @@ int main(int argc, char **argv)
 
 	kbs_stats_state(KBQ_STATE_RUNNING);
 	fprintf(stderr, "kbstackd: ready: %s on %s, mac %s, core %d, poll %s, tcp %s, %zu tcp pcbs, "
-		"%u slots an application, %u mbufs%s%s\n",
+		"%u slots an application, %u KiB rings, %u mbufs%s%s\n",
 		kbs_stats->addr, c.dev, kbs_stats->mac, c.core,
 		c.poll == KBS_POLL_BUSY ? "busy" : "adaptive",
-		c.cc == KBS_CC_BBR ? "bbr" : "reno", kbs_tcp_pcbs(), c.slots, c.mbufs,
+		c.cc == KBS_CC_BBR ? "bbr" : "reno", kbs_tcp_pcbs(), c.slots, c.ring / 1024, c.mbufs,
 		port.rx_cksum ? ", rx checksum offload" : "",
 		port.tx_cksum ? ", tx checksum offload" : "");
 	kbs_loop(&ni, c.poll);

@@ -51,6 +51,7 @@ static uint32_t ctl_next_ctx = 1;
 static unsigned ctl_orphans; /* contexts with no process, still sending */
 static unsigned ctl_uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
 static unsigned ctl_slots = KBQ_SLOTS_DEFAULT;
+static uint32_t ctl_ring = KBQ_RING_DEFAULT;
 
 int kbs_ctl_open(const struct kbs_config *cfg)
 {
@@ -66,6 +67,7 @@ int kbs_ctl_open(const struct kbs_config *cfg)
 	ctl_stack_ip = stack_ip;
 	ctl_uid_contexts = cfg->uid_contexts;
 	ctl_slots = cfg->slots;
+	ctl_ring = cfg->ring;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -176,8 +178,8 @@ static void proc_index_put(struct kbs_ctx *c, uint32_t idx)
 
 static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 {
-	size_t size = kbq_region_size(ctl_slots);
-	struct kbs_ctx *c = kbs_life_ctx_new(ctl_slots);
+	size_t size = kbq_region_size(ctl_slots, ctl_ring);
+	struct kbs_ctx *c = kbs_life_ctx_new(ctl_slots, ctl_ring);
 	struct kbq_region *r;
 	int fd;
 
@@ -199,6 +201,7 @@ static struct kbs_ctx *ctx_create(struct kbs_proc *p, int wfd)
 	r->size = size;
 	r->stack_ip = ctl_stack_ip;
 	r->slots = ctl_slots;
+	r->ring = ctl_ring;
 	__atomic_store_n(&r->magic, KBQ_REGION_MAGIC, __ATOMIC_RELEASE);
 	c->id = r->ctx;
 	c->uid = p->uid;
@@ -230,7 +233,7 @@ static void ctx_destroy(struct kbs_ctx *c)
 			*pp = c->next;
 			break;
 		}
-	munmap(c->r, kbq_region_size(c->nslots));
+	munmap(c->r, kbq_region_size(c->nslots, c->ring));
 	close(c->memfd);
 	for (int i = 0; i < KBQ_NWAITERS; i++)
 		if (c->wfd[i] >= 0)
@@ -472,7 +475,7 @@ int kbs_ctl_hello(struct kbs_proc *p)
 		efd = -1; /* the context owns it now */
 		p->ctx = c;
 		c->nprocs = 1;
-		ctl_reply(p, 0, c->id, kbq_region_size(c->nslots), c->memfd);
+		ctl_reply(p, 0, c->id, kbq_region_size(c->nslots, c->ring), c->memfd);
 		return 0;
 	}
 	if (h.op == KBQ_HELLO_JOIN) {
@@ -494,7 +497,7 @@ int kbs_ctl_hello(struct kbs_proc *p)
 		p->idx = (uint32_t)idx;
 		p->ctx = c;
 		c->nprocs++;
-		ctl_reply(p, 0, c->id, kbq_region_size(c->nslots), -1);
+		ctl_reply(p, 0, c->id, kbq_region_size(c->nslots, c->ring), -1);
 		if (efd >= 0)
 			close(efd);
 		return 0;

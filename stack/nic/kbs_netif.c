@@ -24,6 +24,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "netif/ethernet.h"
 
+#include "kbq_abi.h"
 #include "kbs_hooks.h"
 
 #include "kbs_stats.h"
@@ -53,7 +54,7 @@
  * Segments beyond a hole wait in lwIP's queue in the frames they came in
  * (receive is zero-copy), so each holds an mbuf of the one pool the port
  * receives into, for every application. lwIP lets a connection hold a
- * window's worth (TCP_OOSEQ_MAX_PBUFS): a peer that opens connections and
+ * window's worth (kbs_tcp_ooseq_max): a peer that opens connections and
  * never fills their holes — or many honest ones recovering at once — could
  * take the whole pool, and the port would receive nothing more, for
  * anyone. So the frames lwIP holds are counted (kbs_rx_held: wrapped in a
@@ -68,7 +69,7 @@
  * data again: RFC 2018 lets a receiver discard what it SACKed. Counted:
  * tcp_ooseq_pruned (segments dropped).
  */
-#define KBS_OOSEQ_SHARE (TCP_OOSEQ_MAX_PBUFS / 8) /* 23 frames */
+#define KBS_OOSEQ_SHARE ((KBQ_RING_DEFAULT / TCP_MSS + 12) / 8) /* 23 frames */
 
 static unsigned kbs_rx_held;     /* received frames lwIP holds */
 static unsigned kbs_rx_held_max; /* 0 (no port yet): lwIP's bound alone */
@@ -89,11 +90,11 @@ u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb)
 	unsigned n, keep;
 
 	if (!kbs_rx_held_max || kbs_rx_held < kbs_rx_held_max)
-		return TCP_OOSEQ_MAX_PBUFS;
+		return kbs_tcp_ooseq_max();
 	kbs_rx_pressed = true;
 	n = kbs_ooseq_frames(pcb); /* with the segment just queued */
 	if (!n)
-		return TCP_OOSEQ_MAX_PBUFS;
+		return kbs_tcp_ooseq_max();
 	keep = n > KBS_OOSEQ_SHARE ? KBS_OOSEQ_SHARE : n - 1;
 	KBS_STAT_ADD(tcp_ooseq_pruned, n - keep);
 	return (u16_t)keep;

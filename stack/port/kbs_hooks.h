@@ -50,6 +50,24 @@ void kbs_tcp_set_pcbs(size_t n);
 /* The PCB bound in force. */
 size_t kbs_tcp_pcbs(void);
 
+/* KB_RING's default (kbq_abi.h's KBQ_RING_DEFAULT; lwIP's sources do not
+ * see the shim): the window and send buffer before kbs_tcp_set_ring. */
+#define KBS_RING_BASE (256u * 1024)
+
+/* Every connection's receive window and send buffer (TCP_WND_RUN,
+ * TCP_SND_BUF_RUN: lwip-patches/0035) and the window scale it announces,
+ * the least that covers the window. */
+extern u32_t kbs_tcp_wnd;
+extern u8_t kbs_tcp_rcv_scale;
+
+/* Set them from KB_RING (a power of two, KBQ_RING_MIN to KBQ_RING_MAX):
+ * before lwIP serves anything. */
+void kbs_tcp_set_ring(u32_t ring);
+
+/* How many pbufs a connection may hold beyond a hole while the pool can
+ * spare them: a window's worth and a few. */
+u16_t kbs_tcp_ooseq_max(void);
+
 /* The congestion control of connections made from now on (KB_TCP_CC, a
  * kbs_cc value: lwIP's TCP_CC_*, patch 0026). */
 void kbs_tcp_set_cc(int cc);

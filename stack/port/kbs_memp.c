@@ -24,19 +24,47 @@ size_t kbs_memp_limit[MEMP_MAX] = {
 #include "lwip/priv/memp_std.h"
 };
 
+u32_t kbs_tcp_wnd = KBS_RING_BASE;
+u8_t kbs_tcp_rcv_scale = 3; /* 65535 << 3 covers it */
+
 size_t kbs_tcp_pcbs(void)
 {
 	return kbs_memp_limit[MEMP_TCP_PCB];
 }
 
+/*
+ * Segments and pbuf headers: as many as PCBs if that is more than the
+ * build's (never fewer: a tcp_write refused for want of one with nothing
+ * in flight would wait for a doorbell that may not come), times the rings'
+ * growth over the default — a full window takes ring / MSS of each, so 8
+ * MiB rings would otherwise run out at 45 busy connections where 256 KiB
+ * ones do at 1456. Memory follows use: these are bounds.
+ */
+static void kbs_memp_segs(void)
+{
+	size_t n = kbs_memp_limit[MEMP_TCP_PCB], grow = kbs_tcp_wnd / KBS_RING_BASE;
+
+	if (n < MEMP_NUM_TCP_SEG)
+		n = MEMP_NUM_TCP_SEG;
+	if (grow > 1)
+		n *= grow;
+	kbs_memp_limit[MEMP_TCP_SEG] = n;
+	kbs_memp_limit[MEMP_PBUF] = n;
+}
+
 void kbs_tcp_set_pcbs(size_t n)
 {
 	kbs_memp_limit[MEMP_TCP_PCB] = n;
-	/* Segments and pbuf headers follow a larger bound, never fall below
-	 * the build's: a tcp_write refused for want of one with nothing in
-	 * flight would wait for a doorbell that may not come. */
-	if (n > MEMP_NUM_TCP_SEG)
-		kbs_memp_limit[MEMP_TCP_SEG] = n;
-	if (n > MEMP_NUM_PBUF)
-		kbs_memp_limit[MEMP_PBUF] = n;
+	kbs_memp_segs();
+}
+
+void kbs_tcp_set_ring(u32_t ring)
+{
+	u8_t scale = 0;
+
+	while ((ring >> scale) > 0xffff)
+		scale++;
+	kbs_tcp_wnd = ring;
+	kbs_tcp_rcv_scale = scale;
+	kbs_memp_segs();
 }

@@ -93,9 +93,17 @@
 #define LWIP_TCP                  1
 #define TCP_MSS                   1460 /* Ethernet MTU 1500 */
 #define LWIP_WND_SCALE            1    /* windows above 64 KiB */
-#define TCP_RCV_SCALE             3    /* 65535 << 3 covers the 256 KiB window */
-#define TCP_WND                   (256 * 1024) /* keeps a 10G LAN path full */
-#define TCP_SND_BUF               (256 * 1024)
+/* A connection's window and send buffer are its rings' size, KB_RING (64
+ * KiB to 8 MiB; 256 KiB, which keeps a 10G LAN path full, by default), and
+ * its window scale the least that covers it: kbstackd sets them when it
+ * starts (kbs_tcp_set_ring, lwip-patches/0035). The constants are the most
+ * it may set, for lwIP's build-time checks and the segment queue's bound. */
+#define TCP_RCV_SCALE             8    /* 65535 << 8 covers 8 MiB */
+#define TCP_WND                   (8 * 1024 * 1024)
+#define TCP_SND_BUF               (8 * 1024 * 1024)
+#define TCP_WND_RUN               kbs_tcp_wnd
+#define TCP_SND_BUF_RUN           kbs_tcp_wnd
+#define TCP_RCV_SCALE_RUN         kbs_tcp_rcv_scale
 #define TCP_SND_QUEUELEN          (4 * TCP_SND_BUF / TCP_MSS)
 /* lwIP checks the low-water mark against a 16-bit window; 16 segments. */
 #define TCP_SNDLOWAT              (16 * TCP_MSS)
@@ -106,9 +114,11 @@
  * 64 (half a window) a single loss made lwIP drop the tail of the window it
  * had already SACKed; the sender then learnt of it only by its timeout
  * (bench/impair, kb receiving at 1 % loss: 69x the kernel's time). The cost:
- * a connection may pin up to 191 mbufs of the pool while a hole is open. */
-#define TCP_OOSEQ_MAX_PBUFS       (TCP_WND / TCP_MSS + 12) /* 191 segments */
+ * a connection may pin up to a window's mbufs of the pool while a hole is
+ * open (191 at 256 KiB; kbs_tcp_ooseq_limit counts the window in force). */
+#define TCP_OOSEQ_MAX_PBUFS       (TCP_WND / TCP_MSS + 12)
 #define TCP_OOSEQ_MAX_BYTES       TCP_WND
+#define TCP_OOSEQ_BYTES_LIMIT(pcb) kbs_tcp_wnd /* the window in force */
 /* ... while the packet pool can spare them: lwIP holds at most half of
  * what the rx ring leaves of it (kbs_tcp_ooseq_limit, stack/nic/kbs_netif.c). */
 #define TCP_OOSEQ_PBUFS_LIMIT(pcb) kbs_tcp_ooseq_limit(pcb)

@@ -140,11 +140,11 @@ static void ctx_fresh(struct kbs_ctx *c)
 	c->evq_gen = 1;
 }
 
-struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots)
+struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots, uint32_t ring)
 {
 	struct kbs_ctx *c;
 
-	if (nslots < 64 || nslots > KBQ_MAXSLOTS || nslots % 64)
+	if (nslots < 64 || nslots > KBQ_MAXSLOTS || nslots % 64 || !kbq_ring_size_ok(ring))
 		return NULL;
 	/* From mmap, not malloc (which may hand back a used block and clear
 	 * it whole): a slot's pages are touched at its first use
@@ -154,6 +154,7 @@ struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots)
 	if (c == MAP_FAILED)
 		return NULL;
 	c->nslots = nslots;
+	c->ring = ring;
 	c->evq = (uint32_t *)(c->s + nslots);
 	c->free_bits = (uint64_t *)(c->evq + nslots); /* 8-aligned: nslots % 64 == 0 */
 	ctx_fresh(c);

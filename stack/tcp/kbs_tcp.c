@@ -222,6 +222,7 @@ err_t kbs_tcp_on_recv(struct kbs_sock *s, struct tcp_pcb *pcb, struct pbuf *p)
 	struct kbq_sock *q = kbs_qs(s);
 	uint32_t head, tail;
 	struct pbuf *b;
+	uint8_t *rx;
 
 	if (!p) { /* FIN */
 		kbs_life_ev(s, KBQ_EV_RDHUP, 0);
@@ -236,13 +237,14 @@ err_t kbs_tcp_on_recv(struct kbs_sock *s, struct tcp_pcb *pcb, struct pbuf *p)
 		pbuf_free(p);
 		return ERR_OK; /* the abort marked the callback's PCB gone */
 	}
-	if (p->tot_len > kbq_ring_free(s->rx_tail, head)) {
+	if (p->tot_len > kbq_ring_free(s->ctx->ring, s->rx_tail, head)) {
 		KBS_STAT_ADD(tcp_rx_full, 1);
 		return ERR_MEM; /* lwIP keeps it and offers it again */
 	}
+	rx = kbq_rx_data(s->ctx->r, s->slot, s->ctx->ring);
 	tail = s->rx_tail;
 	for (b = p; b; b = b->next) {
-		kbq_ring_put(kbq_rx_data(s->ctx->r, s->slot), tail, b->payload, b->len);
+		kbq_ring_put(rx, s->ctx->ring, tail, b->payload, b->len);
 		tail += b->len;
 	}
 	s->rx_tail = tail;
@@ -302,7 +304,7 @@ static bool kbs_tx_tail(struct kbs_sock *s, uint32_t *tail)
 {
 	uint32_t t = kbq_ld_acq(&kbs_qs(s)->tx_tail); /* pairs with the writer's release */
 
-	if (t - s->tx_acked > KBQ_RING || t - s->tx_sent > t - s->tx_acked) {
+	if (t - s->tx_acked > s->ctx->ring || t - s->tx_sent > t - s->tx_acked) {
 		kbs_life_violation(s->ctx, KBS_V_RING);
 		kbs_life_abort(s, EPROTO);
 		return false;
@@ -314,7 +316,7 @@ static bool kbs_tx_tail(struct kbs_sock *s, uint32_t *tail)
 void kbs_tcp_tx_push(struct kbs_sock *s)
 {
 	struct tcp_pcb *pcb = s->pcb;
-	uint32_t tail, pending;
+	uint32_t ring = s->ctx->ring, tail, pending;
 	bool wrote = false;
 
 	if (!pcb || pcb->state < ESTABLISHED || pcb->state == LISTEN)
@@ -326,16 +328,17 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 		s->trim_tx = true; /* the application wrote the ring's pages */
 	/* At most a ring's worth, 64 KiB at a time: a bounded loop. */
 	while (pending && !s->fin_sent && !s->close_called) {
-		uint32_t n = kbq_ring_contig(s->tx_sent, pending);
+		uint32_t n = kbq_ring_contig(ring, s->tx_sent, pending);
 		u16_t room = tcp_sndbuf(pcb);
 
 		if (n > room)
 			n = room;
 		if (n > 0xffff)
 			n = 0xffff;
-		if (!n || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 2)
+		/* lwIP's segment bound is the largest ring's: keep the ring's */
+		if (!n || tcp_sndqueuelen(pcb) >= 4 * ring / TCP_MSS - 2)
 			break;
-		if (tcp_write(pcb, kbq_tx_data(s->ctx->r, s->slot) + (s->tx_sent & (KBQ_RING - 1)),
+		if (tcp_write(pcb, kbq_tx_data(s->ctx->r, s->slot, ring) + (s->tx_sent & (ring - 1)),
 			      (u16_t)n, n < pending ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK)
 			break;
 		s->tx_sent += n;
@@ -369,12 +372,8 @@ void kbs_tcp_rx_credit(struct kbs_sock *s)
 
 	if (!kbs_rx_head(s, &head) || head == s->rx_seen)
 		return;
-	n = head - s->rx_seen; /* at most a ring: at most five rounds */
+	n = head - s->rx_seen; /* at most a ring */
 	s->rx_seen = head;
-	while (n && s->pcb) {
-		u16_t k = n > 0xffff ? 0xffff : (u16_t)n;
-
-		tcp_recved(s->pcb, k);
-		n -= k;
-	}
+	if (s->pcb)
+		tcp_recved(s->pcb, n); /* a window's length: lwip-patches/0035 */
 }

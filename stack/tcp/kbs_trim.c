@@ -2,7 +2,7 @@
  * kbs_trim.c — idle rings given back to the system.
  *
  * A ring's pages stay resident once touched (the region is a memfd), and a
- * long connection wraps through all of them: 256 KiB each way, whether it
+ * long connection wraps through all of them: KB_RING each way, whether it
  * moves a byte again or not. A socket that had an event is watched; once a
  * whole trim period (KBS_TRIM_MS) passed without one, the rings it wrote
  * since they were last trimmed (trim_rx, trim_tx) give their pages back —
@@ -63,12 +63,12 @@ static void kbs_trim_ring(struct kbs_ctx *c, size_t off)
 		 * anonymous memory, no memfd): its pages dropped read back as
 		 * zeros, as a hole does, so their stream checks see a trim
 		 * that came early. */
-		if (madvise((char *)c->r + off, KBQ_RING, MADV_DONTNEED) == 0)
+		if (madvise((char *)c->r + off, c->ring, MADV_DONTNEED) == 0)
 			KBS_STAT_ADD(ring_trims, 1);
 		return;
 	}
 	if (fallocate(c->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, KBQ_RING) == 0) {
+		      (off_t)off, c->ring) == 0) {
 		KBS_STAT_ADD(ring_trims, 1);
 	} else if (!warned) {
 		warned = true;
@@ -102,7 +102,7 @@ static bool kbs_trim_tx(struct kbs_sock *s)
 	idle = kbq_ld_sc(&q->tx_busy) == 0 &&
 	       (!live || kbq_ld_acq(&q->tx_tail) == s->tx_sent);
 	if (idle) {
-		kbs_trim_ring(s->ctx, kbq_tx_off(s->slot));
+		kbs_trim_ring(s->ctx, kbq_tx_off(s->slot, s->ctx->ring));
 		s->trim_tx = false;
 	}
 	kbq_st_rel(&q->tx_trim, 0); /* after the hole: the writer's pages are new */
@@ -130,7 +130,7 @@ static bool kbs_trim_one(struct kbs_sock *s)
 	if (s->trim_tx && !kbs_trim_tx(s))
 		return false; /* bytes in flight, or a writer inside */
 	if (s->trim_rx) { /* (both rings of a socket in one go: one over budget at most) */
-		kbs_trim_ring(s->ctx, kbq_rx_off(s->slot));
+		kbs_trim_ring(s->ctx, kbq_rx_off(s->slot, s->ctx->ring));
 		s->trim_rx = false;
 	}
 	return true;

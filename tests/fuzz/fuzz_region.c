@@ -210,9 +210,9 @@ static void fr_check_slots(const struct kbs_ctx *c, bool full)
 			fr_fail("a slot's state is not one of the lifecycle's", c, i);
 		if (s->lost || s->settle_next)
 			fr_fail("a PCB loss was left unsettled", c, i);
-		if (s->rx_tail - s->rx_seen > KBQ_RING)
+		if (s->rx_tail - s->rx_seen > FZ_BYTE_RING)
 			fr_fail("rx: more credited than received", c, i);
-		if (s->tx_sent - s->tx_acked > KBQ_RING)
+		if (s->tx_sent - s->tx_acked > FZ_BYTE_RING)
 			fr_fail("tx: more acknowledged than sent, or a ring in flight", c, i);
 		if (s->lq != KBS_LQ_NONE) {
 			/* a listener's queue: in range, its own, taken in the bitmap */
@@ -256,7 +256,7 @@ static bool fr_in_region(const void *p)
 
 	for (c = kbs_ctxs; c; c = c->next)
 		if ((const char *)p >= (const char *)c->r &&
-		    (const char *)p < (const char *)c->r + kbq_region_size(KBQ_MAXSLOTS))
+		    (const char *)p < (const char *)c->r + kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING))
 			return true;
 	return fz_hostile_gone(p);
 }
@@ -278,7 +278,7 @@ static bool fr_live_slot(const void *arg)
 static void fr_check_segs(const struct tcp_pcb *pcb, const struct kbs_sock *s)
 {
 	const struct tcp_seg *lists[2] = { pcb->unsent, pcb->unacked }, *seg;
-	const uint8_t *ring = s ? kbq_tx_data(s->ctx->r, s->slot) : NULL;
+	const uint8_t *ring = s ? kbq_tx_data(s->ctx->r, s->slot, FZ_BYTE_RING) : NULL;
 	unsigned k;
 
 	for (k = 0; k < 2; k++)
@@ -288,7 +288,7 @@ static void fr_check_segs(const struct tcp_pcb *pcb, const struct kbs_sock *s)
 			for (p = seg->p; p; p = p->next) {
 				const uint8_t *a = p->payload;
 
-				if (ring && a >= ring && a < ring + KBQ_RING)
+				if (ring && a >= ring && a < ring + FZ_BYTE_RING)
 					continue;
 				if (fr_in_region(a))
 					fr_fail(s ? "lwIP sends from a ring not its slot's" :

@@ -35,6 +35,10 @@
  * an input can acknowledge the stack's SYN-ACK. */
 #define FZ_ISN        0x4b420000u
 
+/* The fuzzed regions' rings: kbstackd's default KB_RING (the window lwIP
+ * offers in these builds, kbs_tcp_wnd, is the same). */
+#define FZ_BYTE_RING       (256u * 1024)
+
 /* ---- fz_sys.c ---------------------------------------------------------- */
 
 /* The clock lwIP reads (sys_now), in ms. */

@@ -50,7 +50,7 @@ static unsigned fz_nconns;
 static unsigned fz_nconnects;               /* connects this input */
 static bool fz_dead;                        /* FZ_ACT_EXIT happened this input */
 static uint32_t fz_slots_used;              /* slots below this were touched this input */
-static uint8_t fz_copy[KBQ_RING];
+static uint8_t fz_copy[FZ_BYTE_RING];
 
 void (*fz_app_rx_hook)(uint32_t slot, const uint8_t *data, uint32_t n);
 
@@ -113,11 +113,11 @@ uint32_t fz_app_slots_used(void)
 
 void fz_app_init(void)
 {
-	struct kbs_ctx *c = kbs_life_ctx_new(KBQ_MAXSLOTS);
+	struct kbs_ctx *c = kbs_life_ctx_new(KBQ_MAXSLOTS, FZ_BYTE_RING);
 	struct kbq_region *r;
 	int i;
 
-	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS), PROT_READ | PROT_WRITE,
+	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!c || r == MAP_FAILED) {
 		fprintf(stderr, "fuzz: no memory for the application's region\n");
@@ -125,8 +125,9 @@ void fz_app_init(void)
 	}
 	r->version = KBQ_ABI_VERSION;
 	r->ctx = 1;
-	r->size = kbq_region_size(KBQ_MAXSLOTS);
+	r->size = kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING);
 	r->slots = KBQ_MAXSLOTS;
+	r->ring = FZ_BYTE_RING;
 	r->stack_ip = __builtin_bswap32(FZ_STACK_IP);
 	r->magic = KBQ_REGION_MAGIC;
 	c->id = 1;
@@ -310,12 +311,12 @@ static uint32_t fz_write(const struct fz_conn *c, const uint8_t *src, uint32_t n
 	struct kbq_sock *q = kbq_sock_at(fz_r, c->slot);
 	uint32_t tail = q->tx_tail, head = LOAD(&q->tx_head), i;
 
-	if (!kbq_ring_sane(tail, head))
+	if (!kbq_ring_sane(FZ_BYTE_RING, tail, head))
 		fz_fail("tx ring indices", c->slot);
 	if (!fz_writable(c))
 		return 0;
-	if (n > kbq_ring_free(tail, head))
-		n = kbq_ring_free(tail, head);
+	if (n > kbq_ring_free(FZ_BYTE_RING, tail, head))
+		n = kbq_ring_free(FZ_BYTE_RING, tail, head);
 	if (!src) {
 		for (i = 0; i < n; i++)
 			fz_copy[i] = (uint8_t)(i * 31 + 7);
@@ -323,7 +324,7 @@ static uint32_t fz_write(const struct fz_conn *c, const uint8_t *src, uint32_t n
 	}
 	if (!n)
 		return 0;
-	kbq_ring_put(kbq_tx_data(fz_r, c->slot), tail, src, n);
+	kbq_ring_put(kbq_tx_data(fz_r, c->slot, FZ_BYTE_RING), FZ_BYTE_RING, tail, src, n);
 	STORE(&q->tx_tail, tail + n);
 	kbq_bell(fz_r, c->slot);
 	return n;
@@ -339,12 +340,12 @@ static bool fz_read_echo(struct fz_conn *c, uint32_t max)
 	if (LOAD(&q->state) == KBQ_S_OPEN)
 		return LOAD(&q->done_seq) == q->req_seq;
 
-	if (!kbq_ring_sane(tail, head))
+	if (!kbq_ring_sane(FZ_BYTE_RING, tail, head))
 		fz_fail("rx ring indices", c->slot);
 	if (n > max)
 		n = max;
 	if (n) {
-		kbq_ring_get(kbq_rx_data(fz_r, c->slot), head, fz_copy, n);
+		kbq_ring_get(kbq_rx_data(fz_r, c->slot, FZ_BYTE_RING), FZ_BYTE_RING, head, fz_copy, n);
 		if (fz_app_rx_hook)
 			fz_app_rx_hook(c->slot, fz_copy, n);
 		STORE(&q->rx_head, head + n); /* credits lwIP's window */
@@ -433,7 +434,7 @@ void fz_app_step(enum fz_act act)
 		fz_accept_all();
 		for (i = 0; i < fz_nconns;)
 			if (fz_read_echo(&fz_conns[i], act == FZ_ACT_READ_SOME ?
-					 FZ_READ_SOME : KBQ_RING))
+					 FZ_READ_SOME : FZ_BYTE_RING))
 				fz_close(i); /* EOF or error: the server closes */
 			else
 				i++;

@@ -21,6 +21,7 @@
 
 #include "kbq_abi.h"
 
+#include "fz.h"
 #include "fz_region.h"
 
 #define FZ_SZ(T, f)  sizeof(((T *)0)->f)
@@ -284,7 +285,7 @@ uint64_t fz_value(struct fz_in *in, const struct fz_field *f, void *region, uint
 		  uint32_t elem)
 {
 	static const uint64_t plus[8] = {
-		0, KBQ_RING, -(uint64_t)KBQ_RING, KBQ_ACCEPTQ, -(uint64_t)KBQ_ACCEPTQ,
+		0, FZ_BYTE_RING, -(uint64_t)FZ_BYTE_RING, KBQ_ACCEPTQ, -(uint64_t)KBQ_ACCEPTQ,
 		1ull << 31, 1ull << 16, -(1ull << 16),
 	};
 	uint8_t vm = fz_in_u8(in);
@@ -300,7 +301,7 @@ uint64_t fz_value(struct fz_in *in, const struct fz_field *f, void *region, uint
 		break;
 	case 3: v = ~0ull; break;
 	case 4: v = 1ull << 31; break;
-	case 5: v = KBQ_RING; break;
+	case 5: v = FZ_BYTE_RING; break;
 	case 6: v = KBQ_ACCEPTQ; break;
 	default: v = KBQ_MAXSLOTS; break;
 	}

@@ -75,8 +75,8 @@ void fz_hostile_attach(void)
 		return;
 	/* Fewer slots than its region has room for: a slot the program rings
 	 * or claims past them is one kbstackd must refuse (ctx_reset_slot). */
-	c = kbs_life_ctx_new(FZ_HSLOTS);
-	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS), PROT_READ | PROT_WRITE,
+	c = kbs_life_ctx_new(FZ_HSLOTS, FZ_BYTE_RING);
+	r = mmap(NULL, kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!c || r == MAP_FAILED)
 		fz_hfail("no memory for a hostile context");
@@ -84,8 +84,9 @@ void fz_hostile_attach(void)
 	/* What ctx_create (kbs_ctl.c) publishes. */
 	r->version = KBQ_ABI_VERSION;
 	r->ctx = 100 + fz_hattaches;
-	r->size = kbq_region_size(KBQ_MAXSLOTS);
+	r->size = kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING);
 	r->slots = FZ_HSLOTS;
+	r->ring = FZ_BYTE_RING;
 	r->stack_ip = __builtin_bswap32(FZ_STACK_IP);
 	kbq_st_rel(&r->magic, KBQ_REGION_MAGIC);
 	c->id = r->ctx;
@@ -153,7 +154,7 @@ static void fz_hdestroy(struct kbs_ctx *c)
 			*pp = c->next;
 			break;
 		}
-	if (mmap(c->r, kbq_region_size(KBQ_MAXSLOTS), PROT_NONE,
+	if (mmap(c->r, kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING), PROT_NONE,
 		 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 		fz_hfail("mmap PROT_NONE over a gone region");
 	fz_hgone[fz_nhgone++] = c->r;
@@ -267,7 +268,7 @@ void fz_hostile_teardown(void)
 void fz_hostile_release(void)
 {
 	while (fz_nhgone)
-		munmap(fz_hgone[--fz_nhgone], kbq_region_size(KBQ_MAXSLOTS));
+		munmap(fz_hgone[--fz_nhgone], kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING));
 }
 
 bool fz_hostile_gone(const void *p)
@@ -276,7 +277,7 @@ bool fz_hostile_gone(const void *p)
 
 	for (i = 0; i < fz_nhgone; i++)
 		if ((const char *)p >= (const char *)fz_hgone[i] &&
-		    (const char *)p < (const char *)fz_hgone[i] + kbq_region_size(KBQ_MAXSLOTS))
+		    (const char *)p < (const char *)fz_hgone[i] + kbq_region_size(KBQ_MAXSLOTS, FZ_BYTE_RING))
 			return true;
 	return false;
 }
@@ -434,13 +435,13 @@ void fz_hostile_io(uint32_t slot, uint32_t n)
 	kbq_st_rel(&q->rx_head, kbq_ld_acq(&q->rx_tail));
 	tail = kbq_ld(&q->tx_tail);
 	head = kbq_ld_acq(&q->tx_head);
-	if (!kbq_ring_sane(tail, head))
+	if (!kbq_ring_sane(FZ_BYTE_RING, tail, head))
 		n = 0;
-	else if (n > kbq_ring_free(tail, head))
-		n = kbq_ring_free(tail, head);
-	ring = kbq_tx_data(fz_hcur->r, slot);
+	else if (n > kbq_ring_free(FZ_BYTE_RING, tail, head))
+		n = kbq_ring_free(FZ_BYTE_RING, tail, head);
+	ring = kbq_tx_data(fz_hcur->r, slot, FZ_BYTE_RING);
 	for (i = 0; i < n; i++)
-		ring[(tail + i) & (KBQ_RING - 1)] = (uint8_t)('A' + (tail + i) % 26);
+		ring[(tail + i) & (FZ_BYTE_RING - 1)] = (uint8_t)('A' + (tail + i) % 26);
 	kbq_st_rel(&q->tx_tail, tail + n);
 	kbq_bell(fz_hcur->r, slot);
 }

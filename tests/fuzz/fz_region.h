@@ -101,8 +101,8 @@ bool fz_field_set_by_name(const char *name, void *region, uint32_t slot, uint64_
 /*
  * A value for field f of the input's choosing: one byte
  *   bits 0-2 base:  0, the field's current value, its pair's, all ones,
- *                   2^31, KBQ_RING, KBQ_ACCEPTQ, KBQ_MAXSLOTS
- *   bits 3-5 plus:  0, +KBQ_RING, -KBQ_RING, +KBQ_ACCEPTQ, -KBQ_ACCEPTQ,
+ *                   2^31, FZ_BYTE_RING, KBQ_ACCEPTQ, KBQ_MAXSLOTS
+ *   bits 3-5 plus:  0, +FZ_BYTE_RING, -FZ_BYTE_RING, +KBQ_ACCEPTQ, -KBQ_ACCEPTQ,
  *                   +2^31, +2^16, -2^16
  *   bits 6-7 then:  nothing; a signed byte; a signed 16-bit number; or a raw
  *                   value of the field's size that replaces all of it

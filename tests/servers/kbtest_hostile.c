@@ -70,7 +70,7 @@ static struct kbq_region *attach(const char *path, int *ctl, int *wake)
 	}
 	/* Shrinking the region under kbstackd would SIGBUS its loop: sealed. */
 	if (ftruncate(memfd, 4096) == 0 ||
-	    ftruncate(memfd, (off_t)kbq_region_size(r->slots) * 2) == 0) {
+	    ftruncate(memfd, (off_t)kbq_region_size(r->slots, r->ring) * 2) == 0) {
 		fprintf(stderr, "kbtest_hostile: the region could be resized\n");
 		exit(3);
 	}
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 			r->waiter[rnd() % KBQ_NWAITERS].used = wild(1);
 			break;
 		case 6:
-			memset(kbq_tx_data(r, s) + rnd() % (KBQ_RING - 64), rnd(), 64);
+			memset(kbq_tx_data(r, s, r->ring) + rnd() % (r->ring - 64), rnd(), 64);
 			break;
 		case 7: /* claim a free slot and listen, as the library would */
 			if (q->state == KBQ_S_FREE) {
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 		/* kbstackd cuts a context off at its first broken rule: start
 		 * over in a new one now and then (the old one dies mid-request). */
 		if (rounds % 4096 == 0) {
-			munmap(r, kbq_region_size(nslots));
+			munmap(r, kbq_region_size(nslots, r->ring));
 			close(ctl);
 			close(wake);
 			r = attach(argv[1], &ctl, &wake);

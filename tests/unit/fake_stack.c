@@ -118,7 +118,7 @@ static void *ctl_main(void *arg)
 
 static struct kbs_ctx *ctx_new(struct kbq_region *r, int wake0)
 {
-	struct kbs_ctx *c = kbs_life_ctx_new(r->slots);
+	struct kbs_ctx *c = kbs_life_ctx_new(r->slots, r->ring);
 
 	if (!c)
 		return NULL;

@@ -26,7 +26,7 @@
 static const char *const kb_vars[] = {
 	"KB_DEV", "KB_IP", "KB_GW", "KB_MAC", "KB_CORE",
 	"KB_MBUFS", "KB_POLL", "KB_EAL", "KB_STACK", "KB_GROUP", "KB_UID_CONTEXTS",
-	"KB_SLOTS", "KB_NICE", "KB_TCP_CC", "KB_TCP_PCBS",
+	"KB_SLOTS", "KB_RING", "KB_NICE", "KB_TCP_CC", "KB_TCP_PCBS",
 };
 
 #define NVARS (sizeof(kb_vars) / sizeof(kb_vars[0]))
@@ -181,6 +181,7 @@ static void test_minimal_valid_defaults(void **state)
 	assert_int_equal(c.mbufs, KBS_MBUFS_DEFAULT);
 	assert_int_equal(c.poll, KBS_POLL_ADAPTIVE);
 	assert_int_equal(c.slots, 65536);
+	assert_int_equal(c.ring, 262144);
 	assert_int_equal(c.tcp_pcbs, 0); /* the build's */
 	assert_string_equal(c.eal, "");
 	assert_string_equal(c.stack, "/run/kb/kbstackd.sock");
@@ -508,6 +509,55 @@ static void test_slots(void **state)
 		expect_env_rejected("KB_SLOTS", bad[i]);
 		expect_flag_rejected("slots", bad[i]);
 	}
+}
+
+/* ---- KB_RING ---- */
+
+static void test_ring(void **state)
+{
+	static const struct { const char *v; uint32_t want; } good[] = {
+		{ "65536", 65536 }, { "64k", 65536 }, { "256K", 262144 }, { "1m", 1048576 },
+		{ "8M", 8388608 }, { "4096k", 4194304 },
+	};
+	static const char *const bad[] = { "0", "4096", "32k", "63k", "96k", "100000", "16m",
+					   "1g", "k", "m", "-64k", "64kk", "0x10000", "64 k",
+					   "8388609", "99999999999999999999k" };
+	struct kbs_config c;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		expect_env_ok(&c, "KB_RING", good[i].v);
+		assert_int_equal(c.ring, good[i].want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		expect_env_rejected("KB_RING", bad[i]);
+		expect_flag_rejected("ring", bad[i]);
+	}
+	/* Both fine alone, too much address space together: one line names both. */
+	set_minimal();
+	set_env("KB_SLOTS", "131072");
+	set_env("KB_RING", "8m");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "KB_SLOTS=131072 with KB_RING=8388608"));
+	assert_non_null(strstr(err, "2048 GiB"));
+	set_env("KB_RING", "4m"); /* 1 TiB: the most */
+	set_env("KB_UID_CONTEXTS", "64");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ring, 4194304);
+	/* ... but one user's 65 such contexts would take more than half of
+	 * kbstackd's address space */
+	set_env("KB_UID_CONTEXTS", "65");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "KB_UID_CONTEXTS=65 with KB_SLOTS=131072 and KB_RING=4194304"));
+	/* 4096 contexts of the default rings need at most 32768 slots */
+	set_minimal();
+	set_env("KB_UID_CONTEXTS", "4096");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "128 TiB"));
+	set_env("KB_SLOTS", "32768");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
 }
 
 /* ---- KB_POLL ---- */
@@ -871,8 +921,9 @@ static const struct setting_case setting_cases[] = {
 	{ "KB_EAL", "eal", "--no-huge", "-m 64 --no-pci", eal_long, false, true },
 	{ "KB_STACK", "stack", "/tmp/a.sock", "/run/b.sock", "relative", false, false },
 	{ "KB_GROUP", "group", "root", "65534", "no-such-group-kb", false, false },
-	{ "KB_UID_CONTEXTS", "uid-contexts", "1", "4096", "4097", false, false },
+	{ "KB_UID_CONTEXTS", "uid-contexts", "1", "2048", "4097", false, false },
 	{ "KB_SLOTS", "slots", "64", "1048576", "100", false, false },
+	{ "KB_RING", "ring", "64k", "8m", "96k", false, false },
 	{ "KB_NICE", "nice", "-10", "19", "-21", false, false },
 	{ "KB_TCP_CC", "tcp-cc", "bbr", "reno", "cubic", false, false },
 	{ "KB_TCP_PCBS", "tcp-pcbs", "16", "16777216", "15", false, false },
@@ -1031,6 +1082,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_cc_host),
 		cmocka_unit_test(test_slots),
+		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_minimal_valid_defaults),
 		cmocka_unit_test(test_dev_pci_full),
 		cmocka_unit_test(test_dev_pci_short_normalised),

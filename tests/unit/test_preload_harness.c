@@ -68,6 +68,9 @@
 
 static struct kbq_region *R;
 #define H_SLOTS 16384u /* the harness region's slots (KB_SLOTS) */
+/* The harness region's ring size (KB_RING): not the default, so that the
+ * library's copies follow the region's size, not a constant of its own. */
+#define H_RING KBQ_RING_MIN
 static int efd = -1;  /* waiter 0's wake socket: the end the preload sleeps on */
 static int kick = -1; /* ... and the end kbstackd got (a copy of) */
 static char ctl_dir[64]; /* the control socket's directory (fork's JOIN) */
@@ -170,7 +173,7 @@ static void fs_rx(uint32_t slot, const void *p, uint32_t n)
 	struct kbq_sock *q = Q(slot);
 	uint32_t tail = q->rx_tail;
 
-	kbq_ring_put(kbq_rx_data(R, slot), tail, p, n);
+	kbq_ring_put(kbq_rx_data(R, slot, H_RING), H_RING, tail, p, n);
 	kbq_st_rel(&q->rx_tail, tail + n);
 	fs_event(slot);
 }
@@ -393,7 +396,7 @@ static void *job_main(void *arg)
 		break;
 	case J_ACK_ALL: {
 		struct kbq_sock *q = Q(j->slot);
-		uint8_t *buf = malloc(KBQ_RING);
+		uint8_t *buf = malloc(H_RING);
 		uint64_t give_up = now_ms() + 20000;
 		unsigned step = 0;
 
@@ -404,7 +407,7 @@ static void *job_main(void *arg)
 				usleep(100);
 				continue;
 			}
-			if (n > KBQ_RING) {
+			if (n > H_RING) {
 				j->mismatches++;
 				break;
 			}
@@ -412,7 +415,7 @@ static void *job_main(void *arg)
 			if (n > 9000u + (step % 7) * 3001u)
 				n = 9000u + (step % 7) * 3001u;
 			step++;
-			kbq_ring_get(kbq_tx_data(R, j->slot), head, buf, n);
+			kbq_ring_get(kbq_tx_data(R, j->slot, H_RING), H_RING, head, buf, n);
 			if (!pat_ok(buf, j->consumed, n))
 				j->mismatches++;
 			j->consumed += n;
@@ -455,7 +458,7 @@ static int group_setup(void **state)
 	 * the preload's accept fail with EINTR (all_handlers_restart) */
 	struct sigaction sa = { .sa_handler = on_test_limit, .sa_flags = SA_RESTART };
 	int sv[2];
-	void *p = mmap(NULL, kbq_region_size(H_SLOTS), PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, kbq_region_size(H_SLOTS, H_RING), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
@@ -464,8 +467,9 @@ static int group_setup(void **state)
 	R->magic = KBQ_REGION_MAGIC;
 	R->version = KBQ_ABI_VERSION;
 	R->ctx = 1;
-	R->size = kbq_region_size(H_SLOTS);
+	R->size = kbq_region_size(H_SLOTS, H_RING);
 	R->slots = H_SLOTS;
+	R->ring = H_RING;
 	R->stack_ip = htonl(0xc6120001);
 	if (kbp_wake_pair(sv))
 		return -1;
@@ -504,7 +508,7 @@ static int group_teardown(void **state)
 	rmdir(ctl_dir);
 	close(efd);
 	close(kick);
-	munmap(R, kbq_region_size(H_SLOTS));
+	munmap(R, kbq_region_size(H_SLOTS, H_RING));
 	return 0;
 }
 
@@ -572,10 +576,10 @@ static void check_recv_wrap(uint32_t slot, uint32_t start, uint32_t n, size_t l0
 	rm_sock(s);
 }
 
-/* Data wrapping the end of the ring (index near KBQ_RING). */
+/* Data wrapping the end of the ring (index near H_RING). */
 static void test_recv_wrap_ring_end(void **state)
 {
-	check_recv_wrap(70, KBQ_RING - 100, 300, 120, 500);
+	check_recv_wrap(70, H_RING - 100, 300, 120, 500);
 }
 
 /* Data wrapping the ring end and the 32-bit index itself. */
@@ -594,7 +598,7 @@ static void test_recv_partial_reads(void **state)
 	uint64_t off = 0;
 	size_t k;
 
-	q->rx_head = q->rx_tail = KBQ_RING - 333;
+	q->rx_head = q->rx_tail = H_RING - 333;
 	fs_rx_pat(3, 0, 1000);
 	for (k = 1; off < 1000; k = k * 3 + 1) {
 		size_t want = k < 1000 - off ? k : 1000 - off;
@@ -602,7 +606,7 @@ static void test_recv_partial_reads(void **state)
 		assert_int_equal(recv1(s, b, want, 0), want);
 		assert_true(pat_ok(b, off, want));
 		off += want;
-		assert_int_equal(q->rx_head, (uint32_t)(KBQ_RING - 333 + off));
+		assert_int_equal(q->rx_head, (uint32_t)(H_RING - 333 + off));
 	}
 	assert_int_equal(kbp_fionread(s), 0);
 	rm_sock(s);
@@ -613,7 +617,7 @@ static void test_recv_peek(void **state)
 	struct kbp_sock *s = mk_conn(9);
 	struct kbq_sock *q = Q(9);
 	uint8_t b[100];
-	uint32_t start = KBQ_RING - 20;
+	uint32_t start = H_RING - 20;
 
 	q->rx_head = q->rx_tail = start;
 	fs_rx_pat(9, 0, 50);
@@ -646,14 +650,14 @@ static void test_recv_waitall_pieces(void **state)
 			 .pieces = 4, .gap_ms = 20 };
 	uint64_t t0 = now_ms();
 
-	q->rx_head = q->rx_tail = KBQ_RING - 1200; /* pieces wrap the ring end */
+	q->rx_head = q->rx_tail = H_RING - 1200; /* pieces wrap the ring end */
 	job_start(&j);
 	assert_int_equal(kbp_recv(s, v, 2, MSG_WAITALL), 4000);
 	assert_true(now_ms() - t0 < 20 + 3 * 20 + WAKE_BOUND_MS);
 	job_join(&j);
 	assert_true(pat_ok(b0, 0, 1500));
 	assert_true(pat_ok(b1, 1500, 2500));
-	assert_int_equal(q->rx_head, (uint32_t)(KBQ_RING - 1200 + 4000));
+	assert_int_equal(q->rx_head, (uint32_t)(H_RING - 1200 + 4000));
 	assert_int_equal(q->waiters, 0);
 	free(b0);
 	free(b1);
@@ -865,25 +869,25 @@ static void test_send_wrap(void **state)
 	struct kbq_sock *q = Q(40);
 	uint8_t src[100], got[100];
 	struct iovec v[2] = { { src, 30 }, { src + 30, 70 } };
-	uint32_t start = KBQ_RING - 50;
+	uint32_t start = H_RING - 50;
 
 	pat_fill(src, 0, sizeof(src));
 	q->tx_head = q->tx_tail = start;
 	assert_int_equal(kbp_send(s, v, 2, 0), 100);
 	assert_int_equal(kbq_ld_acq(&q->tx_tail), start + 100);
 	assert_int_equal(q->tx_head, start); /* the stack's, untouched */
-	kbq_ring_get(kbq_tx_data(R, 40), start, got, 100);
+	kbq_ring_get(kbq_tx_data(R, 40, H_RING), H_RING, start, got, 100);
 	assert_memory_equal(got, src, 100);
 	/* the first 50 bytes sit at the ring's end, the rest at its start */
-	assert_memory_equal(kbq_tx_data(R, 40) + KBQ_RING - 50, src, 50);
-	assert_memory_equal(kbq_tx_data(R, 40), src + 50, 50);
+	assert_memory_equal(kbq_tx_data(R, 40, H_RING) + H_RING - 50, src, 50);
+	assert_memory_equal(kbq_tx_data(R, 40, H_RING), src + 50, 50);
 	assert_true(bell_rung(40));
 	/* and at the 2^32 wrap of the index */
 	q->tx_head = q->tx_tail = 0u - 10u;
 	bells_clear();
 	assert_int_equal(send1(s, src, 100, 0), 100);
 	assert_int_equal(q->tx_tail, 90u);
-	kbq_ring_get(kbq_tx_data(R, 40), 0u - 10u, got, 100);
+	kbq_ring_get(kbq_tx_data(R, 40, H_RING), H_RING, 0u - 10u, got, 100);
 	assert_memory_equal(got, src, 100);
 	assert_true(bell_rung(40));
 	/* a zero-length send is 0 and queues nothing */
@@ -901,21 +905,21 @@ static void test_send_full_nonblock(void **state)
 
 	pat_fill(src, 0, sizeof(src));
 	q->tx_head = start;
-	q->tx_tail = start + KBQ_RING - 10; /* 10 bytes free */
+	q->tx_tail = start + H_RING - 10; /* 10 bytes free */
 	s->nonblock = true;
 	assert_int_equal(send1(s, src, 100, 0), 10);
-	assert_int_equal(q->tx_tail, start + KBQ_RING);
-	kbq_ring_get(kbq_tx_data(R, 41), start + KBQ_RING - 10, got, 10);
+	assert_int_equal(q->tx_tail, start + H_RING);
+	kbq_ring_get(kbq_tx_data(R, 41, H_RING), H_RING, start + H_RING - 10, got, 10);
 	assert_memory_equal(got, src, 10);
 	assert_int_equal(send1(s, src, 100, 0), -EAGAIN);
-	assert_int_equal(q->tx_tail, start + KBQ_RING);
+	assert_int_equal(q->tx_tail, start + H_RING);
 	/* MSG_DONTWAIT on a blocking socket */
 	s->nonblock = false;
 	assert_int_equal(send1(s, src, 100, MSG_DONTWAIT), -EAGAIN);
 	/* the stack acknowledges 40: a non-blocking send takes exactly 40 */
 	kbq_st_rel(&q->tx_head, start + 40);
 	assert_int_equal(send1(s, src + 10, 90, MSG_DONTWAIT), 40);
-	assert_int_equal(q->tx_tail, start + KBQ_RING + 40);
+	assert_int_equal(q->tx_tail, start + H_RING + 40);
 	rm_sock(s);
 }
 
@@ -925,7 +929,7 @@ static void test_send_blocking_large(void **state)
 {
 	struct kbp_sock *s = mk_conn(42);
 	struct kbq_sock *q = Q(42);
-	size_t total = 3 * (size_t)KBQ_RING + 12345;
+	size_t total = 3 * (size_t)H_RING + 12345;
 	uint8_t *src = malloc(total);
 	struct iovec v[3];
 	struct job j = { .kind = J_ACK_ALL, .slot = 42, .total = total };
@@ -934,8 +938,8 @@ static void test_send_blocking_large(void **state)
 	assert_non_null(src);
 	pat_fill(src, 0, total);
 	v[0] = (struct iovec){ src, 1000 };
-	v[1] = (struct iovec){ src + 1000, KBQ_RING + 77 };
-	v[2] = (struct iovec){ src + 1000 + KBQ_RING + 77, total - 1000 - KBQ_RING - 77 };
+	v[1] = (struct iovec){ src + 1000, H_RING + 77 };
+	v[2] = (struct iovec){ src + 1000 + H_RING + 77, total - 1000 - H_RING - 77 };
 	q->tx_head = q->tx_tail = start;
 	job_start(&j);
 	assert_int_equal(kbp_send(s, v, 3, 0), total);
@@ -986,7 +990,7 @@ static void test_send_trim_gate(void **state)
 	assert_int_equal(g.rc, 100);
 	assert_int_equal(q->tx_tail, 1100);
 	assert_int_equal(kbq_ld_sc(&q->tx_busy), 0); /* left again */
-	kbq_ring_get(kbq_tx_data(R, 151), 1000, got, 100);
+	kbq_ring_get(kbq_tx_data(R, 151, H_RING), H_RING, 1000, got, 100);
 	assert_memory_equal(got, src, 100);
 	rm_sock(s);
 }
@@ -1003,7 +1007,7 @@ static void test_send_sndtimeo(void **state)
 	pat_fill(src, 0, sizeof(src));
 	s->sndtimeo_ms = 100;
 	q->tx_head = 0;
-	q->tx_tail = KBQ_RING;
+	q->tx_tail = H_RING;
 	t0 = now_ms();
 	assert_int_equal(send1(s, src, 100, 0), -EAGAIN);
 	dt = now_ms() - t0;
@@ -1047,12 +1051,12 @@ static void test_send_blocking_reset(void **state)
 	uint64_t t0 = now_ms();
 
 	q->tx_head = 0;
-	q->tx_tail = KBQ_RING; /* full: the send blocks */
+	q->tx_tail = H_RING; /* full: the send blocks */
 	job_start(&j);
 	assert_int_equal(send1(s, src, 100, MSG_NOSIGNAL), -ECONNRESET);
 	assert_true(now_ms() - t0 < WAKE_BOUND_MS);
 	job_join(&j);
-	assert_int_equal(q->tx_tail, KBQ_RING);
+	assert_int_equal(q->tx_tail, H_RING);
 	rm_sock(s);
 }
 
@@ -1123,7 +1127,7 @@ static void test_sendfile(void **state)
 	struct kbq_sock *q = Q(49);
 	FILE *f = tmpfile();
 	uint8_t data[5000], got[5000];
-	uint32_t start = KBQ_RING - 1000;
+	uint32_t start = H_RING - 1000;
 	off_t off = 100;
 
 	assert_non_null(f);
@@ -1135,14 +1139,14 @@ static void test_sendfile(void **state)
 	assert_int_equal(kbp_sendfile(s, fileno(f), &off, 3000), 3000);
 	assert_int_equal(off, 3100);
 	assert_int_equal(q->tx_tail, start + 3000);
-	kbq_ring_get(kbq_tx_data(R, 49), start, got, 3000);
+	kbq_ring_get(kbq_tx_data(R, 49, H_RING), H_RING, start, got, 3000);
 	assert_memory_equal(got, data + 100, 3000);
 	assert_true(bell_rung(49));
 	/* without an offset: from the file position, short at end of file */
 	assert_int_equal(lseek(fileno(f), 4000, SEEK_SET), 4000);
 	assert_int_equal(kbp_sendfile(s, fileno(f), NULL, 3000), 1000);
 	assert_int_equal(lseek(fileno(f), 0, SEEK_CUR), 5000);
-	kbq_ring_get(kbq_tx_data(R, 49), start + 3000, got, 1000);
+	kbq_ring_get(kbq_tx_data(R, 49, H_RING), H_RING, start + 3000, got, 1000);
 	assert_memory_equal(got, data + 4000, 1000);
 	assert_int_equal(q->tx_tail, start + 4000);
 	fclose(f);
@@ -1410,7 +1414,7 @@ static void test_sock_events(void **state)
 	assert_int_equal(kbp_sock_events(s), EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM);
 	/* tx ring full: not writable */
 	q->tx_head = 7;
-	q->tx_tail = 7 + KBQ_RING;
+	q->tx_tail = 7 + H_RING;
 	assert_int_equal(kbp_sock_events(s), EPOLLIN | EPOLLRDNORM);
 	/* one byte of space is writable again */
 	kbq_st_rel(&q->tx_head, 8);
@@ -2673,7 +2677,7 @@ static void t_close(int fd)
 static uint32_t rec_len(uint32_t w, uint32_t seq)
 {
 	static const uint32_t sizes[] = { 0, 1, 13, 700, 4096, 9000, 65536, 150000,
-					  KBQ_RING + 4321 };
+					  H_RING + 4321 };
 
 	return sizes[(seq * 7 + w * 3) % (sizeof(sizes) / sizeof(sizes[0]))];
 }
@@ -2750,14 +2754,14 @@ static void *drain_main(void *arg)
 			usleep(20);
 			continue;
 		}
-		if (n > KBQ_RING) {
+		if (n > H_RING) {
 			d->mismatches++;
 			break;
 		}
 		cap = (uint32_t)sizeof(buf) - (step++ % 5) * 500; /* uneven pieces */
 		if (n > cap)
 			n = cap;
-		kbq_ring_get(kbq_tx_data(R, d->slot), head, buf, n);
+		kbq_ring_get(kbq_tx_data(R, d->slot, H_RING), H_RING, head, buf, n);
 		if (!d->mismatches && !kbt_rec_feed(&d->p, buf, n))
 			d->mismatches++;
 		d->consumed += n;
@@ -2827,7 +2831,7 @@ static void test_threads_writer_behind_writer(void **state)
 {
 	struct kbp_sock *s = mk_conn(111);
 	struct kbq_sock *q = Q(111);
-	struct blocked_writer a = { .fd = s->kfd, .len = KBQ_RING + 1000 };
+	struct blocked_writer a = { .fd = s->kfd, .len = H_RING + 1000 };
 	struct blocked_writer b = { .fd = s->kfd, .len = 10 };
 	struct job sig = { .kind = J_NONE, .sig = SIGUSR1, .sig_ms = 100 };
 	struct sigaction old;
@@ -2839,7 +2843,7 @@ static void test_threads_writer_behind_writer(void **state)
 	for (t0 = now_ms(); !kbq_ld(&s->tx_asleep) && now_ms() - t0 < WAKE_BOUND_MS;)
 		sleep_ms(1);
 	assert_true(kbq_ld(&s->tx_asleep));
-	assert_int_equal(q->tx_tail - q->tx_head, KBQ_RING);
+	assert_int_equal(q->tx_tail - q->tx_head, H_RING);
 	t0 = now_ms();
 	assert_int_equal(send1(s, x, sizeof(x), MSG_DONTWAIT), -EAGAIN);
 	kbq_st(&s->nonblock, true); /* (other threads are inside calls on s) */
@@ -2863,7 +2867,7 @@ static void test_threads_writer_behind_writer(void **state)
 	assert_int_equal(pthread_join(b.t, NULL), 0);
 	sigaction(SIGUSR1, &old, NULL);
 	assert_int_equal(b.rc, -EINTR);
-	assert_int_equal(q->tx_tail - q->tx_head, KBQ_RING);
+	assert_int_equal(q->tx_tail - q->tx_head, H_RING);
 	/* the peer acknowledges everything: a finishes its call */
 	kbq_st_rel(&q->tx_head, q->tx_tail);
 	fs_event(111);
@@ -2873,7 +2877,7 @@ static void test_threads_writer_behind_writer(void **state)
 	kbq_st_rel(&q->tx_head, kbq_ld_acq(&q->tx_tail));
 	fs_event(111);
 	assert_int_equal(pthread_join(a.t, NULL), 0);
-	assert_int_equal(a.rc, KBQ_RING + 1000);
+	assert_int_equal(a.rc, H_RING + 1000);
 	rm_sock(s);
 }
 
@@ -2938,7 +2942,7 @@ static void *rx_feed_main(void *arg)
 	uint64_t give_up = now_ms() + 15000;
 
 	while (next < RD_WORDS && now_ms() < give_up) {
-		uint32_t room = (KBQ_RING - (q->rx_tail - kbq_ld_acq(&q->rx_head))) / 4;
+		uint32_t room = (H_RING - (q->rx_tail - kbq_ld_acq(&q->rx_head))) / 4;
 		uint32_t n = 1 + next % 1500, i;
 
 		if (n > room)
@@ -3255,7 +3259,7 @@ static void test_cost_uncontended(void **state)
 	for (i = 0; i < n; i++) {
 		assert_int_equal(cost_write(s->kfd, src, sizeof(src)), sizeof(src));
 		kbq_st_rel(&q->tx_head, kbq_ld_acq(&q->tx_tail)); /* acknowledged */
-		kbq_ring_put(kbq_rx_data(R, 90), q->rx_tail, src, sizeof(src));
+		kbq_ring_put(kbq_rx_data(R, 90, H_RING), H_RING, q->rx_tail, src, sizeof(src));
 		kbq_st_rel(&q->rx_tail, q->rx_tail + (uint32_t)sizeof(src));
 		assert_int_equal(cost_read(s->kfd, dst, sizeof(dst)), sizeof(dst));
 	}

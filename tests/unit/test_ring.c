@@ -34,6 +34,9 @@
 #define RING_MAX_CHUNK 70000u
 
 /* 2^32 - x, as a ring index */
+/* The ring size under test: each group runs at one of KB_RING's sizes. */
+static uint32_t RS = KBQ_RING_DEFAULT;
+
 #define WRAP_MINUS(x) ((uint32_t)(0u - (uint32_t)(x)))
 
 /* The expected byte at stream offset i: a hash, so that a byte landing at a
@@ -79,7 +82,7 @@ static uint32_t xorshift32(uint32_t *s)
 
 static uint8_t *ring_alloc(void)
 {
-	uint8_t *ring = aligned_alloc(4096, KBQ_RING);
+	uint8_t *ring = aligned_alloc(4096, RS);
 
 	assert_non_null(ring);
 	return ring;
@@ -90,65 +93,65 @@ static uint8_t *ring_alloc(void)
 static void test_used_free_plain(void **state)
 {
 	assert_int_equal(kbq_ring_used(0, 0), 0);
-	assert_int_equal(kbq_ring_free(0, 0), KBQ_RING);
+	assert_int_equal(kbq_ring_free(RS, 0, 0), RS);
 	assert_int_equal(kbq_ring_used(1000, 400), 600);
-	assert_int_equal(kbq_ring_free(1000, 400), KBQ_RING - 600);
-	assert_int_equal(kbq_ring_used(KBQ_RING, 0), KBQ_RING);
-	assert_int_equal(kbq_ring_free(KBQ_RING, 0), 0);
-	assert_int_equal(kbq_ring_used(3 * KBQ_RING + 5, 2 * KBQ_RING + 9),
-			 KBQ_RING - 4);
-	assert_int_equal(kbq_ring_free(3 * KBQ_RING + 5, 2 * KBQ_RING + 9), 4);
+	assert_int_equal(kbq_ring_free(RS, 1000, 400), RS - 600);
+	assert_int_equal(kbq_ring_used(RS, 0), RS);
+	assert_int_equal(kbq_ring_free(RS, RS, 0), 0);
+	assert_int_equal(kbq_ring_used(3 * RS + 5, 2 * RS + 9),
+			 RS - 4);
+	assert_int_equal(kbq_ring_free(RS, 3 * RS + 5, 2 * RS + 9), 4);
 }
 
 static void test_used_free_wrap32(void **state)
 {
 	/* tail has wrapped past 2^32, head has not */
 	assert_int_equal(kbq_ring_used(5, WRAP_MINUS(2)), 7);
-	assert_int_equal(kbq_ring_free(5, WRAP_MINUS(2)), KBQ_RING - 7);
+	assert_int_equal(kbq_ring_free(RS, 5, WRAP_MINUS(2)), RS - 7);
 	assert_int_equal(kbq_ring_used(0, WRAP_MINUS(1)), 1);
-	assert_int_equal(kbq_ring_used(KBQ_RING - 100, WRAP_MINUS(100)), KBQ_RING);
-	assert_int_equal(kbq_ring_free(KBQ_RING - 100, WRAP_MINUS(100)), 0);
+	assert_int_equal(kbq_ring_used(RS - 100, WRAP_MINUS(100)), RS);
+	assert_int_equal(kbq_ring_free(RS, RS - 100, WRAP_MINUS(100)), 0);
 	/* both wrapped, or neither */
 	assert_int_equal(kbq_ring_used(WRAP_MINUS(1), WRAP_MINUS(1)), 0);
 	assert_int_equal(kbq_ring_used(WRAP_MINUS(10), WRAP_MINUS(4096)), 4086);
-	assert_int_equal(kbq_ring_free(UINT32_MAX, UINT32_MAX - KBQ_RING), 0);
+	assert_int_equal(kbq_ring_free(RS, UINT32_MAX, UINT32_MAX - RS), 0);
 }
 
 static void test_sane(void **state)
 {
-	assert_true(kbq_ring_sane(0, 0));
-	assert_true(kbq_ring_sane(KBQ_RING, 0));
-	assert_false(kbq_ring_sane(KBQ_RING + 1, 0));
-	assert_true(kbq_ring_sane(7, WRAP_MINUS(3)));
-	assert_true(kbq_ring_sane(KBQ_RING - 3, WRAP_MINUS(3)));
-	assert_false(kbq_ring_sane(KBQ_RING - 2, WRAP_MINUS(3)));
+	assert_true(kbq_ring_sane(RS, 0, 0));
+	assert_true(kbq_ring_sane(RS, RS, 0));
+	assert_false(kbq_ring_sane(RS, RS + 1, 0));
+	assert_true(kbq_ring_sane(RS, 7, WRAP_MINUS(3)));
+	assert_true(kbq_ring_sane(RS, RS - 3, WRAP_MINUS(3)));
+	assert_false(kbq_ring_sane(RS, RS - 2, WRAP_MINUS(3)));
 	/* head ahead of tail: a peer claiming to have consumed unsent bytes */
-	assert_false(kbq_ring_sane(100, 101));
-	assert_false(kbq_ring_sane(WRAP_MINUS(5), 2));
-	assert_false(kbq_ring_sane(0, 1));
-	assert_false(kbq_ring_sane(0x80000000u, 0));
-	assert_true(kbq_ring_sane(UINT32_MAX, UINT32_MAX));
+	assert_false(kbq_ring_sane(RS, 100, 101));
+	assert_false(kbq_ring_sane(RS, WRAP_MINUS(5), 2));
+	assert_false(kbq_ring_sane(RS, 0, 1));
+	assert_false(kbq_ring_sane(RS, 0x80000000u, 0));
+	assert_true(kbq_ring_sane(RS, UINT32_MAX, UINT32_MAX));
 }
 
 static void test_contig(void **state)
 {
-	assert_int_equal(kbq_ring_contig(0, 0), 0);
-	assert_int_equal(kbq_ring_contig(0, 100), 100);
-	assert_int_equal(kbq_ring_contig(0, KBQ_RING), KBQ_RING);
-	assert_int_equal(kbq_ring_contig(0, KBQ_RING + 5), KBQ_RING);
-	assert_int_equal(kbq_ring_contig(KBQ_RING - 10, 100), 10);
-	assert_int_equal(kbq_ring_contig(KBQ_RING - 10, 10), 10);
-	assert_int_equal(kbq_ring_contig(KBQ_RING - 10, 9), 9);
-	assert_int_equal(kbq_ring_contig(KBQ_RING, 100), 100);
-	assert_int_equal(kbq_ring_contig(5 * KBQ_RING + 1000, KBQ_RING),
-			 KBQ_RING - 1000);
-	/* positions of indices near 2^32 (KBQ_RING divides 2^32) */
-	assert_int_equal(kbq_ring_contig(WRAP_MINUS(16), 100), 16);
-	assert_int_equal(kbq_ring_contig(WRAP_MINUS(16), 5), 5);
-	assert_int_equal(kbq_ring_contig(UINT32_MAX, 2), 1);
-	assert_int_equal(kbq_ring_contig(WRAP_MINUS(KBQ_RING), KBQ_RING), KBQ_RING);
-	assert_int_equal(kbq_ring_contig(WRAP_MINUS(KBQ_RING) + 1, KBQ_RING),
-			 KBQ_RING - 1);
+	assert_int_equal(kbq_ring_contig(RS, 0, 0), 0);
+	assert_int_equal(kbq_ring_contig(RS, 0, 100), 100);
+	assert_int_equal(kbq_ring_contig(RS, 0, RS), RS);
+	assert_int_equal(kbq_ring_contig(RS, 0, RS + 5), RS);
+	assert_int_equal(kbq_ring_contig(RS, RS - 10, 100), 10);
+	assert_int_equal(kbq_ring_contig(RS, RS - 10, 10), 10);
+	assert_int_equal(kbq_ring_contig(RS, RS - 10, 9), 9);
+	assert_int_equal(kbq_ring_contig(RS, RS, 100), 100);
+	assert_int_equal(kbq_ring_contig(RS, 5 * RS + 1000, RS),
+			 RS - 1000);
+	/* positions of indices near 2^32 (RS divides 2^32) */
+	assert_int_equal(kbq_ring_contig(RS, WRAP_MINUS(16), 100), 16);
+	assert_int_equal(kbq_ring_contig(RS, WRAP_MINUS(16), 5), 5);
+	assert_int_equal(kbq_ring_contig(RS, UINT32_MAX, 2), 1);
+	assert_int_equal(kbq_ring_contig(RS, WRAP_MINUS(RS), RS), RS);
+	assert_int_equal(kbq_ring_contig(RS, WRAP_MINUS(RS) + 1, RS),
+			 RS - 1);
 }
 
 /* ---- copies ------------------------------------------------------------ */
@@ -159,22 +162,22 @@ static void put_get_at(uint32_t tail, uint32_t n)
 {
 	uint8_t *ring = ring_alloc();
 	uint8_t *src = malloc(n + 1), *dst = malloc(n + 1);
-	uint32_t pos = tail & (KBQ_RING - 1), i, changed = 0;
+	uint32_t pos = tail & (RS - 1), i, changed = 0;
 
 	assert_non_null(src);
 	assert_non_null(dst);
-	memset(ring, 0xee, KBQ_RING);
+	memset(ring, 0xee, RS);
 	for (i = 0; i < n; i++)
 		src[i] = (uint8_t)(i * 7 + 1) == 0xee ? 0x11 : (uint8_t)(i * 7 + 1);
-	kbq_ring_put(ring, tail, src, n);
+	kbq_ring_put(ring, RS, tail, src, n);
 	for (i = 0; i < n; i++)
-		assert_int_equal(ring[(pos + i) & (KBQ_RING - 1)], src[i]);
-	for (i = 0; i < KBQ_RING; i++)
+		assert_int_equal(ring[(pos + i) & (RS - 1)], src[i]);
+	for (i = 0; i < RS; i++)
 		changed += ring[i] != 0xee;
 	assert_int_equal(changed, n);
 
 	memset(dst, 0x5a, n + 1);
-	kbq_ring_get(ring, tail, dst, n);
+	kbq_ring_get(ring, RS, tail, dst, n);
 	assert_memory_equal(dst, src, n);
 	assert_int_equal(dst[n], 0x5a);
 	free(src);
@@ -187,16 +190,16 @@ static void test_put_get_no_wrap(void **state)
 	put_get_at(0, 1);
 	put_get_at(0, 3000);
 	put_get_at(12345, 3000);
-	put_get_at(KBQ_RING - 3000, 3000);   /* ends exactly at the end */
-	put_get_at(0, KBQ_RING);             /* the whole ring */
+	put_get_at(RS - 3000, 3000);   /* ends exactly at the end */
+	put_get_at(0, RS);             /* the whole ring */
 }
 
 static void test_put_get_ring_wrap(void **state)
 {
-	put_get_at(KBQ_RING - 1000, 3000);
-	put_get_at(KBQ_RING - 1, 2);
-	put_get_at(7 * KBQ_RING - 1, KBQ_RING); /* full ring, unaligned */
-	put_get_at(KBQ_RING + 100, KBQ_RING);
+	put_get_at(RS - 1000, 3000);
+	put_get_at(RS - 1, 2);
+	put_get_at(7 * RS - 1, RS); /* full ring, unaligned */
+	put_get_at(RS + 100, RS);
 }
 
 static void test_put_get_index_wrap32(void **state)
@@ -204,8 +207,8 @@ static void test_put_get_index_wrap32(void **state)
 	/* the index wraps 2^32 in the middle of the copy: position wraps too */
 	put_get_at(WRAP_MINUS(1000), 3000);
 	put_get_at(UINT32_MAX, 2);
-	put_get_at(WRAP_MINUS(KBQ_RING / 2), KBQ_RING);
-	put_get_at(WRAP_MINUS(70000), 70000);   /* ends exactly at 2^32 */
+	put_get_at(WRAP_MINUS(RS / 2), RS);
+	put_get_at(WRAP_MINUS(RS - 1000), RS - 1000); /* ends exactly at 2^32 */
 }
 
 /* Explicit layout of a copy straddling the end of the ring and of 2^32. */
@@ -215,12 +218,12 @@ static void test_put_layout(void **state)
 	uint8_t src[3000];
 	uint32_t i;
 
-	memset(ring, 0, KBQ_RING);
+	memset(ring, 0, RS);
 	for (i = 0; i < sizeof(src); i++)
 		src[i] = (uint8_t)(i % 251 + 1);
-	kbq_ring_put(ring, WRAP_MINUS(1000), src, sizeof(src));
-	assert_int_equal(ring[KBQ_RING - 1001], 0);
-	assert_memory_equal(ring + KBQ_RING - 1000, src, 1000);
+	kbq_ring_put(ring, RS, WRAP_MINUS(1000), src, sizeof(src));
+	assert_int_equal(ring[RS - 1001], 0);
+	assert_memory_equal(ring + RS - 1000, src, 1000);
 	assert_memory_equal(ring, src + 1000, 2000);
 	assert_int_equal(ring[2000], 0);
 	free(ring);
@@ -231,10 +234,10 @@ static void test_put_layout(void **state)
 static void test_stream_single_thread_wrap32(void **state)
 {
 	uint8_t *ring = ring_alloc();
-	uint8_t *buf = malloc(KBQ_RING);
-	const uint32_t start = WRAP_MINUS(3 * KBQ_RING / 2 + 77);
+	uint8_t *buf = malloc(RS);
+	const uint32_t start = WRAP_MINUS(3 * RS / 2 + 77);
 	uint32_t tail = start, head = start, seed = 12345;
-	uint64_t sent = 0, got = 0, total = 8ull * KBQ_RING;
+	uint64_t sent = 0, got = 0, total = 8ull * RS;
 	bool wrapped = false;
 
 	assert_non_null(buf);
@@ -242,17 +245,17 @@ static void test_stream_single_thread_wrap32(void **state)
 		uint32_t used = kbq_ring_used(tail, head);
 		uint32_t n;
 
-		assert_true(kbq_ring_sane(tail, head));
+		assert_true(kbq_ring_sane(RS, tail, head));
 		assert_int_equal(used, (uint32_t)(sent - got));
-		assert_int_equal(kbq_ring_free(tail, head), KBQ_RING - used);
+		assert_int_equal(kbq_ring_free(RS, tail, head), RS - used);
 		if (xorshift32(&seed) & 1) {
 			n = xorshift32(&seed) % RING_MAX_CHUNK + 1;
-			if (n > KBQ_RING - used)
-				n = KBQ_RING - used;
+			if (n > RS - used)
+				n = RS - used;
 			if (n > total - sent)
 				n = (uint32_t)(total - sent);
 			stream_fill(buf, sent, n);
-			kbq_ring_put(ring, tail, buf, n);
+			kbq_ring_put(ring, RS, tail, buf, n);
 			tail += n;
 			sent += n;
 		} else {
@@ -260,7 +263,7 @@ static void test_stream_single_thread_wrap32(void **state)
 			if (n > used)
 				n = used;
 			memset(buf, 0, n);
-			kbq_ring_get(ring, head, buf, n);
+			kbq_ring_get(ring, RS, head, buf, n);
 			assert_int_equal(stream_check(buf, got, n), -1);
 			head += n;
 			got += n;
@@ -309,12 +312,12 @@ static void *producer(void *arg)
 		uint32_t head = __atomic_load_n(&t->idx->head, __ATOMIC_ACQUIRE);
 		uint32_t n = xorshift32(&seed) % RING_MAX_CHUNK + 1, space;
 
-		if (!kbq_ring_sane(tail, head)) {
+		if (!kbq_ring_sane(RS, tail, head)) {
 			t->p_insane++;
 			__atomic_store_n(&t->abort, 1, __ATOMIC_RELAXED);
 			break;
 		}
-		space = kbq_ring_free(tail, head);
+		space = kbq_ring_free(RS, tail, head);
 		if (space == 0) {
 			t->full_waits++;
 			sched_yield();
@@ -325,7 +328,7 @@ static void *producer(void *arg)
 		if (n > t->total - t->produced)
 			n = (uint32_t)(t->total - t->produced);
 		stream_fill(buf, t->produced, n);
-		kbq_ring_put(t->ring, tail, buf, n);
+		kbq_ring_put(t->ring, RS, tail, buf, n);
 		tail += n;
 		t->produced += n;
 		__atomic_store_n(&t->idx->tail, tail, __ATOMIC_RELEASE);
@@ -350,7 +353,7 @@ static void *consumer(void *arg)
 		uint32_t n = xorshift32(&seed) % RING_MAX_CHUNK + 1, used, first;
 		long bad;
 
-		if (!kbq_ring_sane(tail, head)) {
+		if (!kbq_ring_sane(RS, tail, head)) {
 			t->c_insane++;
 			__atomic_store_n(&t->abort, 1, __ATOMIC_RELAXED);
 			break;
@@ -363,7 +366,7 @@ static void *consumer(void *arg)
 		}
 		if (n > used)
 			n = used;
-		kbq_ring_get(t->ring, head, buf, n);
+		kbq_ring_get(t->ring, RS, head, buf, n);
 		bad = stream_check(buf, t->consumed, n);
 		if (bad >= 0) {
 			uint32_t i;
@@ -375,8 +378,8 @@ static void *consumer(void *arg)
 		}
 		/* scribble over what was consumed: a producer that wrote into
 		 * space not yet freed would be caught by the check above */
-		first = kbq_ring_contig(head, n);
-		memset(t->ring + (head & (KBQ_RING - 1)), 0xa5, first);
+		first = kbq_ring_contig(RS, head, n);
+		memset(t->ring + (head & (RS - 1)), 0xa5, first);
 		memset(t->ring, 0xa5, n - first);
 		head += n;
 		t->consumed += n;
@@ -394,7 +397,7 @@ static void run_stream(uint32_t start)
 	t.ring = ring_alloc();
 	t.idx = aligned_alloc(64, sizeof(*t.idx));
 	assert_non_null(t.idx);
-	memset(t.ring, 0, KBQ_RING);
+	memset(t.ring, 0, RS);
 	t.idx->tail = t.idx->head = start;
 
 	assert_int_equal(pthread_create(&c, NULL, consumer, &t), 0);
@@ -425,7 +428,7 @@ static void test_two_threads_stream(void **state)
 /* Same, with indices starting just below 2^32 so they wrap under load. */
 static void test_two_threads_stream_wrap32(void **state)
 {
-	run_stream(WRAP_MINUS(5 * KBQ_RING + 123));
+	run_stream(WRAP_MINUS(5 * RS + 123));
 }
 
 /* ---- doorbells ----------------------------------------------------------- */
@@ -627,7 +630,9 @@ static void test_bell_threads(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	/* The arithmetic, copies and streams at KB_RING's default, least and
+	 * most; the rest at the default (the doorbells do not depend on it). */
+	const struct CMUnitTest sized[] = {
 		cmocka_unit_test(test_used_free_plain),
 		cmocka_unit_test(test_used_free_wrap32),
 		cmocka_unit_test(test_sane),
@@ -637,12 +642,24 @@ int main(void)
 		cmocka_unit_test(test_put_get_index_wrap32),
 		cmocka_unit_test(test_put_layout),
 		cmocka_unit_test(test_stream_single_thread_wrap32),
-		cmocka_unit_test(test_two_threads_stream),
 		cmocka_unit_test(test_two_threads_stream_wrap32),
+	};
+	const struct CMUnitTest rest[] = {
+		cmocka_unit_test(test_two_threads_stream),
 		cmocka_unit_test(test_bell_bits),
 		cmocka_unit_test(test_bell_beyond),
 		cmocka_unit_test(test_bell_threads),
 	};
+	static const struct { uint32_t size; const char *name; } sizes[] = {
+		{ KBQ_RING_MIN, "ring 64 KiB" }, { KBQ_RING_MAX, "ring 8 MiB" },
+		{ KBQ_RING_DEFAULT, "ring 256 KiB" },
+	};
+	int rc = 0;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		RS = sizes[i].size;
+		rc |= _cmocka_run_group_tests(sizes[i].name, sized, sizeof(sized) / sizeof(sized[0]),
+					      NULL, NULL);
+	}
+	return rc | cmocka_run_group_tests_name("threads and doorbells", rest, NULL, NULL);
 }

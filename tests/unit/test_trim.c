@@ -26,14 +26,17 @@
 static struct kbs_ctx *c;
 
 #define T_SLOTS 1024u
+/* Not the default: a trim that gave back a default ring's worth would take
+ * the slot's other ring and the next slot's too (tx_kept, rx_kept). */
+#define T_RING KBQ_RING_MIN
 
 static int setup(void **state)
 {
-	void *r = mmap(NULL, kbq_region_size(T_SLOTS), PROT_READ | PROT_WRITE,
+	void *r = mmap(NULL, kbq_region_size(T_SLOTS, T_RING), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	(void)state;
-	c = kbs_life_ctx_new(T_SLOTS);
+	c = kbs_life_ctx_new(T_SLOTS, T_RING);
 	if (r == MAP_FAILED || !c)
 		return -1;
 	c->r = r;
@@ -46,13 +49,13 @@ static int teardown(void **state)
 {
 	(void)state;
 	kbs_ctxs = NULL;
-	munmap(c->r, kbq_region_size(T_SLOTS));
+	munmap(c->r, kbq_region_size(T_SLOTS, T_RING));
 	kbs_life_ctx_free(c);
 	return 0;
 }
 
-static uint8_t *rx(uint32_t slot) { return kbq_rx_data(c->r, slot); }
-static uint8_t *tx(uint32_t slot) { return kbq_tx_data(c->r, slot); }
+static uint8_t *rx(uint32_t slot) { return kbq_rx_data(c->r, slot, T_RING); }
+static uint8_t *tx(uint32_t slot) { return kbq_tx_data(c->r, slot, T_RING); }
 
 /* Slot in state life with bytes in both rings (first and last page), as
  * if rx_tail bytes were received and tx_sent sent, tx_acked of them
@@ -72,17 +75,17 @@ static struct kbs_sock *sock(uint32_t slot, enum kbs_life life, uint32_t rx_tail
 	q->tx_tail = tx_tail;
 	q->tx_busy = 0;
 	q->tx_trim = 0;
-	rx(slot)[0] = rx(slot)[KBQ_RING - 1] = 0x5a;
-	tx(slot)[0] = tx(slot)[KBQ_RING - 1] = 0xa5;
+	rx(slot)[0] = rx(slot)[T_RING - 1] = 0x5a;
+	tx(slot)[0] = tx(slot)[T_RING - 1] = 0xa5;
 	s->trim_rx = s->trim_tx = true;
 	kbs_trim_touch(s);
 	return s;
 }
 
-static bool rx_kept(uint32_t slot) { return rx(slot)[0] == 0x5a && rx(slot)[KBQ_RING - 1] == 0x5a; }
-static bool tx_kept(uint32_t slot) { return tx(slot)[0] == 0xa5 && tx(slot)[KBQ_RING - 1] == 0xa5; }
-static bool rx_gone(uint32_t slot) { return rx(slot)[0] == 0 && rx(slot)[KBQ_RING - 1] == 0; }
-static bool tx_gone(uint32_t slot) { return tx(slot)[0] == 0 && tx(slot)[KBQ_RING - 1] == 0; }
+static bool rx_kept(uint32_t slot) { return rx(slot)[0] == 0x5a && rx(slot)[T_RING - 1] == 0x5a; }
+static bool tx_kept(uint32_t slot) { return tx(slot)[0] == 0xa5 && tx(slot)[T_RING - 1] == 0xa5; }
+static bool rx_gone(uint32_t slot) { return rx(slot)[0] == 0 && rx(slot)[T_RING - 1] == 0; }
+static bool tx_gone(uint32_t slot) { return tx(slot)[0] == 0 && tx(slot)[T_RING - 1] == 0; }
 
 /* Two periods: the first forgets the event that listed the socket. */
 static void periods(unsigned n)
