@@ -104,7 +104,9 @@
 	RW(pad)          \
 	SF(lq)           \
 	SF(tx_busy)      \
-	SF(tx_trim)
+	SF(tx_trim)      \
+	RF(slots)        \
+	RF(ring)
 
 static const struct fz_field fz_named[] = { FZ_FIELD_TABLE };
 

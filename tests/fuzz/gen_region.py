@@ -303,6 +303,17 @@ def seed_ring_wrap():
     return r + [seg(flow=0, flags=ACK | PSH, n=100), time(200)]
 
 
+def seed_header_sizes():
+    # The region header's slot count and ring size, written by the
+    # application while data flows both ways: kbstackd keeps its own (the
+    # rings stay where they were), whatever the header says.
+    r = established() + [seg(flow=0, flags=ACK | PSH, n=200), io(s=1, n64=8), turn()]
+    for slots, ring in ((64, 0x800000), (0xFFFFFFC0, 0x10000), (0, 0), (1 << 20, 3)):
+        r += [write("region.slots", raw(slots)), write("region.ring", raw(ring)),
+              seg(flow=0, flags=ACK | PSH, n=100), io(s=1, n64=4), bell(s=1), turn()]
+    return r + [seg(flow=0, flags=ACK), time(200)]
+
+
 def seed_bells_everywhere():
     # Every slot's bell, with slots claimed behind kbstackd's back, states
     # and requests written into free slots, the summary word and bell words
@@ -472,6 +483,7 @@ SEEDS = {
     "state-free-then-accept": seed_state_free_then_accept,
     "requests-on-draining": seed_requests_on_draining,
     "ring-wrap": seed_ring_wrap,
+    "header-sizes": seed_header_sizes,
     "bells-everywhere": seed_bells_everywhere,
     "die-mid-request": seed_die_mid_request,
     "holdings": seed_holdings,
