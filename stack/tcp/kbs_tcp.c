@@ -23,6 +23,9 @@
 #include "kbs_ctx.h"
 #include "kbs_stats.h"
 
+/* Bytes queued in lwIP not yet sent, at most (kbs_tcp_tx_push). */
+#define KBS_TX_UNSENT_MAX KBQ_RING_DEFAULT
+
 int kbs_errno(err_t err)
 {
 	switch (err) {
@@ -337,6 +340,13 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 			n = 0xffff;
 		/* lwIP's segment bound is the largest ring's: keep the ring's */
 		if (!n || tcp_sndqueuelen(pcb) >= 4 * ring / TCP_MSS - 2)
+			break;
+		/* tcp_write walks lwIP's unsent list to its end every call (it
+		 * keeps no tail): a large ring topped up a little at every ACK
+		 * made that walk 40 % of kbstackd's core (4 MiB rings, a 100 MiB
+		 * download). The default ring's worth waits there at most; the
+		 * rest stays in the ring until the ACKs that drain it. */
+		if (pcb->unsent && pcb->snd_lbb - pcb->snd_nxt >= KBS_TX_UNSENT_MAX)
 			break;
 		if (tcp_write(pcb, kbq_tx_data(s->ctx->r, s->slot, ring) + (s->tx_sent & (ring - 1)),
 			      (u16_t)n, n < pending ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK)

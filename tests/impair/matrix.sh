@@ -6,7 +6,8 @@
 # each connection ended by FIN with nothing reset or aborted, and kbstat's
 # recovery counters moved as that impairment must move them.
 #   matrix.sh [SIZE]   SIZE in bytes, default 8 MiB; KB_TCP_CC=bbr|reno
-#   chooses kbstackd's congestion control (ctest runs both)
+#   chooses kbstackd's congestion control (ctest runs both), KB_RING its
+#   rings (64k…8m, as kbstackd takes it)
 . "$(dirname "$0")/../lib/kb.sh"
 need_root
 size=${1:-$((8 << 20))}
@@ -19,6 +20,11 @@ bed_up
 if [ -n "${KB_TCP_CC:-}" ]; then
 	check "kbstackd uses $KB_TCP_CC (its ready line)" wait_for 5 grep -q "tcp $KB_TCP_CC," "$log"
 fi
+# KB_RING (64k…8m; unset: 256k) reached kbstackd
+case ${KB_RING:-} in
+*k) check "kbstackd's rings are $KB_RING (its ready line)" wait_for 5 grep -q ", ${KB_RING%k} KiB rings," "$log" ;;
+*m) check "kbstackd's rings are $KB_RING (its ready line)" wait_for 5 grep -q ", $((${KB_RING%m} * 1024)) KiB rings," "$log" ;;
+esac
 spid=
 test_cleanup() { [ -z "$spid" ] || { kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; }; }
 ip netns exec "$KB_TB_SNS" env KB_STACK="$stack" KB_ACCEL=listen:9000 KB_STRICT=1 LD_PRELOAD="$lib" \
