@@ -346,8 +346,9 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 		 * made that walk 40 % of kbstackd's core (4 MiB rings, a 100 MiB
 		 * download). The default ring's worth waits there at most; the
 		 * rest stays in the ring until the ACKs that drain it. */
-		if (pcb->unsent && pcb->snd_lbb - pcb->snd_nxt >= KBS_TX_UNSENT_MAX)
-			break;
+		if (pcb->unsent &&
+		    pcb->snd_lbb - lwip_ntohl(pcb->unsent->tcphdr->seqno) >= KBS_TX_UNSENT_MAX)
+			break; /* (unsent also holds what a timeout sends again) */
 		if (tcp_write(pcb, kbq_tx_data(s->ctx->r, s->slot, ring) + (s->tx_sent & (ring - 1)),
 			      (u16_t)n, n < pending ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK)
 			break;
