@@ -6,7 +6,9 @@
 #      socket errors; for kb also the SYNs kbstackd dropped and the
 #      connections it reset;
 #   2. connection rate: ab, 50 at a time, "Connection: close" (the server
-#      closes first), RATE_N connections per run — connections/s;
+#      closes first), RATE_N connections per run — connections/s; with
+#      RATE_SPLIT, a run is that many ab runs in a row on the same server
+#      and kbstackd, each's rate shown (is the rate steady?);
 #   3. idle memory (kb): IDLE_N keep-alive connections that made one request
 #      each, held open and idle — kbstackd's RSS and the region's pages
 #      (kbstat region_kib) a connection, and its CPU (user + system time
@@ -26,6 +28,7 @@
 #   KB_BENCH_CONNS    keep-alive connection counts (default "1000 10000")
 #   KB_BENCH_SERVERS  of: epoll nginx (default both; nginx if installed)
 #   KB_BENCH_RATE_N   connections per rate run (default 100000)
+#   KB_BENCH_RATE_SPLIT  ab runs a rate run is made of (default 1)
 #   KB_BENCH_IDLE_N   idle connections held (default 10000)
 #   KB_BENCH_SHORT_N  short connections in a row (default 1000000)
 #   KB_BENCH_BULK_CONNS  bulk connection counts (default "1 64")
@@ -47,6 +50,9 @@ secs=${KB_BENCH_SECONDS:-5}
 read -ra conns <<<"${KB_BENCH_CONNS:-1000 10000}"
 read -ra servers <<<"${KB_BENCH_SERVERS:-epoll nginx}"
 rate_n=${KB_BENCH_RATE_N:-100000}
+rate_split=${KB_BENCH_RATE_SPLIT:-1}
+[[ $rate_split =~ ^[1-9][0-9]*$ ]] && [ $((rate_n % rate_split)) = 0 ] ||
+	{ echo "connections.sh: KB_BENCH_RATE_SPLIT must divide KB_BENCH_RATE_N" >&2; exit 2; }
 idle_n=${KB_BENCH_IDLE_N:-10000}
 short_n=${KB_BENCH_SHORT_N:-1000000}
 read -ra bulk_conns <<<"${KB_BENCH_BULK_CONNS:-1 64}"
@@ -155,7 +161,7 @@ run_wrk() { # PATH CONNS
 }
 
 echo "round,server,conns,path,rps,p99_ms,max_ms,errors,syn_drops,ring_drops,accept_resets" >"$out/keepalive.csv"
-echo "round,server,path,conns_per_s,failed" >"$out/rate.csv"
+echo "round,server,path,conns_per_s,failed,pieces" >"$out/rate.csv"
 echo "round,conns,path,mb_per_s,p99_ms,max_ms,timeouts,errors" >"$out/bulk.csv"
 : >"$out/idle.txt"; : >"$out/short.txt"
 
@@ -188,11 +194,19 @@ part rate && for r in $(seq "$rounds"); do
 	for server in "${servers[@]}"; do
 		for path in kernel kb; do
 			start "$path"
-			o=$(cx timeout 600 ab -q -r -n "$rate_n" -c 50 -H 'Connection: close' \
-				"http://$(addr_of "$path"):8080/f64" 2>&1)
-			cps=$(sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' <<<"$o")
-			failed=$(sed -n 's/^Failed requests: *//p' <<<"$o")
-			echo "$r,$server,$path,$cps,$failed" >>"$out/rate.csv"
+			pieces=() failed=0 secs_all=0
+			for piece in $(seq "$rate_split"); do
+				o=$(cx timeout 600 ab -q -r -n $((rate_n / rate_split)) -c 50 \
+					-H 'Connection: close' "http://$(addr_of "$path"):8080/f64" 2>&1)
+				pieces+=("$(sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' <<<"$o")")
+				f=$(sed -n 's/^Failed requests: *//p' <<<"$o")
+				failed=$((failed + ${f:-0}))
+				secs_all=$(awk -v a="$secs_all" -v t="$(sed -n 's/^Time taken for tests: *\([0-9.]*\).*/\1/p' <<<"$o")" \
+					'BEGIN { print a + t }')
+				[ "$rate_split" = 1 ] || say "round $r $server rate $path: piece $piece of $rate_split: ${pieces[-1]} connections/s"
+			done
+			cps=$(awk -v n="$rate_n" -v t="$secs_all" 'BEGIN { printf "%.2f", t > 0 ? n / t : 0 }')
+			echo "$r,$server,$path,$cps,$failed,${pieces[*]}" >>"$out/rate.csv"
 			say "round $r $server rate $path: $cps connections/s, failed $failed"
 			stop
 		done
@@ -297,14 +311,16 @@ if rows:
 rate = list(csv.DictReader(open(out + "/rate.csv")))
 if rate:
     print()
-    print("| server | kernel conn/s | kb conn/s | failed kernel / kb |")
-    print("|---|---:|---:|---:|")
+    print("| server | kernel conn/s | kb conn/s | failed kernel / kb | kernel pieces, least–most | kb pieces, least–most |")
+    print("|---|---:|---:|---:|---:|---:|")
+    spread = lambda rs: "; ".join("%.0f–%.0f" % (min(v), max(v)) for v in
+                                  ([float(x) for x in r["pieces"].split()] for r in rs) if v)
     for srv in sorted({r["server"] for r in rate}):
         k = [r for r in rate if r["server"] == srv and r["path"] == "kernel"]
         b = [r for r in rate if r["server"] == srv and r["path"] == "kb"]
-        print("| %s | %s | %s | %s / %s |" % (srv, ", ".join(r["conns_per_s"] for r in k),
+        print("| %s | %s | %s | %s / %s | %s | %s |" % (srv, ", ".join(r["conns_per_s"] for r in k),
               ", ".join(r["conns_per_s"] for r in b), ", ".join(r["failed"] for r in k),
-              ", ".join(r["failed"] for r in b)))
+              ", ".join(r["failed"] for r in b), spread(k), spread(b)))
 bulk = list(csv.DictReader(open(out + "/bulk.csv")))
 if bulk:
     print()
