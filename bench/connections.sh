@@ -205,7 +205,7 @@ part rate && for r in $(seq "$rounds"); do
 					'BEGIN { print a + t }')
 				[ "$rate_split" = 1 ] || say "round $r $server rate $path: piece $piece of $rate_split: ${pieces[-1]} connections/s"
 			done
-			cps=$(awk -v n="$rate_n" -v t="$secs_all" 'BEGIN { printf "%.2f", t > 0 ? n / t : 0 }')
+			cps=$(awk -v n="$rate_n" -v t="$secs_all" 'BEGIN { printf "%.2f", (t > 0 ? n / t : 0) }')
 			echo "$r,$server,$path,$cps,$failed,${pieces[*]}" >>"$out/rate.csv"
 			say "round $r $server rate $path: $cps connections/s, failed $failed"
 			stop
