@@ -285,6 +285,10 @@ void kbs_ctx_proc_gone(struct kbs_ctx *ctx, uint32_t idx);
  * nothing is left to send, so the region can go at once. */
 bool kbs_ctx_close_all(struct kbs_ctx *ctx);
 
+/* A free slot of c for an incoming connection, its shared state STACK;
+ * NULL when none (kbs_tcp.c). */
+struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c);
+
 /* No slot of ctx in use (an orphaned context has finished sending). */
 bool kbs_ctx_idle(const struct kbs_ctx *ctx);
 

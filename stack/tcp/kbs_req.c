@@ -433,10 +433,14 @@ bool kbs_ctx_close_all(struct kbs_ctx *c)
 		struct kbs_sock *s = &c->s[i];
 
 		if (s->life == KBS_L_FREE) {
-			/* claimed by the app, never used: nothing to close */
+			/* claimed by the app, never used: nothing to close;
+			 * free again, for kbs_slot_claim too */
 			uint32_t st = KBQ_S_OPEN;
 
 			kbq_cas(&kbq_sock_at(c->r, i)->state, &st, KBQ_S_FREE);
+			c->free_bits[i / 64] |= 1ull << (i % 64);
+			if (i / 64 < c->free_lo)
+				c->free_lo = i / 64;
 		} else if (s->life != KBS_L_DRAINING) {
 			kbs_sock_exit_close(s);
 		}

@@ -89,8 +89,12 @@ void kbs_tcp_flow_attach(struct kbs_sock *s, struct tcp_pcb *pcb)
 /* Claim a slot for an incoming connection: free in kbstackd's view and
  * not claimed by the application (the shared word is where both race).
  * The lowest such slot, so the ring pages already touched are used again:
- * a context's memory follows its peak of connections, not their number. */
-static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
+ * a context's memory follows its peak of connections, not their number.
+ * A slot the application claimed leaves the free bits when seen here:
+ * only kbstackd frees a claimed slot (kbs_life_set puts the bit back), so
+ * an application that claims every slot and never uses one costs one walk
+ * of them, not one per connection to its listener. */
+struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 {
 	uint32_t w;
 
@@ -114,7 +118,10 @@ static struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 				return kbs_sock_at(c, i);
 			/* the application claimed it: kbstackd hears of it
 			 * with its first request */
+			c->free_bits[w] &= ~(1ull << (i % 64));
 		}
+		if (!c->free_bits[w] && w == c->free_lo)
+			c->free_lo = w + 1;
 	}
 	return NULL;
 }

@@ -237,9 +237,36 @@ static void test_pass_bounded(void **state)
 		assert_true(rx_gone(100 + i) && tx_gone(100 + i));
 }
 
+/* Not trimming, but this context serves: an application that claims
+ * every slot and uses none costs kbs_slot_claim one walk of them, not one
+ * per connection to its listener (first, while every slot is free). */
+static void test_claimed_slots_walked_once(void **state)
+{
+	struct kbs_sock *s;
+	uint32_t i;
+
+	(void)state;
+	for (i = 0; i < T_SLOTS; i++)
+		kbq_sock_at(c->r, i)->state = KBQ_S_OPEN;
+	assert_null(kbs_slot_claim(c));
+	for (i = 0; i < T_SLOTS / 64; i++)
+		assert_int_equal(c->free_bits[i], 0);
+	assert_int_equal(c->free_lo, T_SLOTS / 64); /* the next walk starts past them */
+	assert_null(kbs_slot_claim(c));
+	/* the application gone: its claims are free again, for a claim too */
+	assert_true(kbs_ctx_close_all(c));
+	assert_int_equal(kbq_sock_at(c->r, 0)->state, KBQ_S_FREE);
+	s = kbs_slot_claim(c);
+	assert_non_null(s);
+	assert_int_equal(s->slot, 0);
+	assert_int_equal(kbq_sock_at(c->r, 0)->state, KBQ_S_STACK);
+	kbq_sock_at(c->r, 0)->state = KBQ_S_FREE; /* as the other tests expect */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_claimed_slots_walked_once),
 		cmocka_unit_test(test_idle_connection_trimmed),
 		cmocka_unit_test(test_event_puts_off),
 		cmocka_unit_test(test_rx_unread_kept),
