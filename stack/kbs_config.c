@@ -90,8 +90,8 @@ static const struct kbs_setting kbs_settings[] = {
 	  parse_slots },
 	{ "KB_RING", "ring", "a power of two from 64k to 8m (bytes, or with k or m: 65536, 256k, 1m)",
 	  "bytes of each kb socket's receive ring and send ring: the most TCP "
-	  "window it offers and the most it has in flight (default 256k, as "
-	  "Linux's tcp_rmem/tcp_wmem). Each slot reserves twice this in address "
+	  "window it offers and the most it has in flight (default 256k), as the "
+	  "tcp_rmem/tcp_wmem maxima bound Linux's. Each slot reserves twice this in address "
 	  "space (KB_SLOTS x 2 x KB_RING at most 1 TiB), memory only as used",
 	  parse_ring },
 	{ "KB_NICE", "nice", "an integer from -20 to 19",
