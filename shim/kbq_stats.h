@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define KBQ_STATS_MAGIC   0x4b42535441545331ull /* "KBSTATS1" */
-#define KBQ_STATS_VERSION 9u
+#define KBQ_STATS_VERSION 10u
 #define KBQ_STATS_SUFFIX  ".stats"
 
 /* kbq_stats.state */
@@ -99,7 +99,8 @@ enum {
 	X(ctl_refused_uid, "joins refused: the context belongs to another user") \
 	X(ctl_refused_procs, "joins refused: the context has KBQ_NPROCS processes") \
 	X(listen_refused_priv, "listens refused: port below 1024 without CAP_NET_BIND_SERVICE") \
-	X(listen_refused_queues, "listens refused: the context's KBQ_NLISTEN accept queues all taken (the listener stays on the kernel)")
+	X(listen_refused_queues, "listens refused: the context's KBQ_NLISTEN accept queues all taken (the listener stays on the kernel)") \
+	X(tcp_tx_nomem,    "sends lwIP refused with nothing in flight, for want of segments or pbufs (retried every ms)")
 
 struct kbq_stats_counters {
 #define KBQ_STATS_FIELD(name, help) uint64_t name;
@@ -123,9 +124,9 @@ struct kbq_stats {
 	struct kbq_stats_counters c;
 };
 
-_Static_assert(sizeof(struct kbq_stats_counters) == 68 * 8,
+_Static_assert(sizeof(struct kbq_stats_counters) == 69 * 8,
 	       "kbq_stats_counters: update KBQ_STATS_VERSION with the layout");
-_Static_assert(sizeof(struct kbq_stats) == 256 + 68 * 8,
+_Static_assert(sizeof(struct kbq_stats) == 256 + 69 * 8,
 	       "kbq_stats: update KBQ_STATS_VERSION with the layout");
 
 #endif /* KBQ_STATS_H */

@@ -93,6 +93,8 @@ struct kbs_sock {
 	bool trim_busy;        /* had an event this trim period */
 	bool trim_rx, trim_tx; /* the ring's pages were written since last trimmed */
 	struct kbs_sock *trim_next;
+	bool tx_wait;          /* on ctx->tx_wait_list (kbs_tcp_tx_retry) */
+	struct kbs_sock *tx_wait_next;
 };
 
 struct kbs_proc {
@@ -132,6 +134,7 @@ struct kbs_ctx {
 	uint64_t lq_free[KBQ_NLISTEN / 64];
 	uint32_t *evq;         /* their slots, each once (evq_gen): never overflows */
 	struct kbs_sock *trim_list; /* sockets whose rings may hold pages (kbs_trim.c) */
+	struct kbs_sock *tx_wait_list; /* sockets whose tx waits for lwIP's segments */
 	struct kbs_sock **trim_cur; /* where this period's pass resumes; NULL: done */
 	struct kbs_ctx *next;
 	/* Slot i's private side, set up at its first use (kbs_sock_at); a
@@ -288,6 +291,10 @@ bool kbs_ctx_close_all(struct kbs_ctx *ctx);
 /* A free slot of c for an incoming connection, its shared state STACK;
  * NULL when none (kbs_tcp.c). */
 struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c);
+
+/* Push again the tx of sockets lwIP refused segments to while they had
+ * nothing in flight (nothing else would): the loop calls it every ms. */
+void kbs_tcp_tx_retry(void);
 
 /* No slot of ctx in use (an orphaned context has finished sending). */
 bool kbs_ctx_idle(const struct kbs_ctx *ctx);

@@ -139,6 +139,7 @@ static void kbs_loop(struct kbs_netif *ni, enum kbs_poll poll)
 			kbs_ctl_poll();
 			kbs_publish(ni->port, ms, prev);
 			kbs_netif_ooseq_prune(); /* the packet pool kept for receiving */
+			kbs_tcp_tx_retry(); /* tx lwIP had no segments for */
 		}
 		if (trim_more) /* what the period's pass left for later iterations */
 			trim_more = kbs_trim_pass(false);

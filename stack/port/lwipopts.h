@@ -6,8 +6,8 @@
  * value that differs from lwIP's default (src/include/lwip/opt.h) says why.
  * Not for application code: preload/ never includes lwIP.
  *
- * KB_TCP_MSL_MS is defined by test builds of kbstackd only
- * (tests/CMakeLists.txt); kbstackd itself is built without it.
+ * KB_TCP_MSL_MS and KB_TCP_SEGS are defined by test builds of kbstackd
+ * only (tests/CMakeLists.txt); kbstackd itself is built without them.
  */
 #ifndef KB_LWIPOPTS_H
 #define KB_LWIPOPTS_H
@@ -52,8 +52,13 @@
  * when all of the default bound are in use. 2 MiB of pointers. */
 #define TCP_PCB_HASH_SIZE         262144
 #define MEMP_NUM_TCP_PCB_LISTEN   256   /* a few listeners per application */
+#ifdef KB_TCP_SEGS /* test builds only: segments run out (with KB_TCP_PCBS below it) */
+#define MEMP_NUM_TCP_SEG          (KB_TCP_SEGS)
+#define MEMP_NUM_PBUF             (KB_TCP_SEGS)
+#else
 #define MEMP_NUM_TCP_SEG          MEMP_NUM_TCP_PCB /* unacked + unsent segments, all connections */
 #define MEMP_NUM_PBUF             MEMP_NUM_TCP_PCB /* PBUF_REF/ROM headers: zero-copy tx */
+#endif
 #define MEMP_NUM_REASSDATA        16    /* IP datagrams being reassembled */
 #define IP_REASS_MAX_PBUFS        128   /* fragments held for them in all */
 #define MEMP_NUM_FRAG_PBUF        64

@@ -138,6 +138,7 @@ static void ctx_fresh(struct kbs_ctx *c)
 	c->free_lo = 0;
 	memset(c->lq_free, 0xff, sizeof(c->lq_free));
 	c->evq_gen = 1;
+	c->tx_wait_list = NULL;
 }
 
 struct kbs_ctx *kbs_life_ctx_new(uint32_t nslots, uint32_t ring)

@@ -327,7 +327,7 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 {
 	struct tcp_pcb *pcb = s->pcb;
 	uint32_t ring = s->ctx->ring, tail, pending;
-	bool wrote = false;
+	bool wrote = false, nomem = false;
 
 	if (!pcb || pcb->state < ESTABLISHED || pcb->state == LISTEN)
 		return;
@@ -357,11 +357,20 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 		    pcb->snd_lbb - lwip_ntohl(pcb->unsent->tcphdr->seqno) >= KBS_TX_UNSENT_MAX)
 			break; /* (unsent also holds what a timeout sends again) */
 		if (tcp_write(pcb, kbq_tx_data(s->ctx->r, s->slot, ring) + (s->tx_sent & (ring - 1)),
-			      (u16_t)n, n < pending ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK)
+			      (u16_t)n, n < pending ? TCP_WRITE_FLAG_MORE : 0) != ERR_OK) {
+			nomem = true; /* lwIP's segments or pbufs, all in use */
 			break;
+		}
 		s->tx_sent += n;
 		pending -= n;
 		wrote = true;
+	}
+	if (nomem && !pcb->unsent && !pcb->unacked && !s->tx_wait) {
+		/* No ACK will come to push again: the loop will (every ms). */
+		KBS_STAT_ADD(tcp_tx_nomem, 1);
+		s->tx_wait = true;
+		s->tx_wait_next = s->ctx->tx_wait_list;
+		s->ctx->tx_wait_list = s;
 	}
 	if (!pending && s->life == KBS_L_DRAINING && !s->close_called) {
 		/* tcp_close also after a shutdown: it arms lwIP's FIN_WAIT_2
@@ -382,6 +391,24 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 	}
 	if (wrote || s->fin_sent)
 		tcp_output(pcb);
+}
+
+void kbs_tcp_tx_retry(void)
+{
+	struct kbs_ctx *c;
+
+	for (c = kbs_ctxs; c; c = c->next) {
+		struct kbs_sock *s = c->tx_wait_list, *next;
+
+		c->tx_wait_list = NULL;
+		for (; s; s = next) {
+			next = s->tx_wait_next;
+			s->tx_wait = false;
+			/* (it may be listed again, or freed: next is kept) */
+			if (s->pcb && (s->life == KBS_L_ESTABLISHED || s->life == KBS_L_DRAINING))
+				kbs_tcp_tx_push(s);
+		}
+	}
 }
 
 void kbs_tcp_rx_credit(struct kbs_sock *s)

@@ -30,7 +30,7 @@ args_of() {
 	kbtest_around)    args=() ;;                     # usage, status 2
 	kbtest_restart)   args=() ;;                     # usage, status 2
 	kbtest_threads)   args=() ;;                     # usage, status 2
-	kbstackd|kbstackd_shortmsl) args=(--help) ;;
+	kbstackd|kbstackd_shortmsl|kbstackd_fewsegs) args=(--help) ;;
 	kbpeer_httpd)     args=(--help) ;;
 	lwip_demux)       args=(64) ;;                   # a few ms with 64 PCBs
 	kbstat)           args=(-s "$dir/none.sock") ;;  # no kbstackd: status 1
