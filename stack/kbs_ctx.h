@@ -126,8 +126,9 @@ struct kbs_ctx {
 	uint32_t evq_gen;      /* bumped when evq is forgotten (never 0) */
 	uint32_t rq_tail[KBQ_NWAITERS]; /* → r->readyq[i].tail */
 	uint32_t rq_lost[KBQ_NWAITERS]; /* → r->readyq[i].lost */
-	/* bit i: slot i is FREE in kbstackd's view (kbs_life_set keeps it);
-	 * no word below free_lo has a bit */
+	/* bit i: slot i is FREE in kbstackd's view and was not seen claimed
+	 * by the application (kbs_life_set, kbs_slot_claim keep it); no word
+	 * below free_lo has a bit */
 	uint64_t *free_bits;
 	uint32_t free_lo;
 	/* bit i: accept queue i is no listener's (kbs_life_lq_*) */
@@ -155,6 +156,14 @@ static inline struct kbs_sock *kbs_sock_at(struct kbs_ctx *c, uint32_t slot)
 		s->lq = KBS_LQ_NONE;
 	}
 	return s;
+}
+
+/* Slot is free again for kbs_slot_claim: its bit back, the low mark moved. */
+static inline void kbs_ctx_slot_freed(struct kbs_ctx *c, uint32_t slot)
+{
+	c->free_bits[slot / 64] |= 1ull << (slot % 64);
+	if (slot / 64 < c->free_lo)
+		c->free_lo = slot / 64;
 }
 
 static inline struct kbq_sock *kbs_qs(const struct kbs_sock *s)

@@ -76,9 +76,7 @@ void kbs_life_set(struct kbs_sock *s, enum kbs_life to)
 		s->ctx->free_bits[s->slot / 64] &= ~(1ull << (s->slot % 64));
 	} else if (to == KBS_L_FREE) {
 		s->ctx->nsocks--;
-		s->ctx->free_bits[s->slot / 64] |= 1ull << (s->slot % 64);
-		if (s->slot / 64 < s->ctx->free_lo)
-			s->ctx->free_lo = s->slot / 64;
+		kbs_ctx_slot_freed(s->ctx, s->slot);
 	}
 	s->life = (uint8_t)to;
 	/* Release: what the state announces (indices, addresses, ev) was

@@ -438,9 +438,7 @@ bool kbs_ctx_close_all(struct kbs_ctx *c)
 			uint32_t st = KBQ_S_OPEN;
 
 			kbq_cas(&kbq_sock_at(c->r, i)->state, &st, KBQ_S_FREE);
-			c->free_bits[i / 64] |= 1ull << (i % 64);
-			if (i / 64 < c->free_lo)
-				c->free_lo = i / 64;
+			kbs_ctx_slot_freed(c, i);
 		} else if (s->life != KBS_L_DRAINING) {
 			kbs_sock_exit_close(s);
 		}

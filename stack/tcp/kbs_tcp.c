@@ -26,6 +26,11 @@
 /* Bytes queued in lwIP not yet sent, at most (kbs_tcp_tx_push). */
 #define KBS_TX_UNSENT_MAX KBQ_RING_DEFAULT
 
+/* Sockets listed for kbs_tcp_tx_retry since its last pass (a context gone
+ * meanwhile leaves one pass for nothing): the loop's every-ms call walks
+ * the contexts only when there are some. */
+static unsigned kbs_tx_waiting;
+
 int kbs_errno(err_t err)
 {
 	switch (err) {
@@ -101,12 +106,6 @@ struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 	for (w = c->free_lo; w < c->nslots / 64; w++) {
 		uint64_t bits = c->free_bits[w];
 
-		if (!bits) {
-			if (w == c->free_lo) /* no free bit below: kbs_life_set moves it back */
-				c->free_lo = w + 1;
-			continue;
-		}
-
 		while (bits) {
 			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
 			struct kbq_sock *q = kbq_sock_at(c->r, i);
@@ -120,6 +119,7 @@ struct kbs_sock *kbs_slot_claim(struct kbs_ctx *c)
 			 * with its first request */
 			c->free_bits[w] &= ~(1ull << (i % 64));
 		}
+		/* no free bit up to here: kbs_ctx_slot_freed moves it back */
 		if (!c->free_bits[w] && w == c->free_lo)
 			c->free_lo = w + 1;
 	}
@@ -371,6 +371,7 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 		s->tx_wait = true;
 		s->tx_wait_next = s->ctx->tx_wait_list;
 		s->ctx->tx_wait_list = s;
+		kbs_tx_waiting++;
 	}
 	if (!pending && s->life == KBS_L_DRAINING && !s->close_called) {
 		/* tcp_close also after a shutdown: it arms lwIP's FIN_WAIT_2
@@ -397,6 +398,9 @@ void kbs_tcp_tx_retry(void)
 {
 	struct kbs_ctx *c;
 
+	if (!kbs_tx_waiting)
+		return;
+	kbs_tx_waiting = 0; /* counted again as they are listed again */
 	for (c = kbs_ctxs; c; c = c->next) {
 		struct kbs_sock *s = c->tx_wait_list, *next;
 
