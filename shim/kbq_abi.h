@@ -119,10 +119,10 @@
  * kbstackd's TCP window and send buffer are the same). */
 #define KBQ_RING_MIN     (64u * 1024)
 #define KBQ_RING_MAX     (8u * 1024 * 1024)
-#define KBQ_RING_DEFAULT (256u * 1024)
+#define KBQ_RING_DEFAULT (1024u * 1024)
 #define KBQ_RING_MIN_DEC     65536 /* the same, for messages */
 #define KBQ_RING_MAX_DEC     8388608
-#define KBQ_RING_DEFAULT_DEC 262144
+#define KBQ_RING_DEFAULT_DEC 1048576
 /* Address space a context's rings may take (slots * 2 * ring): 1 TiB,
  * 65536 slots of 8 MiB rings. kbstackd maps every context's region. */
 #define KBQ_RINGS_MAX_BYTES (1ull << 40)

@@ -84,13 +84,14 @@ static const struct kbs_setting kbs_settings[] = {
 	{ "KB_SLOTS", "slots", "a multiple of 64 from 64 to " KBS_STR(KBQ_MAXSLOTS_DEC),
 	  "socket slots per application context: its kb sockets at once (default "
 	  KBS_STR(KBQ_SLOTS_DEFAULT_DEC) "); beyond, new sockets use the kernel and "
-	  "a kb listener's SYNs wait. Each slot reserves 2 x KB_RING (512 KiB by default) of "
+	  "a kb listener's SYNs wait. Each slot reserves 2 x KB_RING (2 MiB by default) of "
 	  "address space in the application and kbstackd (memory only as its "
 	  "rings are used)",
 	  parse_slots },
 	{ "KB_RING", "ring", "a power of two from 64k to 8m (bytes, or with k or m: 65536, 256k, 1m)",
 	  "bytes of each kb socket's receive ring and send ring: the most TCP "
-	  "window it offers and the most it has in flight (default 256k), as the "
+	  "window it offers and the most it has in flight (default 1m, or the largest "
+	  "that KB_SLOTS and KB_UID_CONTEXTS leave room for), as the "
 	  "tcp_rmem/tcp_wmem maxima bound Linux's. Each slot reserves twice this in address "
 	  "space (KB_SLOTS x 2 x KB_RING at most 1 TiB), memory only as used",
 	  parse_ring },
@@ -430,7 +431,7 @@ static void set_defaults(struct kbs_config *c)
 	c->poll = KBS_POLL_ADAPTIVE;
 	c->uid_contexts = KBS_UID_CONTEXTS_DEFAULT;
 	c->slots = KBQ_SLOTS_DEFAULT;
-	c->ring = KBQ_RING_DEFAULT;
+	c->ring = 0; /* unset: KBQ_RING_DEFAULT or less, once the slots are known */
 	c->cc = kbs_config_host_cc(KBS_HOST_CC_PATH);
 	snprintf(c->stack, sizeof(c->stack), "%s", KBS_STACK_DEFAULT);
 }
@@ -565,6 +566,16 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 		return fail(err, errlen, "%s=%s: expected an address inside %s other than "
 			    "the stack's own", gw_label, gw, a);
 	}
+	/* Unset, the ring is the default where the address-space bounds below
+	 * leave room for it, else the largest they do (KB_SLOTS=1048576:
+	 * 512k): setting one bound alone is not refused for the other's
+	 * default. A ring set is checked as written. */
+	if (!c->ring)
+		for (c->ring = KBQ_RING_DEFAULT; c->ring > KBQ_RING_MIN; c->ring /= 2) {
+			rings = (uint64_t)c->slots * 2 * c->ring;
+			if (rings <= KBQ_RINGS_MAX_BYTES && c->uid_contexts * rings <= KBS_UID_SPACE_MAX)
+				break;
+		}
 	rings = (uint64_t)c->slots * 2 * c->ring;
 	if (rings > KBQ_RINGS_MAX_BYTES)
 		return fail(err, errlen, "KB_SLOTS=%u with KB_RING=%u: %llu GiB of rings a "

@@ -69,7 +69,7 @@
  * data again: RFC 2018 lets a receiver discard what it SACKed. Counted:
  * tcp_ooseq_pruned (segments dropped).
  */
-#define KBS_OOSEQ_SHARE ((KBQ_RING_DEFAULT / TCP_MSS + 12) / 8) /* 23 frames */
+#define KBS_OOSEQ_SHARE ((256u * 1024 / TCP_MSS + 12) / 8) /* 23 frames, whatever KB_RING */
 
 static unsigned kbs_rx_held;     /* received frames lwIP holds */
 static unsigned kbs_rx_held_max; /* 0 (no port yet): lwIP's bound alone */

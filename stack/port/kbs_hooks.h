@@ -50,8 +50,9 @@ void kbs_tcp_set_pcbs(size_t n);
 /* The PCB bound in force. */
 size_t kbs_tcp_pcbs(void);
 
-/* KB_RING's default (kbq_abi.h's KBQ_RING_DEFAULT; lwIP's sources do not
- * see the shim): the window and send buffer before kbs_tcp_set_ring. */
+/* The ring the build's segment and pbuf bounds are sized for (they grow
+ * by KB_RING / this above it), and the window and send buffer before
+ * kbs_tcp_set_ring (lwIP's unit tests run on it). */
 #define KBS_RING_BASE (256u * 1024)
 
 /* Every connection's receive window and send buffer (TCP_WND_RUN,

@@ -36,9 +36,9 @@ size_t kbs_tcp_pcbs(void)
  * Segments and pbuf headers: as many as PCBs if that is more than the
  * build's (never fewer: a tcp_write refused for want of one with nothing
  * in flight would wait for a doorbell that may not come), times the rings'
- * growth over the default — a full window takes ring / MSS of each, so 8
- * MiB rings would otherwise run out at 45 busy connections where 256 KiB
- * ones do at 1456. Memory follows use: these are bounds.
+ * growth over 256 KiB (KBS_RING_BASE) — a full window takes ring / MSS of
+ * each, so 8 MiB rings would otherwise run out at 45 busy connections
+ * where 256 KiB ones do at 1456. Memory follows use: these are bounds.
  */
 static void kbs_memp_segs(void)
 {

@@ -23,8 +23,10 @@
 #include "kbs_ctx.h"
 #include "kbs_stats.h"
 
-/* Bytes queued in lwIP not yet sent, at most (kbs_tcp_tx_push). */
-#define KBS_TX_UNSENT_MAX KBQ_RING_DEFAULT
+/* Bytes queued in lwIP not yet sent, at most (kbs_tcp_tx_push): lwIP
+ * walks its unsent list on every write, so a top-up per ACK costs what is
+ * queued, not the window. */
+#define KBS_TX_UNSENT_MAX (256u * 1024)
 
 /* Sockets listed for kbs_tcp_tx_retry since its last pass (a context gone
  * meanwhile leaves one pass for nothing): the loop's every-ms call walks

@@ -26,7 +26,6 @@
 #include "lwip/stats.h"
 #include "lwip/tcp.h"
 
-#include "kbq_abi.h"
 #include "kbs_hooks.h"
 #include "kbs_stats.h"
 
@@ -88,8 +87,6 @@ void kbs_tcp_event(struct tcp_pcb *pcb, int ev)
 	case LWIP_TCP_EV_PROBE:         KBS_STAT_ADD(tcp_loss_probes, 1); break;
 	}
 }
-
-_Static_assert(KBS_RING_BASE == KBQ_RING_DEFAULT, "lwIP's default window is KB_RING's");
 
 u16_t kbs_tcp_ooseq_max(void)
 {

@@ -27,9 +27,12 @@ sleep 0.6
 base=$(kbstat_of "$stack" region_kib)
 trims0=$(kbstat_of "$stack" ring_trims)
 
-coproc ip netns exec "$KB_TB_CNS" python3 "$src/tests/integration/idle_client.py" 198.18.0.1 8080 "$n" "$www"
+ring=$(sed -n 's/.* \([0-9]*\) KiB rings.*/\1/p' "$log")
+check "kbstackd's ready line names its rings' size (${ring:-none} KiB)" test -n "$ring"
+coproc ip netns exec "$KB_TB_CNS" env KB_IDLE_RING=$((${ring:-1024} * 1024)) \
+	python3 "$src/tests/integration/idle_client.py" 198.18.0.1 8080 "$n" "$www"
 read -r -t 120 line <&"${COPROC[0]}"
-check_eq "$n connections wrapped both rings, every response byte-exact" "$line" idle
+check_eq "$n connections wrapped both rings ($ring KiB), every response byte-exact" "$line" idle
 # Trimmed after one to two periods of 128 ms without an event; region_kib
 # is sampled every 128 ms.
 trimmed() { [ $(( $(kbstat_of "$stack" ring_trims) - trims0 )) -ge $((2 * n)) ]; }

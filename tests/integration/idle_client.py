@@ -2,15 +2,18 @@
 """idle_client.py HOST PORT N ROOT [light] — N keep-alive connections that
 each wrap both of a kb socket's rings, then stay open and idle
 (integration.connections.idle). With "light" (bench/connections.sh), each
-connection makes one GET of /f64 only.
+connection makes one GET of /f64 only. KB_IDLE_RING: the rings' size in
+bytes (kbstackd's KB_RING; default 1048576).
 
-On each connection, one after another: 40 GETs of /f64 carrying a 6 KiB
-padding header (about 246 KiB towards the server: its rx ring, 256 KiB, goes
-all the way round) and 4 GETs of /f64k (256 KiB back: its tx ring). Every
+On each connection, one after another: a GET of /f64 carrying a 6 KiB
+padding header per 6.4 KiB of ring (160 at 1 MiB: about 985 KiB towards
+the server, its rx ring going all the way round) and a GET of /f64k per
+64 KiB (1 MiB back: its tx ring). Every
 response is read whole and checked against the file. Then prints "idle" and
 waits for a line on stdin; then one more GET on every connection (each must
 still work, with pages given back in between), prints "ok N" and closes.
 """
+import os
 import socket
 import sys
 
@@ -50,13 +53,14 @@ def main():
     files = ("f64",) if light else ("f64", "f64k")
     want = {p: open("%s/%s" % (root, p), "rb").read() for p in files}
     last = "f64" if light else "f64k"
+    ring = int(os.environ.get("KB_IDLE_RING", "1048576"))
     conns = []
     for _ in range(n):
         s = socket.create_connection((host, port), timeout=10)
-        for _ in range(1 if light else 40):
+        for _ in range(1 if light else ring // 6553):
             if request(s, "f64", "" if light else PAD) != want["f64"]:
                 raise SystemExit("f64: wrong bytes")
-        for _ in range(0 if light else 4):
+        for _ in range(0 if light else ring // 65536):
             if request(s, "f64k") != want["f64k"]:
                 raise SystemExit("f64k: wrong bytes")
         conns.append(s)

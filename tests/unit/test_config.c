@@ -181,7 +181,7 @@ static void test_minimal_valid_defaults(void **state)
 	assert_int_equal(c.mbufs, KBS_MBUFS_DEFAULT);
 	assert_int_equal(c.poll, KBS_POLL_ADAPTIVE);
 	assert_int_equal(c.slots, 65536);
-	assert_int_equal(c.ring, 262144);
+	assert_int_equal(c.ring, 1048576);
 	assert_int_equal(c.tcp_pcbs, 0); /* the build's */
 	assert_string_equal(c.eal, "");
 	assert_string_equal(c.stack, "/run/kb/kbstackd.sock");
@@ -551,13 +551,42 @@ static void test_ring(void **state)
 	set_env("KB_UID_CONTEXTS", "65");
 	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "KB_UID_CONTEXTS=65 with KB_SLOTS=131072 and KB_RING=4194304"));
-	/* 4096 contexts of the default rings need at most 32768 slots */
+	/* 4096 contexts of 1 MiB rings need at most 8192 slots: with more and
+	 * the ring written, refused; */
 	set_minimal();
 	set_env("KB_UID_CONTEXTS", "4096");
+	set_env("KB_RING", "1m");
 	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "128 TiB"));
-	set_env("KB_SLOTS", "32768");
+	assert_non_null(strstr(err, "512 TiB"));
+	set_env("KB_SLOTS", "8192");
 	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ring, 1048576);
+	/* unset, the largest ring the bounds leave room for */
+	assert_int_equal(unsetenv("KB_RING"), 0);
+	assert_int_equal(unsetenv("KB_SLOTS"), 0);
+	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ring, 131072); /* 4096 x 65536 slots x 2 x 128 KiB: 64 TiB */
+	set_env("KB_UID_CONTEXTS", "64");
+	set_env("KB_SLOTS", "1048576");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ring, 524288); /* 1048576 x 2 x 512 KiB: 1 TiB */
+	set_env("KB_SLOTS", "524288");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ring, 1048576);
+	/* where not even the least ring fits, refused as if written */
+	set_env("KB_UID_CONTEXTS", "4096");
+	set_env("KB_SLOTS", "1048576");
+	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "KB_UID_CONTEXTS=4096 with KB_SLOTS=1048576 and KB_RING=65536"));
+	/* the flag's ring is checked as written too */
+	set_env("KB_UID_CONTEXTS", "64");
+	set_env("KB_SLOTS", "1048576");
+	{
+		char *argv[] = { "kbstackd", "--ring=1m", NULL };
+
+		assert_int_equal(parse(&c, 2, argv, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "KB_SLOTS=1048576 with KB_RING=1048576"));
+	}
 }
 
 /* ---- KB_POLL ---- */

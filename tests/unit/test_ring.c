@@ -652,7 +652,7 @@ int main(void)
 	};
 	static const struct { uint32_t size; const char *name; } sizes[] = {
 		{ KBQ_RING_MIN, "ring 64 KiB" }, { KBQ_RING_MAX, "ring 8 MiB" },
-		{ KBQ_RING_DEFAULT, "ring 256 KiB" },
+		{ KBQ_RING_DEFAULT, "ring 1 MiB (the default)" },
 	};
 	int rc = 0;
 
