@@ -496,7 +496,7 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 {
 	struct option opts[KBS_NSETTINGS + 3];
 	bool by_flag[KBS_NSETTINGS] = { false };
-	const char *v;
+	const char *v, *smaller = " or smaller rings";
 	uint64_t rings;
 	size_t i;
 	int ch, idx, rc;
@@ -570,26 +570,29 @@ int kbs_config_parse(struct kbs_config *c, int argc, char **argv,
 	 * leave room for it, else the largest they do (KB_SLOTS=1048576:
 	 * 512k): setting one bound alone is not refused for the other's
 	 * default. A ring set is checked as written. */
-	if (!c->ring)
+	if (!c->ring) {
 		for (c->ring = KBQ_RING_DEFAULT; c->ring > KBQ_RING_MIN; c->ring /= 2) {
 			rings = (uint64_t)c->slots * 2 * c->ring;
 			if (rings <= KBQ_RINGS_MAX_BYTES && c->uid_contexts * rings <= KBS_UID_SPACE_MAX)
 				break;
 		}
+		c->ring_fitted = c->ring < KBQ_RING_DEFAULT;
+		smaller = " (KB_RING, unset, is already its least)";
+	}
 	rings = (uint64_t)c->slots * 2 * c->ring;
 	if (rings > KBQ_RINGS_MAX_BYTES)
 		return fail(err, errlen, "KB_SLOTS=%u with KB_RING=%u: %llu GiB of rings a "
-			    "context, more than %llu GiB; fewer slots or smaller rings",
+			    "context, more than %llu GiB; fewer slots%s",
 			    c->slots, c->ring, (unsigned long long)(rings >> 30),
-			    (unsigned long long)(KBQ_RINGS_MAX_BYTES >> 30));
+			    (unsigned long long)(KBQ_RINGS_MAX_BYTES >> 30), smaller);
 	/* kbstackd maps every context's region: one user's may not take
 	 * half of its 128 TiB of address space, so one cannot take it all. */
 	if (c->uid_contexts * rings > KBS_UID_SPACE_MAX)
 		return fail(err, errlen, "KB_UID_CONTEXTS=%u with KB_SLOTS=%u and KB_RING=%u: "
 			    "%llu TiB of rings one user may map in kbstackd, more than %llu TiB; "
-			    "fewer contexts, fewer slots or smaller rings",
+			    "fewer contexts, fewer slots%s",
 			    c->uid_contexts, c->slots, c->ring,
 			    (unsigned long long)(c->uid_contexts * rings >> 40),
-			    (unsigned long long)(KBS_UID_SPACE_MAX >> 40));
+			    (unsigned long long)(KBS_UID_SPACE_MAX >> 40), smaller);
 	return 0;
 }

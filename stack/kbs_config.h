@@ -67,6 +67,7 @@ struct kbs_config {
 	unsigned uid_contexts; /* KB_UID_CONTEXTS */
 	unsigned slots;       /* KB_SLOTS: socket slots per application context */
 	uint32_t ring;        /* KB_RING: bytes per rx and per tx ring (TCP window, send buffer) */
+	bool ring_fitted;     /* KB_RING unset and below its default: the bounds' largest */
 	int nice;             /* KB_NICE: the process's nice value (0: left as started) */
 	enum kbs_cc cc;       /* KB_TCP_CC, "host" resolved */
 	unsigned tcp_pcbs;    /* KB_TCP_PCBS: lwIP's PCBs at once (0: the build's, 262144) */

@@ -95,6 +95,8 @@ struct kbs_sock {
 	struct kbs_sock *trim_next;
 	bool tx_wait;          /* on ctx->tx_wait_list (kbs_tcp_tx_retry) */
 	struct kbs_sock *tx_wait_next;
+	uint32_t ooseq_nxt;    /* rcv_nxt when the out-of-order prune saw it move, */
+	uint32_t ooseq_ms;     /* and when (kbs_tcp_ooseq_stuck) */
 };
 
 struct kbs_proc {

@@ -254,10 +254,12 @@ int main(int argc, char **argv)
 
 	kbs_stats_state(KBQ_STATE_RUNNING);
 	fprintf(stderr, "kbstackd: ready: %s on %s, mac %s, core %d, poll %s, tcp %s, %zu tcp pcbs, "
-		"%u slots an application, %u KiB rings, %u mbufs%s%s\n",
+		"%u slots an application, %u KiB rings%s, %u mbufs%s%s\n",
 		kbs_stats->addr, c.dev, kbs_stats->mac, c.core,
 		c.poll == KBS_POLL_BUSY ? "busy" : "adaptive",
-		c.cc == KBS_CC_BBR ? "bbr" : "reno", kbs_tcp_pcbs(), c.slots, c.ring / 1024, c.mbufs,
+		c.cc == KBS_CC_BBR ? "bbr" : "reno", kbs_tcp_pcbs(), c.slots, c.ring / 1024,
+		c.ring_fitted ? " (KB_RING unset: the most KB_SLOTS and KB_UID_CONTEXTS leave room for)" : "",
+		c.mbufs,
 		port.rx_cksum ? ", rx checksum offload" : "",
 		port.tx_cksum ? ", tx checksum offload" : "");
 	kbs_loop(&ni, c.poll);

@@ -42,7 +42,7 @@
 
 #define BATCH     64
 #define FRAME_MAX 2048
-#define QUEUE_MAX 8192 /* frames held per direction: far above a 256 KiB window at 20 ms */
+#define QUEUE_MAX 8192 /* frames held per direction: above an 8 MiB window (5746 frames) */
 #define LATE_BINS 5000 /* release lateness histogram: 20 us bins, the last one open */
 #define LATE_BIN  20000ull
 

@@ -22,6 +22,7 @@
 #include "lwip/etharp.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/sys.h"
 #include "netif/ethernet.h"
 
 #include "kbq_abi.h"
@@ -59,15 +60,20 @@
  * take the whole pool, and the port would receive nothing more, for
  * anyone. So the frames lwIP holds are counted (kbs_rx_held: wrapped in a
  * pbuf, not yet freed) and bounded to half of what the rx ring leaves of
- * the pool. At the bound no out-of-order queue grows, and one beyond a
- * connection's share (KBS_OOSEQ_SHARE) keeps its share, the segments
- * nearest its hole (kbs_tcp_ooseq_limit: lwIP drops the rest, from the
- * highest sequence number down, as Linux prunes under memory pressure);
- * then, within a millisecond (or once seven eighths of the bound are
- * held), kbs_netif_ooseq_prune drops whole queues, those beyond the share
- * first, until three quarters of the bound are held. The peers send that
- * data again: RFC 2018 lets a receiver discard what it SACKed. Counted:
- * tcp_ooseq_pruned (segments dropped).
+ * the pool. At the bound no out-of-order queue grows: the segment that
+ * arrives is dropped (kbs_tcp_ooseq_limit: lwIP drops from the highest
+ * sequence number down, and the newest is nearly always the highest), so
+ * it is never SACKed and its sender sends it again as any loss. What was
+ * SACKed stays: a receiver that drops SACKed data (RFC 2018 allows it)
+ * leaves a Linux sender waiting for retransmission timeouts, doubling —
+ * 64 uploads at once at 10 % loss with 1 MiB windows, some stalled for
+ * more than 300 s when every queue beyond its share was cut to it. Only a
+ * queue whose hole has not moved for KBS_OOSEQ_STUCK_MS (a peer that never
+ * fills it, or one nobody reads) is dropped whole: within a millisecond of
+ * the bound being met (or while seven eighths of it are held),
+ * kbs_netif_ooseq_prune drops such queues, those beyond a connection's
+ * share (KBS_OOSEQ_SHARE) first, until three quarters of the bound are
+ * held. Counted: tcp_ooseq_pruned (segments dropped either way).
  */
 #define KBS_OOSEQ_SHARE ((256u * 1024 / TCP_MSS + 12) / 8) /* 23 frames, whatever KB_RING */
 
@@ -87,7 +93,7 @@ static unsigned kbs_ooseq_frames(const struct tcp_pcb *pcb)
 
 u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb)
 {
-	unsigned n, keep;
+	unsigned n;
 
 	if (!kbs_rx_held_max || kbs_rx_held < kbs_rx_held_max)
 		return kbs_tcp_ooseq_max();
@@ -95,9 +101,8 @@ u16_t kbs_tcp_ooseq_limit(const struct tcp_pcb *pcb)
 	n = kbs_ooseq_frames(pcb); /* with the segment just queued */
 	if (!n)
 		return kbs_tcp_ooseq_max();
-	keep = n > KBS_OOSEQ_SHARE ? KBS_OOSEQ_SHARE : n - 1;
-	KBS_STAT_ADD(tcp_ooseq_pruned, n - keep);
-	return (u16_t)keep;
+	KBS_STAT_ADD(tcp_ooseq_pruned, 1);
+	return (u16_t)(n - 1); /* the highest: the one just queued */
 }
 
 /* The prune walks the active PCBs: with many connections and the bound
@@ -110,6 +115,7 @@ void kbs_netif_ooseq_prune(void)
 {
 	static unsigned skip;
 	unsigned pass, n, seen = 0;
+	u32_t now = sys_now();
 	struct tcp_pcb *pcb;
 
 	if (skip) {
@@ -123,7 +129,7 @@ void kbs_netif_ooseq_prune(void)
 		for (pcb = tcp_active_pcbs; pcb && kbs_rx_held > kbs_rx_held_max / 4 * 3;
 		     pcb = pcb->next) {
 			seen++;
-			if (!pcb->ooseq)
+			if (!pcb->ooseq || !kbs_tcp_ooseq_stuck(pcb, now))
 				continue;
 			n = kbs_ooseq_frames(pcb);
 			if (pass == 0 && n <= KBS_OOSEQ_SHARE)

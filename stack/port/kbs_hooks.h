@@ -69,6 +69,13 @@ void kbs_tcp_set_ring(u32_t ring);
  * spare them: a window's worth and a few. */
 u16_t kbs_tcp_ooseq_max(void);
 
+/* Non-zero for a connection whose out-of-order queue may be dropped to
+ * give the pool back: its hole (rcv_nxt) has not moved for
+ * KBS_OOSEQ_STUCK_MS of the prune's visits (now: sys_now()), or no
+ * application reads it. */
+#define KBS_OOSEQ_STUCK_MS 1000
+int kbs_tcp_ooseq_stuck(struct tcp_pcb *pcb, u32_t now);
+
 /* The congestion control of connections made from now on (KB_TCP_CC, a
  * kbs_cc value: lwIP's TCP_CC_*, patch 0026). */
 void kbs_tcp_set_cc(int cc);

@@ -99,7 +99,8 @@
 #define TCP_MSS                   1460 /* Ethernet MTU 1500 */
 #define LWIP_WND_SCALE            1    /* windows above 64 KiB */
 /* A connection's window and send buffer are its rings' size, KB_RING (64
- * KiB to 8 MiB; 256 KiB, which keeps a 10G LAN path full, by default), and
+ * KiB to 8 MiB; 1 MiB by default, which keeps a lossy path's sender busy
+ * while a hole is repaired — README, Impaired links), and
  * its window scale the least that covers it: kbstackd sets them when it
  * starts (kbs_tcp_set_ring, lwip-patches/0035). The constants are the most
  * it may set, for lwIP's build-time checks and the segment queue's bound. */

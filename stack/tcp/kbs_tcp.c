@@ -21,12 +21,27 @@
 #include "kbq_atomic.h"
 #include "kbq_ring.h"
 #include "kbs_ctx.h"
+#include "kbs_hooks.h"
 #include "kbs_stats.h"
 
 /* Bytes queued in lwIP not yet sent, at most (kbs_tcp_tx_push): lwIP
  * walks its unsent list on every write, so a top-up per ACK costs what is
  * queued, not the window. */
 #define KBS_TX_UNSENT_MAX (256u * 1024)
+
+int kbs_tcp_ooseq_stuck(struct tcp_pcb *pcb, u32_t now)
+{
+	struct kbs_sock *s = pcb->callback_arg; /* ooseq: past SYN_RCVD, its own */
+
+	if (!s)
+		return true;
+	if (s->ooseq_nxt != pcb->rcv_nxt) {
+		s->ooseq_nxt = pcb->rcv_nxt;
+		s->ooseq_ms = now;
+		return false;
+	}
+	return now - s->ooseq_ms >= KBS_OOSEQ_STUCK_MS;
+}
 
 /* Sockets listed for kbs_tcp_tx_retry since its last pass (a context gone
  * meanwhile leaves one pass for nothing): the loop's every-ms call walks
@@ -353,8 +368,8 @@ void kbs_tcp_tx_push(struct kbs_sock *s)
 		/* tcp_write walks lwIP's unsent list to its end every call (it
 		 * keeps no tail): a large ring topped up a little at every ACK
 		 * made that walk 40 % of kbstackd's core (4 MiB rings, a 100 MiB
-		 * download). The default ring's worth waits there at most; the
-		 * rest stays in the ring until the ACKs that drain it. */
+		 * download). KBS_TX_UNSENT_MAX waits there at most; the rest
+		 * stays in the ring until the ACKs that drain it. */
 		if (pcb->unsent &&
 		    pcb->snd_lbb - lwip_ntohl(pcb->unsent->tcphdr->seqno) >= KBS_TX_UNSENT_MAX)
 			break; /* (unsent also holds what a timeout sends again) */

@@ -35,8 +35,9 @@
  * an input can acknowledge the stack's SYN-ACK. */
 #define FZ_ISN        0x4b420000u
 
-/* The fuzzed regions' rings: kbstackd's default KB_RING (the window lwIP
- * offers in these builds, kbs_tcp_wnd, is the same). */
+/* The fuzzed regions' rings: the window lwIP offers in these builds, which
+ * never call kbs_tcp_set_ring (kbs_tcp_wnd stays KBS_RING_BASE; fz_app.c
+ * asserts the two equal). */
 #define FZ_BYTE_RING       (256u * 1024)
 
 /* ---- fz_sys.c ---------------------------------------------------------- */

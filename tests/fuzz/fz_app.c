@@ -23,6 +23,7 @@
 
 #include "kbq_ring.h"
 #include "kbs_ctx.h"
+#include "kbs_hooks.h"
 
 #include "fz.h"
 
@@ -50,6 +51,8 @@ static unsigned fz_nconns;
 static unsigned fz_nconnects;               /* connects this input */
 static bool fz_dead;                        /* FZ_ACT_EXIT happened this input */
 static uint32_t fz_slots_used;              /* slots below this were touched this input */
+_Static_assert(FZ_BYTE_RING == KBS_RING_BASE, "the fuzzed rings are the window lwIP offers here");
+
 static uint8_t fz_copy[FZ_BYTE_RING];
 
 void (*fz_app_rx_hook)(uint32_t slot, const uint8_t *data, uint32_t n);

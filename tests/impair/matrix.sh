@@ -20,7 +20,7 @@ bed_up
 if [ -n "${KB_TCP_CC:-}" ]; then
 	check "kbstackd uses $KB_TCP_CC (its ready line)" wait_for 5 grep -q "tcp $KB_TCP_CC," "$log"
 fi
-# KB_RING (64k…8m; unset: 256k) reached kbstackd
+# KB_RING (64k…8m; unset: 1m) reached kbstackd
 case ${KB_RING:-} in
 *k) check "kbstackd's rings are $KB_RING (its ready line)" wait_for 5 grep -q ", ${KB_RING%k} KiB rings," "$log" ;;
 *m) check "kbstackd's rings are $KB_RING (its ready line)" wait_for 5 grep -q ", $((${KB_RING%m} * 1024)) KiB rings," "$log" ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """xfer.py — bulk transfer both ways for the impairment tests and bench.
 
-  xfer.py serve PORT                  one connection at a time, forever:
+  xfer.py serve PORT                  each connection in a thread, forever:
       the client's first line is "down N" (the server sends N bytes of the
       pattern, then closes) or "up N" (the server reads N bytes, answers
       "ok <sha256>" or "bad ...", then closes).
@@ -16,6 +16,7 @@ lost or duplicated anywhere shows. Not for anything but the test bed.
 import hashlib
 import socket
 import sys
+import threading
 import time
 
 BLOCK = b"".join(hashlib.sha256(b"kb-impair-%d" % i).digest() for i in range(32768))  # 1 MiB
@@ -67,29 +68,33 @@ def serve(port):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("0.0.0.0", port))
-    ls.listen(8)
+    ls.listen(128)
     print("ready", flush=True)
     while True:
         c, _ = ls.accept()
-        try:
-            req = read_line(c)
-            n = int(req[1])
-            if req[0] == "down":
-                send_pattern(c, n)
-            elif req[0] == "up":
-                sha, got = recv_n(c, n)
-                eof = c.recv(1) == b""
-                if sha == pattern_sha(n) and eof:
-                    c.sendall(b"ok %s\n" % sha.encode())
-                else:
-                    c.sendall(b"bad got %d eof %d\n" % (got, eof))
-            c.shutdown(socket.SHUT_WR)
-            while c.recv(65536):
-                pass
-        except OSError as e:
-            print("serve: %s" % e, file=sys.stderr, flush=True)
-        finally:
-            c.close()
+        threading.Thread(target=serve_one, args=(c,), daemon=True).start()
+
+
+def serve_one(c):
+    try:
+        req = read_line(c)
+        n = int(req[1])
+        if req[0] == "down":
+            send_pattern(c, n)
+        elif req[0] == "up":
+            sha, got = recv_n(c, n)
+            eof = c.recv(1) == b""
+            if sha == pattern_sha(n) and eof:
+                c.sendall(b"ok %s\n" % sha.encode())
+            else:
+                c.sendall(b"bad got %d eof %d\n" % (got, eof))
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+    except (OSError, ValueError, IndexError) as e:
+        print("serve: %s" % e, file=sys.stderr, flush=True)
+    finally:
+        c.close()
 
 
 def client(mode, host, port, n, timeout):

@@ -27,7 +27,7 @@ sleep 0.6
 base=$(kbstat_of "$stack" region_kib)
 trims0=$(kbstat_of "$stack" ring_trims)
 
-ring=$(sed -n 's/.* \([0-9]*\) KiB rings.*/\1/p' "$log")
+ring=$(sed -n 's/.* \([0-9]*\) KiB rings.*/\1/p' "$log" | head -1)
 check "kbstackd's ready line names its rings' size (${ring:-none} KiB)" test -n "$ring"
 coproc ip netns exec "$KB_TB_CNS" env KB_IDLE_RING=$((${ring:-1024} * 1024)) \
 	python3 "$src/tests/integration/idle_client.py" 198.18.0.1 8080 "$n" "$www"

@@ -5,10 +5,10 @@ each wrap both of a kb socket's rings, then stay open and idle
 connection makes one GET of /f64 only. KB_IDLE_RING: the rings' size in
 bytes (kbstackd's KB_RING; default 1048576).
 
-On each connection, one after another: a GET of /f64 carrying a 6 KiB
-padding header per 6.4 KiB of ring (160 at 1 MiB: about 985 KiB towards
-the server, its rx ring going all the way round) and a GET of /f64k per
-64 KiB (1 MiB back: its tx ring). Every
+On each connection, one after another: GETs of /f64 each carrying a 6 KiB
+padding header, one more than a ring holds of their 6 KiB (171 at 1 MiB:
+about 1.01 MiB towards the server, its rx ring going all the way round),
+and a GET of /f64k per 64 KiB of ring (1 MiB back: its tx ring). Every
 response is read whole and checked against the file. Then prints "idle" and
 waits for a line on stdin; then one more GET on every connection (each must
 still work, with pages given back in between), prints "ok N" and closes.
@@ -57,7 +57,7 @@ def main():
     conns = []
     for _ in range(n):
         s = socket.create_connection((host, port), timeout=10)
-        for _ in range(1 if light else ring // 6553):
+        for _ in range(1 if light else ring // 6144 + 1):
             if request(s, "f64", "" if light else PAD) != want["f64"]:
                 raise SystemExit("f64: wrong bytes")
         for _ in range(0 if light else ring // 65536):

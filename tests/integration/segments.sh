@@ -2,8 +2,9 @@
 # tests/integration/segments.sh — a send lwIP refuses for want of segments
 # is sent later (integration.faults.segments). On kbstackd_fewsegs (64 TCP
 # segments and pbuf headers for everyone; KB_TCP_PCBS=16 keeps the bound
-# there), 8 clients download 4 MiB each at once from a server under the
-# preload: lwIP runs out of segments, and a connection refused one while
+# there, and 256 KiB rings keep it from growing with KB_RING), 8 clients
+# download 4 MiB each at once from a server under the preload: lwIP runs
+# out of segments, and a connection refused one while
 # it had nothing in flight gets no ACK to push it again — kbstackd retries
 # it every ms (tcp_tx_nomem counts them). Every download byte-exact within
 # its time limit; without the retry some wait for ever.
@@ -11,7 +12,7 @@
 need_root
 www=$(mktemp -d)
 test_cleanup() { httpd_down; rm -rf "$www"; }
-bed_up --tcp-pcbs=16
+bed_up --tcp-pcbs=16 --ring=256k
 head -c 64 /dev/urandom >"$www/f64"
 head -c $((4 << 20)) /dev/urandom >"$www/f4m"
 chmod -R a+rX "$www"

@@ -566,6 +566,7 @@ static void test_ring(void **state)
 	assert_int_equal(unsetenv("KB_SLOTS"), 0);
 	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
 	assert_int_equal(c.ring, 131072); /* 4096 x 65536 slots x 2 x 128 KiB: 64 TiB */
+	assert_true(c.ring_fitted);
 	set_env("KB_UID_CONTEXTS", "64");
 	set_env("KB_SLOTS", "1048576");
 	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
@@ -573,11 +574,13 @@ static void test_ring(void **state)
 	set_env("KB_SLOTS", "524288");
 	assert_int_equal(parse_env(&c, err, sizeof(err)), 0);
 	assert_int_equal(c.ring, 1048576);
+	assert_false(c.ring_fitted);
 	/* where not even the least ring fits, refused as if written */
 	set_env("KB_UID_CONTEXTS", "4096");
 	set_env("KB_SLOTS", "1048576");
 	assert_int_equal(parse_env(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "KB_UID_CONTEXTS=4096 with KB_SLOTS=1048576 and KB_RING=65536"));
+	assert_non_null(strstr(err, "KB_RING, unset, is already its least"));
 	/* the flag's ring is checked as written too */
 	set_env("KB_UID_CONTEXTS", "64");
 	set_env("KB_SLOTS", "1048576");
