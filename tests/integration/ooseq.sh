@@ -41,4 +41,18 @@ wait_for 3 held_ok
 check "lwIP holds at most 7/8 of its bound after the flood ($(kbstat_of "$stack" rx_held) of 1023)" held_ok
 now=$(kbstat_of "$stack" mbufs_in_use)
 check "mbufs in use within 1023 + 256 of their base ($base before, $now now)" test "$now" -le $((base + 1023 + 256))
+
+# What a connection SACKed is kept through a flood while its hole moves: a
+# keeper holds 150 segments beyond its hole (beyond a share of 23), then 12
+# new connections send 100 each (with the 767 left above, past the bound),
+# then the keeper fills its hole at once. Dropping its SACKed data, as
+# kbstackd once did, left Linux senders waiting for retransmission
+# timeouts; the first flood's queues, whose holes never moved, go instead.
+out=$(ip netns exec "$KB_TB_CNS" env PEER_SPORT=30000 timeout 60 python3 \
+	"$src/tests/integration/ooseq_peer.py" "$KB_TB_CIF" "$mac" 8080 12 100 150 2>&1)
+check_eq "a second flood: 12 connections opened, 1200 segments sent" \
+	"$(grep -v keeper <<<"$out" | tr '\n' ' ')" "opened 12 sent 1200 "
+check_eq "the keeper's 150 out-of-order segments all acknowledged once its hole filled" \
+	"$(grep keeper <<<"$out")" "keeper acked 151 of 151"
+check "kbstackd alive" sh -c "kill -0 $pid 2>/dev/null"
 finish

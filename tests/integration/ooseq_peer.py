@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""ooseq_peer.py IFACE STACK_MAC PORT CONNS SEGS — a hostile peer on the
-wire: from an address of its own (198.18.0.50, answering ARP for it), it
-opens CONNS connections to 198.18.0.1:PORT, then on each sends SEGS
+"""ooseq_peer.py IFACE STACK_MAC PORT CONNS SEGS [KEEP] — a hostile peer on
+the wire: from an address of its own (198.18.0.50, answering ARP for it),
+it opens CONNS connections to 198.18.0.1:PORT, then on each sends SEGS
 one-byte segments just beyond a hole it never fills, so that each sits in
 the stack's out-of-order queue holding a packet buffer. Prints
 "opened N" (handshakes completed) and "sent M" (out-of-order segments).
-Run in the client namespace of a test bed (raw socket: root)."""
+With KEEP, an honest connection comes first: KEEP segments beyond its
+hole, then the flood, then the byte that fills its hole at once; prints
+"keeper acked A of B" — the bytes the stack's acknowledgment covers within
+a second, of the KEEP + 1 sent (all of them when what it held beyond the
+hole was kept through the flood). Source ports from PEER_SPORT (default
+20000). Run in the client namespace of a test bed (raw socket: root)."""
 import os
 import select
 import socket
@@ -20,6 +25,8 @@ import gen_corpus as gc  # noqa: E402
 
 ifc, mac_s, port, conns, segs = sys.argv[1:6]
 port, conns, segs = int(port), int(conns), int(segs)
+keep = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+sport0 = int(os.environ.get("PEER_SPORT", "20000"))
 stack_mac = bytes.fromhex(mac_s.replace(":", ""))
 my_mac = bytes.fromhex("020000000032")
 my_ip = socket.inet_aton("198.18.0.50")
@@ -42,11 +49,12 @@ def answer_arp(f):
     return True
 
 
-def synack(sport):
-    """The stack's SYN-ACK to SPORT (answering ARP meanwhile): its ISN, or None."""
-    end = time.time() + 3
+def from_stack(sport, wait):
+    """The stack's next segment to SPORT within WAIT s (answering ARP
+    meanwhile): (seq, ack, flags), or None."""
+    end = time.time() + wait
     while time.time() < end:
-        r, _, _ = select.select([s], [], [], 0.1)
+        r, _, _ = select.select([s], [], [], 0.05)
         if not r:
             continue
         f = s.recv(2048)
@@ -54,26 +62,68 @@ def synack(sport):
             continue
         ihl = (f[14] & 15) * 4
         t = f[14 + ihl:]
-        sp, dp, seq = struct.unpack("!HHI", t[:8])
-        if f[30:34] == my_ip and sp == port and dp == sport and t[13] & 0x12 == 0x12:
-            return seq
+        sp, dp, seq, ack = struct.unpack("!HHII", t[:12])
+        if f[30:34] == my_ip and sp == port and dp == sport:
+            return seq, ack, t[13]
     return None
 
 
-opened = sent = 0
-for i in range(conns):
-    sport = 20000 + i
-    isn = 1000000 * (i + 1)
+def synack(sport):
+    """The stack's SYN-ACK to SPORT: its ISN, or None."""
+    end = time.time() + 3
+    while time.time() < end:
+        got = from_stack(sport, end - time.time())
+        if got and got[2] & 0x12 == 0x12:
+            return got[0]
+    return None
+
+
+def open_conn(sport, isn):
+    """Connect from SPORT: the stack's ISN, or None."""
     s.send(tcp_frame(sport, isn, 0, 0x02, opts=b"\x02\x04\x05\xb4"))  # SYN, MSS 1460
     theirs = synack(sport)
-    if theirs is None:
-        continue
-    s.send(tcp_frame(sport, isn + 1, theirs + 1, 0x10))
-    opened += 1
-    for k in range(segs):  # byte isn+1 never comes: everything after it waits
+    if theirs is not None:
+        s.send(tcp_frame(sport, isn + 1, theirs + 1, 0x10))
+    return theirs
+
+
+def send_beyond(sport, isn, theirs, n):
+    """N one-byte segments beyond byte isn+1, the hole: they all wait."""
+    for k in range(n):
         s.send(tcp_frame(sport, isn + 2 + k, theirs + 1, 0x10, b"x"))
-        sent += 1
     while select.select([s], [], [], 0)[0]:  # keep answering ARP
         answer_arp(s.recv(2048))
+    return n
+
+
+opened = sent = 0
+flood = []
+for i in range(conns):
+    sport, isn = sport0 + i, 1000000 * (i + 1)
+    theirs = open_conn(sport, isn)
+    if theirs is None:
+        continue
+    opened += 1
+    if keep:  # the keeper opens last, so the flood's frames come after it
+        flood.append((sport, isn, theirs))
+    else:  # open while flooding
+        sent += send_beyond(sport, isn, theirs, segs)
+if keep:
+    k_sport, k_isn = sport0 + conns, 7000000
+    k_theirs = open_conn(k_sport, k_isn)
+    if k_theirs is not None:
+        send_beyond(k_sport, k_isn, k_theirs, keep)
+    for sport, isn, theirs in flood:
+        sent += send_beyond(sport, isn, theirs, segs)
 print("opened", opened)
 print("sent", sent)
+if keep:
+    acked = 0
+    if k_theirs is not None:
+        s.send(tcp_frame(k_sport, k_isn + 1, k_theirs + 1, 0x10, b"x"))  # the hole
+        end = time.time() + 1
+        while time.time() < end:
+            got = from_stack(k_sport, end - time.time())
+            if got:
+                acked = max(acked, (got[1] - (k_isn + 1)) & 0xffffffff)
+    print("keeper acked %d of %d" % (acked, keep + 1))
