@@ -90,7 +90,8 @@ static const struct kbs_setting kbs_settings[] = {
 	  parse_slots },
 	{ "KB_RING", "ring", "a power of two from 64k to 8m (bytes, or with k or m: 65536, 256k, 1m)",
 	  "bytes of each kb socket's receive ring and send ring: the most TCP "
-	  "window it offers and the most it has in flight (default 1m, or the largest "
+	  "window it offers and the most it has in flight, that at most 256k "
+	  "(default 1m, or the largest "
 	  "that KB_SLOTS and KB_UID_CONTEXTS leave room for), as the "
 	  "tcp_rmem/tcp_wmem maxima bound Linux's. Each slot reserves twice this in address "
 	  "space (KB_SLOTS x 2 x KB_RING at most 1 TiB), memory only as used",

@@ -59,6 +59,13 @@ size_t kbs_tcp_pcbs(void);
  * TCP_SND_BUF_RUN: lwip-patches/0035) and the window scale it announces,
  * the least that covers the window. */
 extern u32_t kbs_tcp_wnd;
+extern u32_t kbs_tcp_snd_buf;
+/* The send buffer's most, whatever the ring: kb does not pace its sends,
+ * and 64 connections with 1 MiB each in flight overflowed the test bed's
+ * queues (64 downloads of 8 MiB at 1 % loss, bench/impair with
+ * KB_IMPAIR_PARALLEL=64: 2.4-3.2x the kernel's time, 0.78-0.80x with 256
+ * KiB). The rest of a larger tx ring waits there, as KBS_TX_UNSENT_MAX's. */
+#define KBS_SND_BUF_MAX (256u * 1024)
 extern u8_t kbs_tcp_rcv_scale;
 
 /* Set them from KB_RING (a power of two, KBQ_RING_MIN to KBQ_RING_MAX):

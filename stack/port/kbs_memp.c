@@ -25,6 +25,7 @@ size_t kbs_memp_limit[MEMP_MAX] = {
 };
 
 u32_t kbs_tcp_wnd = KBS_RING_BASE;
+u32_t kbs_tcp_snd_buf = KBS_RING_BASE;
 u8_t kbs_tcp_rcv_scale = 3; /* 65535 << 3 covers it */
 
 size_t kbs_tcp_pcbs(void)
@@ -65,6 +66,7 @@ void kbs_tcp_set_ring(u32_t ring)
 	while ((ring >> scale) > 0xffff)
 		scale++;
 	kbs_tcp_wnd = ring;
+	kbs_tcp_snd_buf = ring < KBS_SND_BUF_MAX ? ring : KBS_SND_BUF_MAX;
 	kbs_tcp_rcv_scale = scale;
 	kbs_memp_segs();
 }

@@ -98,17 +98,19 @@
 #define LWIP_TCP                  1
 #define TCP_MSS                   1460 /* Ethernet MTU 1500 */
 #define LWIP_WND_SCALE            1    /* windows above 64 KiB */
-/* A connection's window and send buffer are its rings' size, KB_RING (64
- * KiB to 8 MiB; 1 MiB by default, which keeps a lossy path's sender busy
- * while a hole is repaired — README, Impaired links), and
- * its window scale the least that covers it: kbstackd sets them when it
- * starts (kbs_tcp_set_ring, lwip-patches/0035). The constants are the most
- * it may set, for lwIP's build-time checks and the segment queue's bound. */
+/* A connection's window is its rings' size, KB_RING (64 KiB to 8 MiB; 1
+ * MiB by default, which keeps a lossy path's sender busy while a hole is
+ * repaired — README, Impaired links), and its window scale the least that
+ * covers it; its send buffer, what it may have in flight, the same but at
+ * most KBS_SND_BUF_MAX (256 KiB: kb does not pace its sends). kbstackd sets
+ * them when it starts (kbs_tcp_set_ring, lwip-patches/0035). The constants
+ * are the most it may set, for lwIP's build-time checks and the segment
+ * queue's bound. */
 #define TCP_RCV_SCALE             8    /* 65535 << 8 covers 8 MiB */
 #define TCP_WND                   (8 * 1024 * 1024)
 #define TCP_SND_BUF               (8 * 1024 * 1024)
 #define TCP_WND_RUN               kbs_tcp_wnd
-#define TCP_SND_BUF_RUN           kbs_tcp_wnd
+#define TCP_SND_BUF_RUN           kbs_tcp_snd_buf
 #define TCP_RCV_SCALE_RUN         kbs_tcp_rcv_scale
 #define TCP_SND_QUEUELEN          (4 * TCP_SND_BUF / TCP_MSS)
 /* lwIP checks the low-water mark against a 16-bit window; 16 segments. */
