@@ -115,8 +115,8 @@ void kbs_netif_ooseq_prune(void)
 {
 	static unsigned skip;
 	unsigned pass, n, seen = 0;
-	u32_t now = sys_now();
 	struct tcp_pcb *pcb;
+	u32_t now;
 
 	if (skip) {
 		skip--;
@@ -125,7 +125,8 @@ void kbs_netif_ooseq_prune(void)
 	if (!kbs_rx_held_max || (!kbs_rx_pressed && kbs_rx_held < kbs_rx_held_max / 8 * 7))
 		return;
 	kbs_rx_pressed = false;
-	for (pass = 0; pass < 2; pass++) { /* beyond the share first, then any */
+	now = sys_now();
+	for (pass = 0; pass < 2; pass++) { /* beyond the share first, then any stuck */
 		for (pcb = tcp_active_pcbs; pcb && kbs_rx_held > kbs_rx_held_max / 4 * 3;
 		     pcb = pcb->next) {
 			seen++;

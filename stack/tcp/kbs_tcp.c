@@ -34,11 +34,11 @@ int kbs_tcp_ooseq_stuck(struct tcp_pcb *pcb, u32_t now)
 	struct kbs_sock *s = pcb->callback_arg; /* ooseq: past SYN_RCVD, its own */
 
 	if (!s)
-		return true;
+		return 1;
 	if (s->ooseq_nxt != pcb->rcv_nxt) {
 		s->ooseq_nxt = pcb->rcv_nxt;
 		s->ooseq_ms = now;
-		return false;
+		return 0;
 	}
 	return now - s->ooseq_ms >= KBS_OOSEQ_STUCK_MS;
 }
